@@ -1,0 +1,121 @@
+#include "common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "audit.h"
+#include "handlers.h"
+
+void handlers_register(struct router *rt)
+{
+    router_add(rt, health_routes, health_routes_len);
+    router_add(rt, admin_tokens_routes, admin_tokens_routes_len);
+    router_add(rt, tiers_routes, tiers_routes_len);
+    router_add(rt, keys_routes, keys_routes_len);
+    router_add(rt, check_routes, check_routes_len);
+    router_add(rt, audit_routes, audit_routes_len);
+}
+
+struct pg_conn *db_or_reply(struct http_req *r)
+{
+    struct api_error e;
+    struct pg_conn *c = pg_acquire(r->app->pg, &e);
+    if (!c)
+        http_reply_error(r, &e);
+    return c;
+}
+
+void db_release(struct http_req *r, struct pg_conn *c)
+{
+    pg_release(r->app->pg, c);
+}
+
+json_object *body_or_reply(struct http_req *r, const struct jx_field *fields, size_t n)
+{
+    struct api_error e;
+    json_object *o = http_json_body(r, &e);
+    if (o && jsonx_check(o, fields, n, "", &e) != 0) {
+        json_object_put(o);
+        o = NULL;
+    }
+    if (!o)
+        http_reply_error(r, &e);
+    return o;
+}
+
+static int parse_cursor(const char *s, struct page *p)
+{
+    const char *dot = strchr(s, '.');
+    int64_t us;
+    if (!dot || (size_t)(dot - s) >= sizeof p->cursor_us || !dot[1] ||
+        strlen(dot + 1) >= sizeof p->cursor_id)
+        return -1;
+    memcpy(p->cursor_us, s, (size_t)(dot - s));
+    p->cursor_us[dot - s] = '\0';
+    if (parse_int64(p->cursor_us, 0, INT64_MAX, &us) != 0)
+        return -1;
+    strlcpy_tg(p->cursor_id, dot + 1, sizeof p->cursor_id);
+    p->has_cursor = true;
+    return 0;
+}
+
+int page_or_reply(struct http_req *r, struct page *p)
+{
+    struct api_error e;
+    memset(p, 0, sizeof *p);
+    p->limit = 100;
+    const char *l = http_query(r, "limit"), *c = http_query(r, "cursor");
+    if (l && parse_int64(l, 1, 1000, &p->limit) != 0) {
+        api_error_set(&e, 400, "invalid_argument", "limit", "limit must be an integer from 1 to 1000.");
+        http_reply_error(r, &e);
+        return -1;
+    }
+    if (c && parse_cursor(c, p) != 0) {
+        api_error_set(&e, 400, "invalid_argument", "cursor", "cursor is not one this API issued.");
+        http_reply_error(r, &e);
+        return -1;
+    }
+    snprintf(p->limit_plus_one, sizeof p->limit_plus_one, "%lld", (long long)p->limit + 1);
+    return 0;
+}
+
+json_object *json_from_db(const char *text)
+{
+    json_object *o = json_tokener_parse(text);
+    return o ? o : json_object_new_object();
+}
+
+void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
+                void (*render)(json_object *item))
+{
+    json_object *data = json_object_new_array();
+    int n = pg_nrows(res);
+    int shown = n > p->limit ? (int)p->limit : n;
+    for (int i = 0; i < shown; i++) {
+        json_object *item = json_from_db(pg_val(res, i, 0));
+        if (render)
+            render(item);
+        json_object_array_add(data, item);
+    }
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "data", data);
+    json_object_object_add(body, "next_cursor",
+                           n > shown ? json_object_new_string(pg_val(res, shown - 1, 1)) : NULL);
+    http_reply(r, 200, body, NULL);
+}
+
+int audit_or_fail(struct http_req *r, struct pg_conn *c, const char *action, const char *type,
+                  const char *id, const char *changes, struct api_error *e)
+{
+    struct audit_entry a = {
+        .actor = r->who.id,
+        .role = r->who.role,
+        .request_id = r->request_id,
+        .ip = r->remote_addr,
+        .action = action,
+        .resource_type = type,
+        .resource_id = id,
+        .changes = changes,
+    };
+    return audit_append(c, &a, e);
+}

@@ -1,0 +1,49 @@
+/* common: what every management handler does the same way — borrow a
+ * database connection, read a strictly checked JSON body, page a list,
+ * write an audit entry.  Helpers named *_or_reply answer the error
+ * themselves, so the handler just returns. */
+#ifndef TOLLGATE_HANDLERS_COMMON_H
+#define TOLLGATE_HANDLERS_COMMON_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "app.h"
+#include "http.h"
+#include "jsonx.h"
+#include "pg.h"
+
+/* A pooled connection, or NULL after replying 503. */
+struct pg_conn *db_or_reply(struct http_req *r);
+void db_release(struct http_req *r, struct pg_conn *c);
+
+/* The body as an object checked against fields, or NULL after replying. */
+json_object *body_or_reply(struct http_req *r, const struct jx_field *fields, size_t n);
+
+/* Keyset pagination of a list: limit (1-1000, default 100) and the cursor
+ * "<created_us>.<id>" as two SQL parameters (NULL when absent). */
+struct page {
+    int64_t limit;
+    char limit_plus_one[24];
+    char cursor_us[24];
+    char cursor_id[HTTP_PARAM_MAX];
+    bool has_cursor;
+};
+/* Returns 0, or -1 after replying 400. */
+int page_or_reply(struct http_req *r, struct page *p) TG_WUR;
+
+/* Replies {"data":[...],"next_cursor":...} from rows whose column 0 is an
+ * item's JSON and column 1 its cursor; the query asked for limit + 1 rows so
+ * that a next page is known to exist.  render (may be NULL) adjusts each
+ * item in place. */
+void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
+                void (*render)(json_object *item));
+
+/* Audit entry for the caller of r, in c's transaction. */
+int audit_or_fail(struct http_req *r, struct pg_conn *c, const char *action, const char *type,
+                  const char *id, const char *changes, struct api_error *e) TG_WUR;
+
+/* Parses JSON text produced by the database (which is always valid). */
+json_object *json_from_db(const char *text);
+
+#endif

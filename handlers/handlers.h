@@ -1,0 +1,26 @@
+/* handlers: one file per resource, each exporting its route table; this
+ * header gathers them for the dispatcher. */
+#ifndef TOLLGATE_HANDLERS_H
+#define TOLLGATE_HANDLERS_H
+
+#include <stddef.h>
+
+#include "router.h"
+
+extern const struct route admin_tokens_routes[];
+extern const size_t admin_tokens_routes_len;
+extern const struct route tiers_routes[];
+extern const size_t tiers_routes_len;
+extern const struct route keys_routes[];
+extern const size_t keys_routes_len;
+extern const struct route check_routes[];
+extern const size_t check_routes_len;
+extern const struct route audit_routes[];
+extern const size_t audit_routes_len;
+extern const struct route health_routes[];
+extern const size_t health_routes_len;
+
+/* Adds every route table to rt. */
+void handlers_register(struct router *rt);
+
+#endif

@@ -1,0 +1,69 @@
+/* Liveness and readiness: no authentication. */
+#include "broker.h"
+#include "common.h"
+#include "handlers.h"
+#include "redis.h"
+
+/* Readiness probes wait at most this long for each store. */
+#define PROBE_TIMEOUT_MS 1000
+
+static void healthz(struct http_req *r)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string("ok"));
+    http_reply(r, 200, o, NULL);
+}
+
+static bool probe_pg(struct http_req *r)
+{
+    struct api_error e;
+    struct pg_conn *c = pg_acquire(r->app->pg, &e);
+    if (!c)
+        return false;
+    struct pg_res *res = pg_query(c, "SELECT 1", 0, NULL, &e);
+    pg_release(r->app->pg, c);
+    pg_res_free(res);
+    return res != NULL;
+}
+
+static bool probe_redis(struct http_req *r)
+{
+    const char *argv[] = {"PING"};
+    struct tg_err err;
+    redisReply *rep = redis_command(r->worker->redis, 1, argv, NULL, &err);
+    bool ok = rep && rep->type == REDIS_REPLY_STATUS;
+    if (rep)
+        freeReplyObject(rep);
+    return ok;
+}
+
+static void readyz(struct http_req *r)
+{
+    struct tg_err err;
+    bool pg = probe_pg(r), redis = probe_redis(r);
+    bool amqp = broker_ping(&r->app->cfg, PROBE_TIMEOUT_MS, &err) == 0;
+    json_object *checks = json_object_new_object();
+    json_object_object_add(checks, "postgres", json_object_new_string(pg ? "ok" : "failed"));
+    json_object_object_add(checks, "redis", json_object_new_string(redis ? "ok" : "failed"));
+    json_object_object_add(checks, "rabbitmq", json_object_new_string(amqp ? "ok" : "failed"));
+    bool ready = pg && redis && amqp;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "status", json_object_new_string(ready ? "ready" : "unavailable"));
+    json_object_object_add(o, "checks", checks);
+    if (!ready) {
+        json_object *err_obj = json_object_new_object();
+        json_object_object_add(err_obj, "code", json_object_new_string("unavailable"));
+        json_object_object_add(err_obj, "message",
+                               json_object_new_string(!pg      ? "PostgreSQL does not answer."
+                                                      : !redis ? "Redis does not answer."
+                                                               : "RabbitMQ does not answer."));
+        json_object_object_add(o, "error", err_obj);
+    }
+    http_reply(r, ready ? 200 : 503, o, NULL);
+}
+
+const struct route health_routes[] = {
+    {"GET", "/healthz", 0, healthz, 0},
+    {"GET", "/readyz", 0, readyz, 0},
+};
+const size_t health_routes_len = TG_ARRAY_LEN(health_routes);

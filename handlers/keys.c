@@ -1,0 +1,425 @@
+/* Keys: create, read, list, patch, rotate, revoke.  Every change bumps the
+ * key's version and is published to the record caches after commit. */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "common.h"
+#include "handlers.h"
+#include "keys.h"
+#include "keystore.h"
+#include "limits.h"
+
+#define REMAINING_MAX 1000000000000000LL
+#define GRACE_MAX (30 * 86400)
+
+/* Replaces the view's tier_limits and override list by the effective list. */
+static void render_key(json_object *k)
+{
+    json_object *merged = limits_merge(jsonx_get(k, "tier_limits"), jsonx_get(k, "limits"));
+    json_object_object_del(k, "tier_limits");
+    json_object_object_add(k, "limits", merged);
+}
+
+static int check_text(json_object *body, const char *name, size_t min, size_t max,
+                      struct api_error *e)
+{
+    json_object *v = jsonx_get(body, name);
+    return v ? jsonx_string_len(v, name, min, max, true, e) : 0;
+}
+
+/* Validates the members shared by create and patch; expires_at is rewritten
+ * to epoch milliseconds (the form the SQL takes). */
+static int validate_common(json_object *body, bool creating, struct api_error *e)
+{
+    json_object *v;
+    if (check_text(body, "owner_id", 1, 128, e) || check_text(body, "name", 0, 200, e))
+        return -1;
+    if ((v = jsonx_get(body, "tier")) &&
+        !jsonx_name_ok(json_object_get_string(v), (size_t)json_object_get_string_len(v), 32, "_-")) {
+        api_error_set(e, 400, "invalid_argument", "tier", "tier names no existing tier.");
+        return -1;
+    }
+    if ((v = jsonx_get(body, "limits")) && limits_validate(v, "limits", e) != 0)
+        return -1;
+    if ((v = jsonx_get(body, "remaining")) &&
+        jsonx_int_range(v, "remaining", 0, REMAINING_MAX, e) != 0)
+        return -1;
+    if ((v = jsonx_get(body, "expires_at"))) {
+        int64_t ms;
+        if (parse_time_ms(json_object_get_string(v), &ms) != 0) {
+            api_error_set(e, 400, "invalid_argument", "expires_at",
+                          "expires_at must be an RFC 3339 time such as 2026-11-22T10:00:00.000Z.");
+            return -1;
+        }
+        if (creating && ms <= now_ms()) {
+            api_error_set(e, 400, "invalid_argument", "expires_at", "expires_at is in the past.");
+            return -1;
+        }
+        json_object_object_add(body, "expires_at", json_object_new_int64(ms));
+    }
+    return 0;
+}
+
+static int tier_exists(struct pg_conn *c, const char *tier, struct api_error *e)
+{
+    const char *p[] = {tier};
+    struct pg_res *res = pg_query(c, "SELECT 1 FROM tiers WHERE name = $1", 1, p, e);
+    if (!res)
+        return -1;
+    int n = pg_nrows(res);
+    pg_res_free(res);
+    if (n == 0) {
+        api_error_set(e, 400, "invalid_argument", "tier", "There is no tier named '%s'.", tier);
+        return -1;
+    }
+    return 0;
+}
+
+/* Ends a key transaction whose last statement returned (view, changes):
+ * audit, commit, publish to the caches, reply with the rendered key plus
+ * extra members (e.g. the plaintext key). */
+static void finish(struct http_req *r, struct pg_conn *c, struct pg_res *res, int status,
+                   const char *action, const char *id, const char *plaintext)
+{
+    struct api_error e;
+    if (audit_or_fail(r, c, action, "key", id, pg_val(res, 0, 1), &e) != 0 ||
+        pg_commit(c, &e) != 0) {
+        pg_rollback(c);
+        db_release(r, c);
+        http_reply_error(r, &e);
+        return;
+    }
+    keystore_publish(r->app->keys, r->worker->redis, c, id);
+    db_release(r, c);
+    json_object *k = json_from_db(pg_val(res, 0, 0));
+    render_key(k);
+    if (plaintext)
+        json_object_object_add(k, "key", json_object_new_string(plaintext));
+    http_reply(r, status, k, NULL);
+}
+
+static const char *json_param(json_object *body, const char *name)
+{
+    json_object *v = jsonx_get(body, name);
+    return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : NULL;
+}
+
+static const char *str_param(json_object *body, const char *name)
+{
+    json_object *v = jsonx_get(body, name);
+    return v ? json_object_get_string(v) : NULL;
+}
+
+static void key_create(struct http_req *r)
+{
+    static const struct jx_field fields[] = {
+        {"owner_id", JX_STRING, true, false},   {"name", JX_STRING, false, true},
+        {"tier", JX_STRING, false, false},      {"prefix", JX_STRING, false, false},
+        {"limits", JX_ARRAY, false, true},      {"expires_at", JX_STRING, false, true},
+        {"remaining", JX_INT, false, true},     {"meta", JX_OBJECT, false, true},
+    };
+    struct api_error e;
+    json_object *body = body_or_reply(r, fields, TG_ARRAY_LEN(fields));
+    if (!body)
+        return;
+    const char *prefix = str_param(body, "prefix");
+    if (!prefix)
+        prefix = r->app->cfg.key_prefix;
+    if (validate_common(body, true, &e) != 0) {
+        http_reply_error(r, &e);
+        json_object_put(body);
+        return;
+    }
+    if (!keys_prefix_valid(prefix)) {
+        api_error_set(&e, 400, "invalid_argument", "prefix", "prefix must match [a-z0-9]{1,16}.");
+        http_reply_error(r, &e);
+        json_object_put(body);
+        return;
+    }
+    char key[KEYS_MAX_LEN], hash[KEYS_HASH_HEX_LEN], start[KEYS_PREFIX_MAX + 6], id[KEYS_ID_MAX];
+    keys_generate(prefix, key);
+    keys_hash_hex(r->app->cfg.hmac_secret, key, strlen(key), hash);
+    keys_start(key, start);
+    keys_new_id("key", id);
+    const char *tier = str_param(body, "tier") ? str_param(body, "tier") : "free";
+    const char *p[] = {id,
+                       str_param(body, "owner_id"),
+                       str_param(body, "name"),
+                       prefix,
+                       start,
+                       tier,
+                       json_param(body, "limits"),
+                       json_param(body, "expires_at"),
+                       json_param(body, "remaining"),
+                       json_param(body, "meta"),
+                       hash};
+    struct pg_conn *c = db_or_reply(r);
+    struct pg_res *res = NULL;
+    if (!c)
+        goto out;
+    if (pg_begin(c, &e) != 0 || tier_exists(c, tier, &e) != 0 ||
+        !(res = pg_query(c,
+                         "WITH k AS (INSERT INTO keys (id, owner_id, name, prefix, start, tier,"
+                         "   limits, expires_at, remaining, meta)"
+                         "  VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::jsonb, '[]'),"
+                         "   'epoch'::timestamptz + $8::bigint * interval '1 millisecond',"
+                         "   $9::bigint, coalesce($10::jsonb, '{}'))"
+                         "  RETURNING id, tg_key_view(keys) AS v, tg_key_json(keys) AS j),"
+                         " s AS (INSERT INTO key_secrets (hash, key_id) SELECT $11, id FROM k)"
+                         " SELECT v::text, tg_changes(NULL, j)::text FROM k",
+                         11, p, &e))) {
+        pg_rollback(c);
+        db_release(r, c);
+        http_reply_error(r, &e);
+        goto out;
+    }
+    finish(r, c, res, 201, "key.create", id, key);
+out:
+    pg_res_free(res);
+    json_object_put(body);
+}
+
+/* Locks the key for a change: 404 when unknown, 409 when revoked. */
+static int lock_key(struct pg_conn *c, const char *id, struct api_error *e)
+{
+    const char *p[] = {id};
+    struct pg_res *res = pg_query(c, "SELECT status FROM keys WHERE id = $1 FOR UPDATE", 1, p, e);
+    if (!res)
+        return -1;
+    int rc = 0;
+    if (pg_nrows(res) == 0) {
+        api_error_set(e, 404, "not_found", NULL, "Key not found.");
+        rc = -1;
+    } else if (strcmp(pg_val(res, 0, 0), "revoked") == 0) {
+        api_error_set(e, 409, "conflict", NULL, "The key is revoked; revocation is permanent.");
+        rc = -1;
+    }
+    pg_res_free(res);
+    return rc;
+}
+
+static void key_patch(struct http_req *r)
+{
+    static const struct jx_field fields[] = {
+        {"name", JX_STRING, false, true},   {"tier", JX_STRING, false, false},
+        {"limits", JX_ARRAY, false, true},  {"status", JX_STRING, false, false},
+        {"expires_at", JX_STRING, false, true}, {"remaining", JX_INT, false, true},
+        {"meta", JX_OBJECT, false, true},
+    };
+    struct api_error e;
+    json_object *body = body_or_reply(r, fields, TG_ARRAY_LEN(fields));
+    if (!body)
+        return;
+    const char *status = str_param(body, "status");
+    struct pg_conn *c = NULL;
+    struct pg_res *res = NULL;
+    if (validate_common(body, false, &e) != 0)
+        goto fail;
+    if (status && strcmp(status, "active") != 0 && strcmp(status, "suspended") != 0) {
+        api_error_set(&e, 400, "invalid_argument", "status",
+                      "status must be \"active\" or \"suspended\" (DELETE revokes).");
+        goto fail;
+    }
+    if (!(c = db_or_reply(r)))
+        goto out;
+    const char *tier = str_param(body, "tier");
+    const char *p[] = {r->params[0], json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)};
+    if (pg_begin(c, &e) != 0 || lock_key(c, r->params[0], &e) != 0 ||
+        (tier && tier_exists(c, tier, &e) != 0) ||
+        !(res = pg_query(c,
+                         "WITH old AS (SELECT tg_key_json(k) AS j FROM keys k WHERE id = $1),"
+                         " upd AS (UPDATE keys SET"
+                         "  name = CASE WHEN $2::jsonb ? 'name' THEN $2::jsonb->>'name' ELSE name END,"
+                         "  tier = coalesce($2::jsonb->>'tier', tier),"
+                         "  limits = CASE WHEN $2::jsonb ? 'limits'"
+                         "   THEN coalesce(nullif($2::jsonb->'limits', 'null'), '[]') ELSE limits END,"
+                         "  status = coalesce($2::jsonb->>'status', status),"
+                         "  expires_at = CASE WHEN $2::jsonb ? 'expires_at' THEN 'epoch'::timestamptz"
+                         "   + ($2::jsonb->>'expires_at')::bigint * interval '1 millisecond'"
+                         "   ELSE expires_at END,"
+                         "  remaining = CASE WHEN $2::jsonb ? 'remaining'"
+                         "   THEN ($2::jsonb->>'remaining')::bigint ELSE remaining END,"
+                         "  meta = CASE WHEN $2::jsonb ? 'meta'"
+                         "   THEN coalesce(nullif($2::jsonb->'meta', 'null'), '{}') ELSE meta END,"
+                         "  updated_at = clock_timestamp(), version = version + 1"
+                         "  WHERE id = $1 RETURNING tg_key_view(keys) AS v, tg_key_json(keys) AS j)"
+                         " SELECT upd.v::text, tg_changes(old.j, upd.j)::text FROM old, upd",
+                         2, p, &e)))
+        goto fail;
+    finish(r, c, res, 200, "key.update", r->params[0], NULL);
+    goto out;
+fail:
+    if (c) {
+        pg_rollback(c);
+        db_release(r, c);
+    }
+    http_reply_error(r, &e);
+out:
+    pg_res_free(res);
+    json_object_put(body);
+}
+
+static void key_rotate(struct http_req *r)
+{
+    static const struct jx_field fields[] = {{"grace_seconds", JX_INT, false, false}};
+    struct api_error e;
+    json_object *body = NULL;
+    if (r->body_len > 0 && !(body = body_or_reply(r, fields, TG_ARRAY_LEN(fields))))
+        return;
+    json_object *g = body ? jsonx_get(body, "grace_seconds") : NULL;
+    if (g && jsonx_int_range(g, "grace_seconds", 0, GRACE_MAX, &e) != 0) {
+        http_reply_error(r, &e);
+        json_object_put(body);
+        return;
+    }
+    char grace[24], key[KEYS_MAX_LEN], hash[KEYS_HASH_HEX_LEN], start[KEYS_PREFIX_MAX + 6];
+    snprintf(grace, sizeof grace, "%lld", g ? (long long)json_object_get_int64(g) : 0LL);
+    json_object_put(body);
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    struct pg_res *res = NULL, *pre = NULL;
+    const char *id = r->params[0];
+    const char *p1[] = {id};
+    if (pg_begin(c, &e) != 0 || lock_key(c, id, &e) != 0 ||
+        !(pre = pg_query(c, "SELECT prefix FROM keys WHERE id = $1", 1, p1, &e)))
+        goto fail;
+    keys_generate(pg_val(pre, 0, 0), key);
+    keys_hash_hex(r->app->cfg.hmac_secret, key, strlen(key), hash);
+    keys_start(key, start);
+    const char *p[] = {id, grace, hash, start};
+    if (!(res = pg_query(c,
+                         "WITH old AS (SELECT tg_key_json(k) AS j FROM keys k WHERE id = $1),"
+                         " expire AS (UPDATE key_secrets SET expires_at = least(coalesce(expires_at,"
+                         "   'infinity'), clock_timestamp() + $2::bigint * interval '1 second')"
+                         "  WHERE key_id = $1),"
+                         " add AS (INSERT INTO key_secrets (hash, key_id) VALUES ($3, $1)),"
+                         " upd AS (UPDATE keys SET start = $4, updated_at = clock_timestamp(),"
+                         "   version = version + 1 WHERE id = $1"
+                         "  RETURNING tg_key_view(keys) AS v, tg_key_json(keys) AS j)"
+                         " SELECT upd.v::text, tg_changes(old.j, upd.j)::text FROM old, upd",
+                         4, p, &e)))
+        goto fail;
+    finish(r, c, res, 200, "key.rotate", id, key);
+    goto out;
+fail:
+    pg_rollback(c);
+    db_release(r, c);
+    http_reply_error(r, &e);
+out:
+    pg_res_free(pre);
+    pg_res_free(res);
+}
+
+static void key_revoke(struct http_req *r)
+{
+    struct api_error e;
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    const char *p[] = {r->params[0]};
+    struct pg_res *res = NULL;
+    if (pg_begin(c, &e) != 0 || lock_key(c, r->params[0], &e) != 0) {
+        pg_rollback(c);
+        if (e.status != 409)
+            goto fail;
+        /* Already revoked: answer the key as it is, change nothing. */
+        json_object *k = pg_query_json(c, "SELECT tg_key_view(k)::text FROM keys k WHERE id = $1",
+                                       1, p, "Key", &e);
+        if (!k)
+            goto fail;
+        db_release(r, c);
+        render_key(k);
+        http_reply(r, 200, k, NULL);
+        return;
+    }
+    if (!(res = pg_query(c,
+                         "WITH old AS (SELECT tg_key_json(k) AS j FROM keys k WHERE id = $1),"
+                         " upd AS (UPDATE keys SET status = 'revoked', updated_at = clock_timestamp(),"
+                         "   version = version + 1 WHERE id = $1"
+                         "  RETURNING tg_key_view(keys) AS v, tg_key_json(keys) AS j)"
+                         " SELECT upd.v::text, tg_changes(old.j, upd.j)::text FROM old, upd",
+                         1, p, &e)))
+        goto fail;
+    finish(r, c, res, 200, "key.revoke", r->params[0], NULL);
+    pg_res_free(res);
+    return;
+fail:
+    pg_rollback(c);
+    db_release(r, c);
+    http_reply_error(r, &e);
+}
+
+static void key_get(struct http_req *r)
+{
+    struct api_error e;
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    const char *p[] = {r->params[0]};
+    json_object *k = pg_query_json(c, "SELECT tg_key_view(k)::text FROM keys k WHERE id = $1", 1,
+                                   p, "Key", &e);
+    db_release(r, c);
+    if (!k) {
+        http_reply_error(r, &e);
+        return;
+    }
+    render_key(k);
+    http_reply(r, 200, k, NULL);
+}
+
+static void key_list(struct http_req *r)
+{
+    static const char *const allowed[] = {"limit", "cursor", "owner_id", "status", "tier", NULL};
+    struct api_error e;
+    struct page pg;
+    if (http_query_allow(r, allowed, &e) != 0) {
+        http_reply_error(r, &e);
+        return;
+    }
+    if (page_or_reply(r, &pg) != 0)
+        return;
+    const char *status = http_query(r, "status");
+    if (status && strcmp(status, "active") && strcmp(status, "suspended") &&
+        strcmp(status, "revoked")) {
+        api_error_set(&e, 400, "invalid_argument", "status",
+                      "status must be active, suspended or revoked.");
+        http_reply_error(r, &e);
+        return;
+    }
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    const char *p[] = {http_query(r, "owner_id"), status, http_query(r, "tier"),
+                       pg.has_cursor ? pg.cursor_us : NULL, pg.cursor_id, pg.limit_plus_one};
+    struct pg_res *res = pg_query(c,
+                                  "SELECT tg_key_view(k)::text, tg_cursor(created_at, id) FROM keys k"
+                                  " WHERE ($1::text IS NULL OR owner_id = $1)"
+                                  "  AND ($2::text IS NULL OR status = $2)"
+                                  "  AND ($3::text IS NULL OR tier = $3)"
+                                  "  AND ($4::bigint IS NULL"
+                                  "   OR (created_at, id) > (tg_from_us($4::bigint), $5))"
+                                  " ORDER BY created_at, id LIMIT $6::bigint",
+                                  6, p, &e);
+    db_release(r, c);
+    if (!res) {
+        http_reply_error(r, &e);
+        return;
+    }
+    reply_list(r, res, &pg, render_key);
+    pg_res_free(res);
+}
+
+#define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)
+#define WRITE (ROLE_ADMIN | ROLE_OPERATOR)
+
+const struct route keys_routes[] = {
+    {"GET", "/v1/keys", READ, key_list, 0},
+    {"POST", "/v1/keys", WRITE, key_create, 0},
+    {"GET", "/v1/keys/{id}", READ, key_get, 0},
+    {"PATCH", "/v1/keys/{id}", WRITE, key_patch, 0},
+    {"DELETE", "/v1/keys/{id}", WRITE, key_revoke, 0},
+    {"POST", "/v1/keys/{id}/rotate", WRITE, key_rotate, 0},
+};
+const size_t keys_routes_len = TG_ARRAY_LEN(keys_routes);

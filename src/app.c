@@ -1,0 +1,65 @@
+#include "app.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "handlers.h"
+#include "keystore.h"
+#include "log.h"
+#include "pg.h"
+#include "redis.h"
+#include "router.h"
+
+#define TOKEN_CACHE_ENTRIES 1024
+
+const char *app_config_path(const char *explicit_path)
+{
+    if (explicit_path && *explicit_path)
+        return explicit_path;
+    const char *env = getenv("TOLLGATE_CONFIG");
+    return env && *env ? env : CONFIG_DEFAULT_PATH;
+}
+
+int app_init(struct app *app, const char *path, char *const *envp, struct tg_err *err)
+{
+    memset(app, 0, sizeof *app);
+    if (config_load(&app->cfg, path, envp, err) != 0)
+        return -1;
+    if (log_open(app->cfg.log_file, (enum log_level)log_level_parse(app->cfg.log_level)) != 0) {
+        tg_err_set(err, "%s: cannot open log file %s", path, app->cfg.log_file);
+        config_fini(&app->cfg);
+        return -1;
+    }
+    app->pg = pg_pool_new(app->cfg.pg_conninfo, (int)app->cfg.pg_pool_size);
+    app->tokens = cache_new(TOKEN_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
+    app->keys = keystore_new(app->pg, app->cfg.cache_ttl_ms);
+    app->router = router_new();
+    handlers_register(app->router);
+    return 0;
+}
+
+void app_fini(struct app *app)
+{
+    router_free(app->router);
+    keystore_free(app->keys);
+    cache_free(app->tokens);
+    pg_pool_free(app->pg);
+    config_fini(&app->cfg);
+    log_close();
+    memset(app, 0, sizeof *app);
+}
+
+void worker_init(struct worker *w, struct app *app, int index)
+{
+    w->app = app;
+    w->index = index;
+    w->redis = redis_conn_new(app->cfg.redis_host, (int)app->cfg.redis_port,
+                              (int)app->cfg.redis_timeout_ms, app->cfg.redis_password);
+}
+
+void worker_fini(struct worker *w)
+{
+    redis_conn_free(w->redis);
+    w->redis = NULL;
+}

@@ -1,0 +1,44 @@
+/* app: the one per-process context (configuration snapshot, pools, caches,
+ * routes) and the per-thread worker context.  Nothing else is global but the
+ * logger. */
+#ifndef TOLLGATE_APP_H
+#define TOLLGATE_APP_H
+
+#include "config.h"
+#include "util.h"
+
+struct pg_pool;
+struct cache;
+struct keystore;
+struct router;
+struct redis_conn;
+
+struct app {
+    struct config cfg;
+    struct pg_pool *pg;
+    struct cache *tokens;  /* admin token hash -> principal */
+    struct keystore *keys; /* key records and tiers for the check path */
+    struct router *router;
+};
+
+/* A worker thread's own connections. */
+struct worker {
+    struct app *app;
+    struct redis_conn *redis;
+    int index;
+};
+
+/* Loads and validates the configuration at path, opens the log and creates
+ * the pools (connections open lazily).  Returns 0 or -1 with err filled; on
+ * failure nothing needs releasing. */
+int app_init(struct app *app, const char *path, char *const *envp, struct tg_err *err) TG_WUR;
+void app_fini(struct app *app);
+
+/* The configuration path: explicit if given, else $TOLLGATE_CONFIG, else the
+ * installed default. */
+const char *app_config_path(const char *explicit_path);
+
+void worker_init(struct worker *w, struct app *app, int index);
+void worker_fini(struct worker *w);
+
+#endif

@@ -1,0 +1,261 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum opt_type { OPT_INT, OPT_STR };
+
+/* Validation beyond type and range: returns NULL or a message. */
+typedef const char *(*opt_check_fn)(const char *value);
+
+struct option {
+    const char *section;
+    const char *key;
+    enum opt_type type;
+    size_t offset;
+    const char *def; /* NULL: required */
+    int64_t min, max;
+    opt_check_fn check;
+};
+
+static const char *check_log_level(const char *v)
+{
+    return log_level_parse(v) >= 0 ? NULL : "must be debug, info, warn or error";
+}
+
+static const char *check_secret(const char *v)
+{
+    return strlen(v) >= 32 ? NULL : "must be at least 32 characters (use 64 random hex digits)";
+}
+
+static const char *check_prefix(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 1 || n > 16)
+        return "must be 1-16 characters of [a-z0-9]";
+    for (size_t i = 0; i < n; i++)
+        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9')))
+            return "must be 1-16 characters of [a-z0-9]";
+    return NULL;
+}
+
+static const char *check_store_error(const char *v)
+{
+    if (strcmp(v, "closed") && strcmp(v, "open") && strcmp(v, "local"))
+        return "must be closed, open or local";
+    return NULL;
+}
+
+static const char *check_nonempty(const char *v)
+{
+    return *v ? NULL : "must not be empty";
+}
+
+#define OPT(sec, key, type, field, def, min, max, check) \
+    {sec, key, type, offsetof(struct config, field), def, min, max, check}
+
+static const struct option options[] = {
+    OPT("server", "workers", OPT_INT, workers, "4", 1, 256, NULL),
+    OPT("server", "log_level", OPT_STR, log_level, "info", 0, 0, check_log_level),
+    OPT("server", "log_file", OPT_STR, log_file, "", 0, 0, NULL),
+    OPT("server", "cache_ttl_ms", OPT_INT, cache_ttl_ms, "500", 0, 1000, NULL),
+    OPT("security", "hmac_secret", OPT_STR, hmac_secret, NULL, 0, 0, check_secret),
+    OPT("security", "key_prefix", OPT_STR, key_prefix, "tg", 0, 0, check_prefix),
+    OPT("postgres", "conninfo", OPT_STR, pg_conninfo, NULL, 0, 0, check_nonempty),
+    OPT("postgres", "pool_size", OPT_INT, pg_pool_size, "4", 1, 256, NULL),
+    OPT("redis", "host", OPT_STR, redis_host, "127.0.0.1", 0, 0, check_nonempty),
+    OPT("redis", "port", OPT_INT, redis_port, "6379", 1, 65535, NULL),
+    OPT("redis", "timeout_ms", OPT_INT, redis_timeout_ms, "50", 1, 60000, NULL),
+    OPT("redis", "password", OPT_STR, redis_password, "", 0, 0, NULL),
+    OPT("amqp", "host", OPT_STR, amqp_host, "127.0.0.1", 0, 0, check_nonempty),
+    OPT("amqp", "port", OPT_INT, amqp_port, "5672", 1, 65535, NULL),
+    OPT("amqp", "user", OPT_STR, amqp_user, "guest", 0, 0, NULL),
+    OPT("amqp", "password", OPT_STR, amqp_password, "guest", 0, 0, NULL),
+    OPT("amqp", "vhost", OPT_STR, amqp_vhost, "/", 0, 0, NULL),
+    OPT("ratelimit", "on_store_error", OPT_STR, on_store_error, "closed", 0, 0, check_store_error),
+};
+
+static int set_value(struct config *cfg, const struct option *o, const char *value,
+                     const char *where, struct tg_err *err)
+{
+    char *base = (char *)cfg;
+    if (o->type == OPT_INT) {
+        int64_t v;
+        if (parse_int64(value, o->min, o->max, &v) != 0) {
+            tg_err_set(err, "%s: %s.%s must be an integer in %lld..%lld", where, o->section,
+                       o->key, (long long)o->min, (long long)o->max);
+            return -1;
+        }
+        *(int64_t *)(base + o->offset) = v;
+        return 0;
+    }
+    if (o->check) {
+        const char *why = o->check(value);
+        if (why) {
+            tg_err_set(err, "%s: %s.%s %s", where, o->section, o->key, why);
+            return -1;
+        }
+    }
+    char **slot = (char **)(base + o->offset);
+    free(*slot);
+    *slot = xstrdup(value);
+    return 0;
+}
+
+static const struct option *find_option(const char *section, const char *key)
+{
+    for (size_t i = 0; i < TG_ARRAY_LEN(options); i++)
+        if (strcmp(options[i].section, section) == 0 && strcmp(options[i].key, key) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static int parse_text(struct config *cfg, const char *name, const char *text, struct tg_err *err)
+{
+    char section[64] = "";
+    char *copy = xstrdup(text);
+    char *save = NULL;
+    int lineno = 0, rc = 0;
+    /* strtok_r would skip empty lines and break the numbering. */
+    for (char *line = copy; line && rc == 0; line = save) {
+        save = strchr(line, '\n');
+        if (save)
+            *save++ = '\0';
+        lineno++;
+        char where[160];
+        snprintf(where, sizeof where, "%s:%d", name, lineno);
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#' || *s == ';')
+            continue;
+        if (*s == '[') {
+            char *end = strchr(s, ']');
+            if (!end || end[1] != '\0' || end - s - 1 >= (long)sizeof section) {
+                tg_err_set(err, "%s: malformed section header", where);
+                rc = -1;
+                break;
+            }
+            *end = '\0';
+            strlcpy_tg(section, trim(s + 1), sizeof section);
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            tg_err_set(err, "%s: expected 'key = value'", where);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        const struct option *o = find_option(section, key);
+        if (!o) {
+            tg_err_set(err, "%s: unknown setting '%s' in section [%s]", where, key, section);
+            rc = -1;
+            break;
+        }
+        rc = set_value(cfg, o, value, where, err);
+    }
+    free(copy);
+    return rc;
+}
+
+static int apply_env(struct config *cfg, char *const *envp, struct tg_err *err)
+{
+    for (size_t i = 0; envp && envp[i]; i++) {
+        if (strncmp(envp[i], "TOLLGATE_", 9) != 0)
+            continue;
+        const char *eq = strchr(envp[i], '=');
+        if (!eq)
+            continue;
+        for (size_t k = 0; k < TG_ARRAY_LEN(options); k++) {
+            char name[96];
+            snprintf(name, sizeof name, "TOLLGATE_%s_%s", options[k].section, options[k].key);
+            for (char *c = name; *c; c++)
+                *c = (char)toupper((unsigned char)*c);
+            if (strlen(name) == (size_t)(eq - envp[i]) &&
+                strncmp(envp[i], name, (size_t)(eq - envp[i])) == 0) {
+                if (set_value(cfg, &options[k], eq + 1, name, err) != 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int config_load_string(struct config *cfg, const char *name, const char *text,
+                       char *const *envp, struct tg_err *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < TG_ARRAY_LEN(options); i++)
+        if (options[i].def && set_value(cfg, &options[i], options[i].def, "default", err) != 0)
+            goto fail;
+    if (parse_text(cfg, name, text, err) != 0 || apply_env(cfg, envp, err) != 0)
+        goto fail;
+    for (size_t i = 0; i < TG_ARRAY_LEN(options); i++) {
+        const struct option *o = &options[i];
+        if (o->type == OPT_STR && *(char **)((char *)cfg + o->offset) == NULL) {
+            tg_err_set(err, "%s: required setting %s.%s is missing", name, o->section, o->key);
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    config_fini(cfg);
+    return -1;
+}
+
+int config_load(struct config *cfg, const char *path, char *const *envp, struct tg_err *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        tg_err_set(err, "%s: cannot open configuration file", path);
+        return -1;
+    }
+    size_t cap = 4096, len = 0;
+    char *text = xmalloc(cap);
+    size_t n;
+    while ((n = fread(text + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (cap - len < 2) {
+            if (cap >= (1u << 20)) {
+                tg_err_set(err, "%s: configuration file larger than 1 MiB", path);
+                free(text);
+                fclose(f);
+                return -1;
+            }
+            cap *= 2;
+            text = xrealloc(text, cap);
+        }
+    }
+    fclose(f);
+    text[len] = '\0';
+    int rc = config_load_string(cfg, path, text, envp, err);
+    free(text);
+    return rc;
+}
+
+void config_fini(struct config *cfg)
+{
+    for (size_t i = 0; i < TG_ARRAY_LEN(options); i++) {
+        if (options[i].type == OPT_STR) {
+            char **slot = (char **)((char *)cfg + options[i].offset);
+            free(*slot);
+            *slot = NULL;
+        }
+    }
+}

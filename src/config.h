@@ -1,0 +1,52 @@
+/* config: one INI file plus TOLLGATE_<SECTION>_<KEY> environment overrides,
+ * described by one declarative table and validated completely at start. */
+#ifndef TOLLGATE_CONFIG_H
+#define TOLLGATE_CONFIG_H
+
+#include <stdint.h>
+
+#include "util.h"
+
+struct config {
+    /* [server] */
+    int64_t workers;
+    char *log_level;
+    char *log_file;
+    int64_t cache_ttl_ms;
+    /* [security] */
+    char *hmac_secret;
+    char *key_prefix;
+    /* [postgres] */
+    char *pg_conninfo;
+    int64_t pg_pool_size;
+    /* [redis] */
+    char *redis_host;
+    int64_t redis_port;
+    int64_t redis_timeout_ms;
+    char *redis_password;
+    /* [amqp] */
+    char *amqp_host;
+    int64_t amqp_port;
+    char *amqp_user;
+    char *amqp_password;
+    char *amqp_vhost;
+    /* [ratelimit] */
+    char *on_store_error;
+};
+
+/* Default path when neither -c nor TOLLGATE_CONFIG names one. */
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/tollgate/tollgate.conf"
+
+/* Loads path (which must exist), applies environment overrides from envp
+ * (NULL-terminated "NAME=value" strings, e.g. environ) and validates every
+ * value.  On error returns -1 with "file:line: message" (or
+ * "TOLLGATE_X_Y: message") in err and leaves cfg zeroed.  The caller owns cfg
+ * and releases it with config_fini. */
+int config_load(struct config *cfg, const char *path, char *const *envp,
+                struct tg_err *err) TG_WUR;
+/* Same, from a string holding the file's text; name is used in messages. */
+int config_load_string(struct config *cfg, const char *name, const char *text,
+                       char *const *envp, struct tg_err *err) TG_WUR;
+void config_fini(struct config *cfg);
+
+#endif

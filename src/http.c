@@ -1,0 +1,255 @@
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+bool http_request_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n < 1 || n > HTTP_REQUEST_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+void http_request_id_new(char out[HTTP_REQUEST_ID_MAX + 1])
+{
+    random_base62(out, 22);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long http_decode(const char *src, size_t len, bool plus_space, char *dst, size_t dstsize)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        if (c == '\0' || o + 1 >= dstsize)
+            return -1;
+        dst[o++] = c;
+    }
+    dst[o] = '\0';
+    return (long)o;
+}
+
+int http_query_parse(struct http_req *r, const char *qs, struct api_error *e)
+{
+    if (!qs)
+        return 0;
+    const char *p = qs;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len > 0) {
+            if (r->nquery == HTTP_MAX_QUERY) {
+                api_error_set(e, 400, "invalid_argument", NULL, "Too many query parameters.");
+                return -1;
+            }
+            const char *eq = memchr(p, '=', len);
+            size_t nlen = eq ? (size_t)(eq - p) : len;
+            size_t vlen = eq ? len - nlen - 1 : 0;
+            char *name = xmalloc(nlen + 1), *value = xmalloc(vlen + 1);
+            if (http_decode(p, nlen, true, name, nlen + 1) < 0 ||
+                http_decode(eq ? eq + 1 : "", vlen, true, value, vlen + 1) < 0 ||
+                !utf8_valid(value, strlen(value))) {
+                free(name);
+                free(value);
+                api_error_set(e, 400, "invalid_argument", NULL, "Malformed query string.");
+                return -1;
+            }
+            r->query[r->nquery].name = name;
+            r->query[r->nquery].value = value;
+            r->nquery++;
+        }
+        p += len + (amp ? 1 : 0);
+    }
+    return 0;
+}
+
+const char *http_query(const struct http_req *r, const char *name)
+{
+    for (int i = r->nquery - 1; i >= 0; i--)
+        if (strcmp(r->query[i].name, name) == 0)
+            return r->query[i].value;
+    return NULL;
+}
+
+int http_query_allow(const struct http_req *r, const char *const *allowed, struct api_error *e)
+{
+    for (int i = 0; i < r->nquery; i++) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, r->query[i].name) == 0;
+        if (!ok) {
+            char field[64];
+            strlcpy_tg(field, r->query[i].name, sizeof field);
+            api_error_set(e, 400, "invalid_argument", field, "Unknown query parameter '%s'.",
+                          field);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *http_param(const struct http_req *r, const char *name)
+{
+    return r->fcgx ? FCGX_GetParam(name, r->fcgx->envp) : NULL;
+}
+
+int http_read_body(struct http_req *r, size_t max_body, struct api_error *e)
+{
+    const char *cl = http_param(r, "CONTENT_LENGTH");
+    int64_t len = 0;
+    if (cl && *cl && parse_int64(cl, 0, INT64_MAX, &len) != 0) {
+        api_error_set(e, 400, "invalid_argument", NULL, "Invalid Content-Length.");
+        return -1;
+    }
+    if ((uint64_t)len > max_body) {
+        api_error_set(e, 413, "payload_too_large", NULL,
+                      "The request body exceeds %zu bytes.", max_body);
+        return -1;
+    }
+    r->body = xmalloc((size_t)len + 1);
+    size_t got = 0;
+    while (got < (size_t)len) {
+        int n = FCGX_GetStr(r->body + got, (int)((size_t)len - got), r->fcgx->in);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    r->body[got] = '\0';
+    r->body_len = got;
+    if (got != (size_t)len) {
+        api_error_set(e, 400, "invalid_argument", NULL, "The request body was truncated.");
+        return -1;
+    }
+    return 0;
+}
+
+int http_read(struct http_req *r, FCGX_Request *f, struct api_error *e)
+{
+    r->fcgx = f;
+    r->method = http_param(r, "REQUEST_METHOD");
+    if (!r->method)
+        r->method = "GET";
+    r->content_type = http_param(r, "CONTENT_TYPE");
+    r->remote_addr = http_param(r, "REMOTE_ADDR");
+    const char *rid = http_param(r, "HTTP_X_REQUEST_ID");
+    if (rid && http_request_id_valid(rid))
+        strlcpy_tg(r->request_id, rid, sizeof r->request_id);
+    else
+        http_request_id_new(r->request_id);
+    log_set_request_id(r->request_id);
+
+    const char *uri = http_param(r, "REQUEST_URI");
+    if (!uri || !*uri)
+        uri = "/";
+    const char *q = strchr(uri, '?');
+    r->path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
+    return http_query_parse(r, q ? q + 1 : NULL, e);
+}
+
+void http_req_fini(struct http_req *r)
+{
+    for (int i = 0; i < r->nquery; i++) {
+        free(r->query[i].name);
+        free(r->query[i].value);
+    }
+    r->nquery = 0;
+    free(r->path);
+    free(r->body);
+    r->path = NULL;
+    r->body = NULL;
+    log_set_request_id(NULL);
+}
+
+json_object *http_json_body(struct http_req *r, struct api_error *e)
+{
+    const char *ct = r->content_type ? r->content_type : "";
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0 || (ct[n] && ct[n] != ';' && ct[n] != ' ')) {
+        api_error_set(e, 415, "unsupported_media_type", NULL,
+                      "Send the body as Content-Type: application/json.");
+        return NULL;
+    }
+    return jsonx_parse(r->body ? r->body : "", r->body_len, e);
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return status >= 500 ? "Internal Server Error" : "Error";
+    }
+}
+
+void http_reply(struct http_req *r, int status, json_object *body, const char *extra_headers)
+{
+    r->status = status;
+    if (!r->fcgx) {
+        json_object_put(body);
+        return;
+    }
+    FCGX_FPrintF(r->fcgx->out,
+                 "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s", status,
+                 reason_phrase(status), r->request_id, extra_headers ? extra_headers : "");
+    if (body) {
+        size_t len = 0;
+        const char *s = json_object_to_json_string_length(
+            body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        FCGX_FPrintF(r->fcgx->out,
+                     "Content-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
+                     len + 1);
+        FCGX_PutStr(s, (int)len, r->fcgx->out);
+        FCGX_PutChar('\n', r->fcgx->out);
+        json_object_put(body);
+    } else {
+        FCGX_PutS("\r\n", r->fcgx->out);
+    }
+}
+
+void http_reply_error(struct http_req *r, const struct api_error *e)
+{
+    http_reply(r, e->status, jsonx_error_body(e), NULL);
+}

@@ -1,0 +1,110 @@
+#include "keys.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool keys_prefix_valid(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (n < 1 || n > KEYS_PREFIX_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((prefix[i] >= 'a' && prefix[i] <= 'z') || (prefix[i] >= '0' && prefix[i] <= '9')))
+            return false;
+    return true;
+}
+
+static uint32_t crc32_bytes(const char *s, size_t n)
+{
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= (unsigned char)s[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+static void checksum(const char *s, size_t n, char out[KEYS_CHECKSUM_LEN])
+{
+    uint32_t c = crc32_bytes(s, n);
+    for (int i = KEYS_CHECKSUM_LEN - 1; i >= 0; i--) {
+        out[i] = BASE62[c % 62];
+        c /= 62;
+    }
+}
+
+void keys_generate(const char *prefix, char out[KEYS_MAX_LEN])
+{
+    size_t p = strlen(prefix);
+    memcpy(out, prefix, p);
+    out[p] = '_';
+    random_base62(out + p + 1, KEYS_SECRET_LEN);
+    checksum(out, p + 1 + KEYS_SECRET_LEN, out + p + 1 + KEYS_SECRET_LEN);
+    out[p + 1 + KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN] = '\0';
+}
+
+static bool is_base62(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+bool keys_parse(const char *key, size_t len, char prefix_out[KEYS_PREFIX_MAX + 1])
+{
+    const char *us = memchr(key, '_', len);
+    if (!us)
+        return false;
+    size_t p = (size_t)(us - key);
+    if (p < 1 || p > KEYS_PREFIX_MAX || len != p + 1 + KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN)
+        return false;
+    for (size_t i = 0; i < p; i++)
+        if (!((key[i] >= 'a' && key[i] <= 'z') || (key[i] >= '0' && key[i] <= '9')))
+            return false;
+    for (size_t i = p + 1; i < len; i++)
+        if (!is_base62(key[i]))
+            return false;
+    char sum[KEYS_CHECKSUM_LEN];
+    checksum(key, p + 1 + KEYS_SECRET_LEN, sum);
+    if (memcmp(sum, key + len - KEYS_CHECKSUM_LEN, KEYS_CHECKSUM_LEN) != 0)
+        return false;
+    if (prefix_out) {
+        memcpy(prefix_out, key, p);
+        prefix_out[p] = '\0';
+    }
+    return true;
+}
+
+void keys_start(const char *key, char out[KEYS_PREFIX_MAX + 6])
+{
+    const char *us = strchr(key, '_');
+    size_t n = us ? (size_t)(us - key) + 5 : 0;
+    if (n > strlen(key))
+        n = strlen(key);
+    memcpy(out, key, n);
+    out[n] = '\0';
+}
+
+void keys_hash_hex(const char *secret, const char *key, size_t keylen, char out[KEYS_HASH_HEX_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)key, keylen, md,
+              &mdlen) ||
+        mdlen != KEYS_HASH_LEN) {
+        /* Only a broken OpenSSL installation gets here. */
+        fprintf(stderr, "tollgate: HMAC-SHA-256 unavailable\n");
+        abort();
+    }
+    hex_encode(md, KEYS_HASH_LEN, out);
+}
+
+void keys_new_id(const char *tag, char out[KEYS_ID_MAX])
+{
+    char rnd[21];
+    random_base62(rnd, 20);
+    snprintf(out, KEYS_ID_MAX, "%s_%s", tag, rnd);
+}

@@ -1,0 +1,47 @@
+/* keys: the managed API key format and its keyed hash.
+ *
+ *   <prefix>_<22 base62 secret chars><6 base62 checksum chars>
+ *
+ * 22 base62 characters carry 130 bits from the CSPRNG.  The checksum is the
+ * CRC-32 of everything before it, so a mistyped key is refused without a
+ * store lookup and scanners can recognise the format.  Admin tokens use the
+ * same format with their own prefix. */
+#ifndef TOLLGATE_KEYS_H
+#define TOLLGATE_KEYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+#define KEYS_PREFIX_MAX 16
+#define KEYS_SECRET_LEN 22
+#define KEYS_CHECKSUM_LEN 6
+/* Longest key: prefix, '_', secret, checksum, NUL. */
+#define KEYS_MAX_LEN (KEYS_PREFIX_MAX + 1 + KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN + 1)
+#define KEYS_HASH_LEN 32
+#define KEYS_HASH_HEX_LEN (2 * KEYS_HASH_LEN + 1)
+#define KEYS_TOKEN_PREFIX "tgadm"
+
+/* True when prefix is 1-16 characters of [a-z0-9]. */
+bool keys_prefix_valid(const char *prefix);
+
+/* Writes a new key with this (valid) prefix into out. */
+void keys_generate(const char *prefix, char out[KEYS_MAX_LEN]);
+
+/* True when key has the format and a correct checksum.  When prefix_out is
+ * not NULL it receives the prefix. */
+bool keys_parse(const char *key, size_t len, char prefix_out[KEYS_PREFIX_MAX + 1]);
+
+/* The displayable start of a key: prefix, '_' and 4 characters. */
+void keys_start(const char *key, char out[KEYS_PREFIX_MAX + 6]);
+
+/* HMAC-SHA-256(secret, key) as lower-case hex. */
+void keys_hash_hex(const char *secret, const char *key, size_t keylen,
+                   char out[KEYS_HASH_HEX_LEN]);
+
+/* A new opaque id: tag, '_', 20 base62 characters; out holds 48 bytes. */
+#define KEYS_ID_MAX 48
+void keys_new_id(const char *tag, char out[KEYS_ID_MAX]);
+
+#endif

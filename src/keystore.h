@@ -1,0 +1,59 @@
+/* keystore: what the check path knows about a key, found by the HMAC of its
+ * secret through three layers — the process's cache (TTL at most 1 s), the
+ * Redis record cache, PostgreSQL — plus the tiers' limits, reloaded from
+ * PostgreSQL when older than the same TTL.  Records carry the key's version
+ * so that a cache is never overwritten by an older record. */
+#ifndef TOLLGATE_KEYSTORE_H
+#define TOLLGATE_KEYSTORE_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jsonx.h"
+
+struct pg_pool;
+struct pg_conn;
+struct redis_conn;
+struct keystore;
+
+struct key_record {
+    bool found;
+    char id[48];
+    char owner_id[520];
+    char tier[40];
+    char status[16];
+    bool has_expires;
+    int64_t expires_ms;
+    bool has_secret_expires; /* a rotated secret in its grace period */
+    int64_t secret_expires_ms;
+    bool has_remaining;
+    int64_t remaining;
+    json_object *limits; /* effective: tier's merged with the key's own */
+};
+
+struct keystore *keystore_new(struct pg_pool *pg, int64_t ttl_ms);
+void keystore_free(struct keystore *ks);
+
+/* Fills rec for the secret whose hex HMAC is hash; rec->found is false for an
+ * unknown secret.  Returns 0, or -1 with 503 unavailable in e when neither
+ * cache nor PostgreSQL can answer.  Release rec with key_record_fini. */
+int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *hash,
+                    struct key_record *rec, struct api_error *e) TG_WUR;
+void key_record_fini(struct key_record *rec);
+
+/* After a committed change of key_id: writes its fresh records to Redis and
+ * drops them from this process's cache, so every process sees the change
+ * within the cache TTL.  Failures are logged, not returned: the change is
+ * already committed. */
+void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *conn,
+                      const char *key_id);
+
+/* A copy of the limits of tier (caller puts), or an empty array. */
+json_object *keystore_tier_limits(struct keystore *ks, const char *tier);
+
+/* Parses a record as stored ("{...}" JSON of tg_key_record) into rec
+ * (limits are the key's own overrides).  Returns 0 or -1. */
+int key_record_parse(const char *json, struct key_record *rec) TG_WUR;
+
+#endif

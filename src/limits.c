@@ -1,0 +1,139 @@
+#include "limits.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct jx_field limit_fields[] = {
+    {"name", JX_STRING, true, false},    {"window_s", JX_INT, true, false},
+    {"limit", JX_INT, true, false},      {"precision", JX_INT, false, false},
+    {"endpoint", JX_STRING, false, false},
+};
+
+static int validate_one(json_object *l, const char *path, struct api_error *e)
+{
+    char f[160];
+    if (jsonx_check(l, limit_fields, TG_ARRAY_LEN(limit_fields), path, e) != 0)
+        return -1;
+    json_object *name = jsonx_get(l, "name");
+    if (!jsonx_name_ok(json_object_get_string(name), (size_t)json_object_get_string_len(name), 32,
+                       "_")) {
+        jsonx_path(f, sizeof f, path, ".name");
+        api_error_set(e, 400, "invalid_argument", f, "%s must match [a-z0-9_]{1,32}.", f);
+        return -1;
+    }
+    jsonx_path(f, sizeof f, path, ".window_s");
+    if (jsonx_int_range(jsonx_get(l, "window_s"), f, 1, LIMITS_WINDOW_MAX, e) != 0)
+        return -1;
+    jsonx_path(f, sizeof f, path, ".limit");
+    if (jsonx_int_range(jsonx_get(l, "limit"), f, 1, LIMITS_LIMIT_MAX, e) != 0)
+        return -1;
+    json_object *prec = jsonx_get(l, "precision");
+    jsonx_path(f, sizeof f, path, ".precision");
+    if (prec && jsonx_int_range(prec, f, 1, LIMITS_PRECISION_MAX, e) != 0)
+        return -1;
+    json_object *ep = jsonx_get(l, "endpoint");
+    if (ep && !limits_endpoint_valid(json_object_get_string(ep), true)) {
+        jsonx_path(f, sizeof f, path, ".endpoint");
+        api_error_set(e, 400, "invalid_argument", f,
+                      "%s must be \"METHOD /path\", optionally ending in '*'.", f);
+        return -1;
+    }
+    return 0;
+}
+
+int limits_validate(json_object *arr, const char *field, struct api_error *e)
+{
+    if (!json_object_is_type(arr, json_type_array)) {
+        api_error_set(e, 400, "invalid_argument", field, "%s must be an array.", field);
+        return -1;
+    }
+    size_t n = json_object_array_length(arr);
+    if (n > LIMITS_MAX) {
+        api_error_set(e, 400, "invalid_argument", field, "%s holds at most %d limits.", field,
+                      LIMITS_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "%s[%zu]", field, i);
+        json_object *l = json_object_array_get_idx(arr, i);
+        if (validate_one(l, path, e) != 0)
+            return -1;
+        const char *name = json_object_get_string(jsonx_get(l, "name"));
+        for (size_t k = 0; k < i; k++) {
+            json_object *prev = json_object_array_get_idx(arr, k);
+            if (strcmp(name, json_object_get_string(jsonx_get(prev, "name"))) == 0) {
+                snprintf(path, sizeof path, "%s[%zu].name", field, i);
+                api_error_set(e, 400, "invalid_argument", path,
+                              "Limit names must be unique; '%s' appears twice.", name);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static json_object *find_by_name(json_object *arr, const char *name)
+{
+    size_t n = arr ? json_object_array_length(arr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *l = json_object_array_get_idx(arr, i);
+        json_object *nm = jsonx_get(l, "name");
+        if (nm && strcmp(json_object_get_string(nm), name) == 0)
+            return l;
+    }
+    return NULL;
+}
+
+json_object *limits_merge(json_object *base, json_object *over)
+{
+    json_object *out = json_object_new_array();
+    size_t nb = base ? json_object_array_length(base) : 0;
+    size_t no = over ? json_object_array_length(over) : 0;
+    for (size_t i = 0; i < nb; i++) {
+        json_object *l = json_object_array_get_idx(base, i);
+        json_object *o = find_by_name(over, json_object_get_string(jsonx_get(l, "name")));
+        json_object *copy = NULL;
+        json_object_deep_copy(o ? o : l, &copy, NULL);
+        json_object_array_add(out, copy);
+    }
+    for (size_t i = 0; i < no; i++) {
+        json_object *o = json_object_array_get_idx(over, i);
+        if (!find_by_name(base, json_object_get_string(jsonx_get(o, "name")))) {
+            json_object *copy = NULL;
+            json_object_deep_copy(o, &copy, NULL);
+            json_object_array_add(out, copy);
+        }
+    }
+    return out;
+}
+
+bool limits_endpoint_match(const char *pattern, const char *endpoint)
+{
+    size_t n = strlen(pattern);
+    if (n > 0 && pattern[n - 1] == '*')
+        return strncmp(pattern, endpoint, n - 1) == 0;
+    return strcmp(pattern, endpoint) == 0;
+}
+
+bool limits_endpoint_valid(const char *s, bool pattern)
+{
+    size_t n = strlen(s);
+    if (strcmp(s, "*") == 0)
+        return true;
+    if (n > 256)
+        return false;
+    size_t i = 0;
+    while (s[i] >= 'A' && s[i] <= 'Z')
+        i++;
+    if (i == 0 || s[i] != ' ' || s[i + 1] != '/')
+        return false;
+    for (size_t k = i + 1; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c <= 0x20 || c >= 0x7F)
+            return false;
+        if (c == '*' && (!pattern || k != n - 1))
+            return false;
+    }
+    return true;
+}

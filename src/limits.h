@@ -1,0 +1,38 @@
+/* limits: rate-limit windows as JSON — validation of a tier's or a key's
+ * list, the merge of a key's overrides into its tier's list, and endpoint
+ * pattern matching.  Pure functions. */
+#ifndef TOLLGATE_LIMITS_H
+#define TOLLGATE_LIMITS_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#include "jsonx.h"
+
+#define LIMITS_MAX 16
+#define LIMITS_WINDOW_MAX 2678400
+#define LIMITS_LIMIT_MAX 1000000000
+#define LIMITS_PRECISION_DEFAULT 10
+#define LIMITS_PRECISION_MAX 60
+
+/* Validates arr (the value of field, e.g. "limits") as a list of at most 16
+ * limits {name, window_s, limit, precision?, endpoint?} with unique names.
+ * Returns 0 or -1 with e naming the offending path, e.g.
+ * "limits[2].window_s". */
+int limits_validate(json_object *arr, const char *field, struct api_error *e) TG_WUR;
+
+/* A new array: base's limits in order, each replaced by the override of the
+ * same name, then the overrides whose names base lacks.  Either may be NULL.
+ * Caller puts the result. */
+json_object *limits_merge(json_object *base, json_object *over);
+
+/* True when endpoint ("METHOD /path") matches pattern, where a trailing '*'
+ * in pattern matches any suffix and "*" alone matches everything. */
+bool limits_endpoint_match(const char *pattern, const char *endpoint);
+
+/* True when s is a valid endpoint: "*" or "METHOD /path" (METHOD of A-Z,
+ * path of printable ASCII without spaces, at most 256 characters); patterns
+ * may end in '*'. */
+bool limits_endpoint_valid(const char *s, bool pattern);
+
+#endif

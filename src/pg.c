@@ -1,0 +1,233 @@
+#include "pg.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct pg_conn {
+    PGconn *pq;
+    bool busy;
+};
+
+struct pg_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    char *conninfo;
+    int size;
+    struct pg_conn *conns;
+};
+
+struct pg_pool *pg_pool_new(const char *conninfo, int size)
+{
+    struct pg_pool *p = xcalloc(1, sizeof *p);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    p->conninfo = xstrdup(conninfo);
+    p->size = size;
+    p->conns = xcalloc((size_t)size, sizeof *p->conns);
+    return p;
+}
+
+void pg_pool_free(struct pg_pool *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->size; i++)
+        if (p->conns[i].pq)
+            PQfinish(p->conns[i].pq);
+    free(p->conns);
+    free(p->conninfo);
+    pthread_cond_destroy(&p->freed);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+static void unavailable(struct api_error *e, const char *why)
+{
+    api_error_set(e, 503, "unavailable", NULL, "The database is unavailable; try again shortly.");
+    log_error("postgres unavailable: %s", why);
+}
+
+/* Makes sure c->pq is a healthy connection; reconnects a broken one. */
+static int ensure_connected(struct pg_conn *c, const char *conninfo, struct api_error *e)
+{
+    if (c->pq && PQstatus(c->pq) == CONNECTION_OK)
+        return 0;
+    if (c->pq) {
+        PQreset(c->pq);
+    } else {
+        c->pq = PQconnectdb(conninfo);
+    }
+    if (!c->pq || PQstatus(c->pq) != CONNECTION_OK) {
+        /* PQerrorMessage never contains the password. */
+        char why[256];
+        strlcpy_tg(why, c->pq ? PQerrorMessage(c->pq) : "out of memory", sizeof why);
+        if (c->pq)
+            PQfinish(c->pq);
+        c->pq = NULL;
+        unavailable(e, why);
+        return -1;
+    }
+    return 0;
+}
+
+struct pg_conn *pg_acquire(struct pg_pool *p, struct api_error *e)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 2;
+    struct pg_conn *c = NULL;
+    pthread_mutex_lock(&p->lock);
+    while (!c) {
+        for (int i = 0; i < p->size && !c; i++)
+            if (!p->conns[i].busy)
+                c = &p->conns[i];
+        if (!c && pthread_cond_timedwait(&p->freed, &p->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    if (c)
+        c->busy = true;
+    pthread_mutex_unlock(&p->lock);
+    if (!c) {
+        unavailable(e, "pool exhausted for 2 s");
+        return NULL;
+    }
+    if (ensure_connected(c, p->conninfo, e) != 0) {
+        pg_release(p, c);
+        return NULL;
+    }
+    return c;
+}
+
+void pg_release(struct pg_pool *p, struct pg_conn *c)
+{
+    if (!c)
+        return;
+    /* A connection left inside a transaction by an early return must not
+     * leak that transaction to the next borrower. */
+    if (c->pq && PQtransactionStatus(c->pq) != PQTRANS_IDLE)
+        pg_rollback(c);
+    pthread_mutex_lock(&p->lock);
+    c->busy = false;
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->lock);
+}
+
+struct pg_conn *pg_connect(const char *conninfo, struct api_error *e)
+{
+    struct pg_conn *c = xcalloc(1, sizeof *c);
+    if (ensure_connected(c, conninfo, e) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void pg_disconnect(struct pg_conn *c)
+{
+    if (!c)
+        return;
+    if (c->pq)
+        PQfinish(c->pq);
+    free(c);
+}
+
+static struct pg_res *check_result(struct pg_conn *c, PGresult *r, struct api_error *e)
+{
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return (struct pg_res *)r;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (PQstatus(c->pq) != CONNECTION_OK) {
+        unavailable(e, PQerrorMessage(c->pq));
+    } else if (state && strcmp(state, "23505") == 0) {
+        api_error_set(e, 409, "conflict", NULL, "A resource with this name already exists.");
+    } else if (state && strcmp(state, "40001") == 0) {
+        api_error_set(e, 409, "conflict", NULL, "A concurrent change conflicted; retry.");
+    } else {
+        const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+        log_error("postgres error %s: %s", state ? state : "?", msg ? msg : PQerrorMessage(c->pq));
+        api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+    }
+    PQclear(r);
+    return NULL;
+}
+
+struct pg_res *pg_query(struct pg_conn *c, const char *sql, int n, const char *const *params,
+                        struct api_error *e)
+{
+    PGresult *r = PQexecParams(c->pq, sql, n, NULL, params, NULL, NULL, 0);
+    return check_result(c, r, e);
+}
+
+int pg_script(struct pg_conn *c, const char *sql, struct api_error *e)
+{
+    struct pg_res *r = check_result(c, PQexec(c->pq, sql), e);
+    if (!r)
+        return -1;
+    pg_res_free(r);
+    return 0;
+}
+
+int pg_begin(struct pg_conn *c, struct api_error *e)
+{
+    return pg_script(c, "BEGIN", e);
+}
+
+int pg_commit(struct pg_conn *c, struct api_error *e)
+{
+    return pg_script(c, "COMMIT", e);
+}
+
+void pg_rollback(struct pg_conn *c)
+{
+    PQclear(PQexec(c->pq, "ROLLBACK"));
+}
+
+int pg_nrows(const struct pg_res *r)
+{
+    return PQntuples((const PGresult *)r);
+}
+
+const char *pg_val(const struct pg_res *r, int row, int col)
+{
+    return PQgetvalue((const PGresult *)r, row, col);
+}
+
+bool pg_isnull(const struct pg_res *r, int row, int col)
+{
+    return PQgetisnull((const PGresult *)r, row, col);
+}
+
+int64_t pg_int(const struct pg_res *r, int row, int col)
+{
+    return strtoll(PQgetvalue((const PGresult *)r, row, col), NULL, 10);
+}
+
+void pg_res_free(struct pg_res *r)
+{
+    PQclear((PGresult *)r);
+}
+
+json_object *pg_query_json(struct pg_conn *c, const char *sql, int n, const char *const *params,
+                           const char *what, struct api_error *e)
+{
+    struct pg_res *r = pg_query(c, sql, n, params, e);
+    if (!r)
+        return NULL;
+    json_object *o = NULL;
+    if (pg_nrows(r) == 0 || pg_isnull(r, 0, 0)) {
+        api_error_set(e, 404, "not_found", NULL, "%s not found.", what);
+    } else {
+        o = json_tokener_parse(pg_val(r, 0, 0));
+        if (!o)
+            api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+    }
+    pg_res_free(r);
+    return o;
+}

@@ -1,0 +1,55 @@
+/* pg: a small per-process PostgreSQL connection pool and query wrappers.
+ * Every query is parameterised; errors become API errors (unique violation:
+ * 409 conflict; connection trouble: 503 unavailable; anything else: 500
+ * internal) and are logged with their SQLSTATE, never with parameters. */
+#ifndef TOLLGATE_PG_H
+#define TOLLGATE_PG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jsonx.h"
+
+struct pg_pool;
+struct pg_conn;
+struct pg_res;
+
+/* Connections are opened lazily, at most size of them. */
+struct pg_pool *pg_pool_new(const char *conninfo, int size);
+void pg_pool_free(struct pg_pool *pool);
+
+/* Borrows a connection, waiting up to 2 s for one; NULL with 503 in e when
+ * none can be had or the server is unreachable.  Give it back with
+ * pg_release. */
+struct pg_conn *pg_acquire(struct pg_pool *pool, struct api_error *e);
+void pg_release(struct pg_pool *pool, struct pg_conn *conn);
+
+/* Opens one connection outside any pool (for tollgatectl). */
+struct pg_conn *pg_connect(const char *conninfo, struct api_error *e);
+void pg_disconnect(struct pg_conn *conn);
+
+/* Runs sql with n text parameters (NULL entries are SQL NULL).  Returns the
+ * result (caller frees with pg_res_free) or NULL with e filled. */
+struct pg_res *pg_query(struct pg_conn *conn, const char *sql, int n, const char *const *params,
+                        struct api_error *e);
+/* Runs a script of several statements without parameters. */
+int pg_script(struct pg_conn *conn, const char *sql, struct api_error *e) TG_WUR;
+
+int pg_begin(struct pg_conn *conn, struct api_error *e) TG_WUR;
+int pg_commit(struct pg_conn *conn, struct api_error *e) TG_WUR;
+/* Rolls back; harmless outside a transaction. */
+void pg_rollback(struct pg_conn *conn);
+
+int pg_nrows(const struct pg_res *r);
+/* Borrowed from r: valid until pg_res_free. */
+const char *pg_val(const struct pg_res *r, int row, int col);
+bool pg_isnull(const struct pg_res *r, int row, int col);
+int64_t pg_int(const struct pg_res *r, int row, int col);
+void pg_res_free(struct pg_res *r);
+
+/* Runs sql expected to return one row whose first column is JSON text and
+ * parses it; NULL with 404 not_found in e when no row. */
+json_object *pg_query_json(struct pg_conn *conn, const char *sql, int n,
+                           const char *const *params, const char *what, struct api_error *e);
+
+#endif

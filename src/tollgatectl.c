@@ -1,0 +1,239 @@
+/* tollgatectl: operations from the shell — schema migrations, the first
+ * admin tokens, configuration checks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "auth.h"
+#include "config.h"
+#include "keys.h"
+#include "migrate.h"
+#include "pg.h"
+
+extern char **environ;
+
+struct ctl {
+    struct config cfg;
+    struct pg_conn *pg;
+};
+
+typedef int (*command_fn)(struct ctl *ctl, int argc, char **argv);
+
+static int connect_db(struct ctl *ctl)
+{
+    struct api_error e;
+    ctl->pg = pg_connect(ctl->cfg.pg_conninfo, &e);
+    if (!ctl->pg) {
+        fprintf(stderr, "tollgatectl: cannot connect to PostgreSQL (see the log line above)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_migrate(struct ctl *ctl, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    struct api_error e;
+    int applied = 0;
+    if (connect_db(ctl) != 0)
+        return 1;
+    if (migrate_run(ctl->pg, &applied, &e) != 0) {
+        fprintf(stderr, "tollgatectl: migration failed: %s\n", e.message);
+        return 1;
+    }
+    printf("migrations applied: %d\n", applied);
+    return 0;
+}
+
+static const char *opt_value(int argc, char **argv, const char *name)
+{
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+static int token_create(struct ctl *ctl, int argc, char **argv)
+{
+    const char *role = opt_value(argc, argv, "--role");
+    const char *name = opt_value(argc, argv, "--name");
+    if (!role || !auth_role_bit(role)) {
+        fprintf(stderr, "tollgatectl: --role must be admin, operator, billing, viewer or service\n");
+        return 2;
+    }
+    if (connect_db(ctl) != 0)
+        return 1;
+    char token[KEYS_MAX_LEN], hash[KEYS_HASH_HEX_LEN], id[KEYS_ID_MAX];
+    keys_generate(KEYS_TOKEN_PREFIX, token);
+    keys_hash_hex(ctl->cfg.hmac_secret, token, strlen(token), hash);
+    keys_new_id("tok", id);
+    const char *p[] = {id, hash, role, name};
+    struct api_error e;
+    struct pg_res *r = NULL;
+    if (pg_begin(ctl->pg, &e) != 0 ||
+        !(r = pg_query(ctl->pg,
+                       "INSERT INTO admin_tokens (id, hash, role, name) VALUES ($1, $2, $3, $4)"
+                       " RETURNING tg_changes(NULL, tg_token_json(admin_tokens))::text",
+                       4, p, &e)))
+        goto fail;
+    struct audit_entry a = {.actor = "tollgatectl", .role = "admin", .action = "token.create",
+                            .resource_type = "token", .resource_id = id,
+                            .changes = pg_val(r, 0, 0)};
+    if (audit_append(ctl->pg, &a, &e) != 0 || pg_commit(ctl->pg, &e) != 0)
+        goto fail;
+    pg_res_free(r);
+    fprintf(stderr, "created token %s (role %s); it is shown once:\n", id, role);
+    printf("%s\n", token);
+    return 0;
+fail:
+    pg_res_free(r);
+    pg_rollback(ctl->pg);
+    fprintf(stderr, "tollgatectl: token create failed: %s\n", e.message);
+    return 1;
+}
+
+static int token_list(struct ctl *ctl, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    struct api_error e;
+    if (connect_db(ctl) != 0)
+        return 1;
+    struct pg_res *r = pg_query(ctl->pg,
+                                "SELECT id, role, coalesce(name, ''),"
+                                " coalesce(tg_ts(revoked_at), 'active')"
+                                " FROM admin_tokens ORDER BY created_at, id",
+                                0, NULL, &e);
+    if (!r) {
+        fprintf(stderr, "tollgatectl: %s\n", e.message);
+        return 1;
+    }
+    for (int i = 0; i < pg_nrows(r); i++)
+        printf("%s\t%s\t%s\t%s\n", pg_val(r, i, 0), pg_val(r, i, 1), pg_val(r, i, 2),
+               pg_val(r, i, 3));
+    pg_res_free(r);
+    return 0;
+}
+
+static int token_revoke(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "usage: tollgatectl token revoke ID\n");
+        return 2;
+    }
+    if (connect_db(ctl) != 0)
+        return 1;
+    struct api_error e;
+    const char *p[] = {argv[0]};
+    struct pg_res *r = NULL;
+    if (pg_begin(ctl->pg, &e) != 0 ||
+        !(r = pg_query(ctl->pg,
+                       "UPDATE admin_tokens SET revoked_at = clock_timestamp()"
+                       " WHERE id = $1 AND revoked_at IS NULL RETURNING id",
+                       1, p, &e)))
+        goto fail;
+    if (pg_nrows(r) == 1) {
+        struct audit_entry a = {.actor = "tollgatectl", .role = "admin", .action = "token.revoke",
+                                .resource_type = "token", .resource_id = argv[0],
+                                .changes = "{\"revoked\":{\"from\":false,\"to\":true}}"};
+        if (audit_append(ctl->pg, &a, &e) != 0)
+            goto fail;
+    }
+    if (pg_commit(ctl->pg, &e) != 0)
+        goto fail;
+    printf("%s\n", pg_nrows(r) == 1 ? "revoked" : "not found or already revoked");
+    pg_res_free(r);
+    return 0;
+fail:
+    pg_res_free(r);
+    pg_rollback(ctl->pg);
+    fprintf(stderr, "tollgatectl: token revoke failed: %s\n", e.message);
+    return 1;
+}
+
+static int cmd_token(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct {
+        const char *word;
+        command_fn fn;
+    } sub[] = {{"create", token_create}, {"list", token_list}, {"revoke", token_revoke}};
+    for (size_t i = 0; argc > 0 && i < TG_ARRAY_LEN(sub); i++)
+        if (strcmp(argv[0], sub[i].word) == 0)
+            return sub[i].fn(ctl, argc - 1, argv + 1);
+    fprintf(stderr, "usage: tollgatectl token create --role ROLE [--name NAME] | list | revoke ID\n");
+    return 2;
+}
+
+static int cmd_config(struct ctl *ctl, int argc, char **argv)
+{
+    (void)ctl;
+    if (argc < 1 || strcmp(argv[0], "check") != 0) {
+        fprintf(stderr, "usage: tollgatectl config check\n");
+        return 2;
+    }
+    /* Loading already validated everything. */
+    printf("configuration OK\n");
+    return 0;
+}
+
+static const struct {
+    const char *word;
+    command_fn fn;
+} commands[] = {
+    {"migrate", cmd_migrate},
+    {"token", cmd_token},
+    {"config", cmd_config},
+};
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: tollgatectl [-c CONFIG] COMMAND\n"
+                    "  migrate                              apply database migrations\n"
+                    "  token create --role ROLE [--name N]  create an admin token (printed once)\n"
+                    "  token list                           list admin tokens\n"
+                    "  token revoke ID                      revoke an admin token\n"
+                    "  config check                         validate the configuration\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *cfg_path = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, "+c:h")) != -1) {
+        if (opt == 'c') {
+            cfg_path = optarg;
+        } else {
+            usage();
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (optind >= argc) {
+        usage();
+        return 2;
+    }
+    if (!cfg_path)
+        cfg_path = getenv("TOLLGATE_CONFIG");
+    if (!cfg_path || !*cfg_path)
+        cfg_path = CONFIG_DEFAULT_PATH;
+    struct ctl ctl = {0};
+    struct tg_err err;
+    if (config_load(&ctl.cfg, cfg_path, environ, &err) != 0) {
+        fprintf(stderr, "tollgatectl: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 2;
+    size_t i;
+    for (i = 0; i < TG_ARRAY_LEN(commands); i++)
+        if (strcmp(argv[optind], commands[i].word) == 0)
+            break;
+    if (i < TG_ARRAY_LEN(commands))
+        rc = commands[i].fn(&ctl, argc - optind - 1, argv + optind + 1);
+    else
+        usage();
+    pg_disconnect(ctl.pg);
+    config_fini(&ctl.cfg);
+    return rc;
+}

@@ -1,0 +1,71 @@
+/* util: allocation with one out-of-memory policy, checked number parsing,
+ * time, UTF-8 validation, randomness and base62.  No I/O but the clock and
+ * the kernel's CSPRNG. */
+#ifndef TOLLGATE_UTIL_H
+#define TOLLGATE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TG_WUR __attribute__((warn_unused_result))
+#define TG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Caller-owned error detail: functions return 0 or -1 and, on -1, fill this
+ * when the caller passed one. */
+struct tg_err {
+    char msg[256];
+};
+void tg_err_set(struct tg_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Allocation never returns NULL: running out of memory aborts with a message,
+ * the one policy of the whole program. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+/* Copies at most dstsize-1 bytes and always terminates; returns strlen(src)
+ * so truncation is detectable (>= dstsize). */
+size_t strlcpy_tg(char *dst, const char *src, size_t dstsize);
+
+/* Parses the whole string as a decimal integer in [min, max]: no sign games,
+ * no trailing bytes, no overflow.  Returns 0 or -1. */
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out) TG_WUR;
+
+/* Wall-clock milliseconds since the Unix epoch. */
+int64_t now_ms(void);
+/* Monotonic nanoseconds, for durations. */
+int64_t mono_ns(void);
+
+/* RFC 3339 in UTC with milliseconds: "2026-11-22T10:00:00.000Z".  buf must
+ * hold TG_TIME_LEN bytes. */
+#define TG_TIME_LEN 80
+void format_time_ms(int64_t ms, char buf[TG_TIME_LEN]);
+/* Accepts RFC 3339 with 'Z' or a numeric offset and up to 9 fractional
+ * digits (truncated to milliseconds).  Returns 0 or -1. */
+int parse_time_ms(const char *s, int64_t *out) TG_WUR;
+
+/* True when [s, s+len) is well-formed UTF-8 (no overlongs, no surrogates). */
+bool utf8_valid(const char *s, size_t len);
+/* Number of code points of valid UTF-8. */
+size_t utf8_len(const char *s, size_t len);
+/* True when the string contains a C0 control character or DEL. */
+bool has_control_chars(const char *s, size_t len);
+
+/* Fills buf from the kernel CSPRNG; aborts if the kernel cannot supply
+ * randomness (nothing sensible can go on without it). */
+void random_bytes(void *buf, size_t n);
+/* n characters of [0-9A-Za-z] drawn uniformly from the CSPRNG, terminated. */
+void random_base62(char *out, size_t n);
+
+extern const char BASE62[];
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Constant-time comparison of two equal-length buffers. */
+bool ct_equal(const void *a, const void *b, size_t n);
+
+#endif
