@@ -231,22 +231,29 @@ void http_reply(struct http_req *r, int status, json_object *body, const char *e
         json_object_put(body);
         return;
     }
-    FCGX_FPrintF(r->fcgx->out,
-                 "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n%s", status,
-                 reason_phrase(status), r->request_id, extra_headers ? extra_headers : "");
-    if (body) {
-        size_t len = 0;
-        const char *s = json_object_to_json_string_length(
-            body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-        FCGX_FPrintF(r->fcgx->out,
+    size_t len = 0;
+    const char *s = body ? json_object_to_json_string_length(
+                               body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
+                         : NULL;
+    /* Formatted here: FCGX_FPrintF has its own printf without size modifiers. */
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n",
+                     status, reason_phrase(status), r->request_id);
+    FCGX_PutStr(head, n, r->fcgx->out);
+    if (extra_headers)
+        FCGX_PutS(extra_headers, r->fcgx->out);
+    if (s) {
+        n = snprintf(head, sizeof head,
                      "Content-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
                      len + 1);
+        FCGX_PutStr(head, n, r->fcgx->out);
         FCGX_PutStr(s, (int)len, r->fcgx->out);
         FCGX_PutChar('\n', r->fcgx->out);
-        json_object_put(body);
     } else {
         FCGX_PutS("\r\n", r->fcgx->out);
     }
+    json_object_put(body);
 }
 
 void http_reply_error(struct http_req *r, const struct api_error *e)

@@ -69,8 +69,8 @@ void log_write(enum log_level level, const char *file, int line, const char *fmt
     format_time_ms(now_ms(), ts);
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
-    int n = snprintf(buf, sizeof buf, "%s %s [%d] %s:%d %s%s", ts, level_names[level],
-                     (int)getpid(), base, line, request_id[0] ? "req=" : "", request_id);
+    int n = snprintf(buf, sizeof buf, "%s %s [%d] %s:%d%s%s", ts, level_names[level],
+                     (int)getpid(), base, line, request_id[0] ? " req=" : "", request_id);
     if (n < 0)
         return;
     if ((size_t)n < sizeof buf - 1)
