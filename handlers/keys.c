@@ -240,6 +240,8 @@ static void key_patch(struct http_req *r)
                          "   ELSE expires_at END,"
                          "  remaining = CASE WHEN $2::jsonb ? 'remaining'"
                          "   THEN ($2::jsonb->>'remaining')::bigint ELSE remaining END,"
+                         "  remaining_version = remaining_version"
+                         "   + CASE WHEN $2::jsonb ? 'remaining' THEN 1 ELSE 0 END,"
                          "  meta = CASE WHEN $2::jsonb ? 'meta'"
                          "   THEN coalesce(nullif($2::jsonb->'meta', 'null'), '{}') ELSE meta END,"
                          "  updated_at = clock_timestamp(), version = version + 1"

@@ -69,7 +69,9 @@ CREATE TABLE keys (
   updated_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
   last_used_at timestamptz,
   -- Bumped by every change, so that a cached record never replaces a newer one.
-  version      bigint NOT NULL DEFAULT 1
+  version      bigint NOT NULL DEFAULT 1,
+  -- Bumped when the API sets remaining: Redis then restarts the credit count.
+  remaining_version bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX keys_owner ON keys (owner_id, created_at, id);
 CREATE INDEX keys_created ON keys (created_at, id);
@@ -97,7 +99,7 @@ CREATE FUNCTION tg_key_record(h text) RETURNS text LANGUAGE sql STABLE AS $$
   SELECT jsonb_build_object('v', k.version, 'id', k.id, 'owner_id', k.owner_id,
     'tier', k.tier, 'status', k.status, 'expires_ms', tg_ms(k.expires_at),
     'secret_expires_ms', tg_ms(s.expires_at), 'remaining', k.remaining,
-    'limits', k.limits)::text
+    'rv', k.remaining_version, 'limits', k.limits)::text
   FROM key_secrets s JOIN keys k ON k.id = s.key_id WHERE s.hash = h
 $$;
 

@@ -12,6 +12,7 @@ struct entry {
     char *value;
     size_t len;
     int64_t stamp;
+    int64_t ttl_ms;
 };
 
 struct cache {
@@ -87,7 +88,7 @@ bool cache_get(struct cache *c, const char *key, int64_t now_ms, char **out, siz
     bool found = false;
     pthread_mutex_lock(&c->lock);
     struct entry *e = *find(c, key);
-    if (e && now_ms - e->stamp < c->ttl_ms && now_ms >= e->stamp) {
+    if (e && now_ms - e->stamp < e->ttl_ms && now_ms >= e->stamp) {
         *out = xmalloc(e->len + 1);
         memcpy(*out, e->value, e->len);
         (*out)[e->len] = '\0';
@@ -104,6 +105,12 @@ bool cache_get(struct cache *c, const char *key, int64_t now_ms, char **out, siz
 
 void cache_put(struct cache *c, const char *key, const void *value, size_t len, int64_t now_ms)
 {
+    cache_put_ttl(c, key, value, len, now_ms, c->ttl_ms);
+}
+
+void cache_put_ttl(struct cache *c, const char *key, const void *value, size_t len,
+                   int64_t now_ms, int64_t ttl_ms)
+{
     char *copy = xmalloc(len + 1);
     memcpy(copy, value, len);
     copy[len] = '\0';
@@ -114,6 +121,7 @@ void cache_put(struct cache *c, const char *key, const void *value, size_t len, 
         (*pp)->value = copy;
         (*pp)->len = len;
         (*pp)->stamp = now_ms;
+        (*pp)->ttl_ms = ttl_ms;
     } else {
         if (c->count >= c->capacity) {
             clear_locked(c);
@@ -125,6 +133,7 @@ void cache_put(struct cache *c, const char *key, const void *value, size_t len, 
         e->value = copy;
         e->len = len;
         e->stamp = now_ms;
+        e->ttl_ms = ttl_ms;
         *pp = e;
         c->count++;
     }

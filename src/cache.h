@@ -21,8 +21,11 @@ void cache_free(struct cache *c);
  * added after len bytes) when present and younger than the TTL at now_ms. */
 bool cache_get(struct cache *c, const char *key, int64_t now_ms, char **out, size_t *len);
 
-/* Stores a copy of value under key, stamped now_ms. */
+/* Stores a copy of value under key, stamped now_ms, kept for the cache's TTL. */
 void cache_put(struct cache *c, const char *key, const void *value, size_t len, int64_t now_ms);
+/* Same with this entry's own TTL. */
+void cache_put_ttl(struct cache *c, const char *key, const void *value, size_t len,
+                   int64_t now_ms, int64_t ttl_ms);
 
 /* Drops key if present. */
 void cache_remove(struct cache *c, const char *key);

@@ -46,8 +46,8 @@ static const char *check_prefix(const char *v)
 
 static const char *check_store_error(const char *v)
 {
-    if (strcmp(v, "closed") && strcmp(v, "open") && strcmp(v, "local"))
-        return "must be closed, open or local";
+    if (strcmp(v, "closed") && strcmp(v, "open"))
+        return "must be closed or open";
     return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include "limits.h"
 #include "log.h"
 #include "pg.h"
+#include "ratelimit.h"
 #include "redis.h"
 
 /* Redis keeps a record this long after it was last written; a missing key is
@@ -17,6 +18,7 @@
 #define MISSING_TTL_MS "60000"
 #define MISSING_RECORD "{\"v\":0,\"missing\":true}"
 #define CACHE_ENTRIES 100000
+#define ACTIVE_LOCAL_TTL_MS 60000
 
 /* Writes ARGV[1]|ARGV[2] unless the stored record has a higher version: a
  * slow reader can never put back a record older than a published change. */
@@ -93,6 +95,8 @@ int key_record_parse(const char *json, struct key_record *rec)
         rec->has_expires = get_int(o, "expires_ms", &rec->expires_ms);
         rec->has_secret_expires = get_int(o, "secret_expires_ms", &rec->secret_expires_ms);
         rec->has_remaining = get_int(o, "remaining", &rec->remaining);
+        get_int(o, "v", &rec->version);
+        get_int(o, "rv", &rec->remaining_version);
         json_object *l = jsonx_get(o, "limits");
         if (l)
             json_object_deep_copy(l, &rec->limits, NULL);
@@ -175,11 +179,12 @@ static void version_of(const char *json, char out[24])
 }
 
 int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *hash,
-                    struct key_record *rec, struct api_error *e)
+                    enum keystore_source src, struct key_record *rec, struct api_error *e)
 {
     char *json = NULL;
-    if (!cache_get(ks->records, hash, now_ms(), &json, NULL)) {
-        json = redis_get(redis, hash);
+    bool cached = src == KS_ANY && cache_get(ks->records, hash, now_ms(), &json, NULL);
+    if (!cached) {
+        json = src == KS_FRESH ? NULL : redis_get(redis, hash);
         if (!json) {
             json = pg_get(ks, hash, e);
             if (!json)
@@ -189,16 +194,23 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
             bool missing = strcmp(json, MISSING_RECORD) == 0;
             redis_put(ks, redis, hash, version, json, missing ? MISSING_TTL_MS : RECORD_TTL_MS);
         }
-        cache_put(ks->records, hash, json, strlen(json), now_ms());
     }
     int rc = key_record_parse(json, rec);
+    if (rc == 0 && !cached) {
+        /* Every check of an active key runs the version-checking script, so
+         * such a record may stay longer than one whose answer needs none. */
+        bool vouched = rec->found && strcmp(rec->status, "active") == 0;
+        cache_put_ttl(ks->records, hash, json, strlen(json), now_ms(),
+                      vouched ? ACTIVE_LOCAL_TTL_MS : ks->ttl_ms);
+    }
     free(json);
     if (rc != 0) {
         api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
         return -1;
     }
+    rec->from_local = cached;
     if (rec->found) {
-        json_object *tier = keystore_tier_limits(ks, rec->tier);
+        json_object *tier = keystore_tier_limits(ks, rec->tier, rec);
         json_object *merged = limits_merge(tier, rec->limits);
         json_object_put(tier);
         json_object_put(rec->limits);
@@ -220,14 +232,22 @@ void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_c
         log_error("could not publish the change of key %s: %s", key_id, e.message);
         return;
     }
+    int64_t newest = 0;
     for (int i = 0; i < pg_nrows(r); i++) {
         const char *hash = pg_val(r, i, 0), *json = pg_val(r, i, 1);
         char version[24];
         version_of(json, version);
         redis_put(ks, redis, hash, version, json, RECORD_TTL_MS);
         cache_remove(ks->records, hash);
+        int64_t v;
+        if (parse_int64(version, 0, INT64_MAX, &v) == 0 && v > newest)
+            newest = v;
     }
     pg_res_free(r);
+    struct tg_err err;
+    if (ratelimit_publish_version(redis, key_id, newest, &err) != 0)
+        log_error("could not publish version %lld of key %s: %s", (long long)newest, key_id,
+                  err.msg);
 }
 
 /* Reloads the tiers when the snapshot is older than the TTL.  One thread
@@ -245,7 +265,9 @@ static void refresh_tiers(struct keystore *ks)
     json_object *map = NULL;
     struct pg_conn *c = pg_acquire(ks->pg, &e);
     if (c) {
-        map = pg_query_json(c, "SELECT coalesce(jsonb_object_agg(name, limits), '{}') FROM tiers",
+        map = pg_query_json(c,
+                            "SELECT coalesce(jsonb_object_agg(name, jsonb_build_object("
+                            " 'limits', limits, 'quota', quota)), '{}') FROM tiers",
                             0, NULL, "tiers", &e);
         pg_release(ks->pg, c);
     }
@@ -261,14 +283,22 @@ static void refresh_tiers(struct keystore *ks)
     pthread_mutex_unlock(&ks->tiers_lock);
 }
 
-json_object *keystore_tier_limits(struct keystore *ks, const char *tier)
+json_object *keystore_tier_limits(struct keystore *ks, const char *tier, struct key_record *rec)
 {
     refresh_tiers(ks);
     json_object *out = NULL;
     pthread_mutex_lock(&ks->tiers_lock);
-    json_object *l = ks->tiers ? jsonx_get(ks->tiers, tier) : NULL;
+    json_object *t = ks->tiers ? jsonx_get(ks->tiers, tier) : NULL;
+    json_object *l = t ? jsonx_get(t, "limits") : NULL;
+    json_object *q = t ? jsonx_get(t, "quota") : NULL;
     if (l)
         json_object_deep_copy(l, &out, NULL);
+    if (rec && q) {
+        json_object *inc = jsonx_get(q, "included"), *ov = jsonx_get(q, "overage");
+        rec->has_quota = inc != NULL;
+        rec->quota_included = inc ? json_object_get_int64(inc) : 0;
+        rec->quota_blocks = ov && strcmp(json_object_get_string(ov), "block") == 0;
+    }
     pthread_mutex_unlock(&ks->tiers_lock);
     return out ? out : json_object_new_array();
 }

@@ -19,6 +19,7 @@ struct keystore;
 
 struct key_record {
     bool found;
+    bool from_local;
     char id[48];
     char owner_id[520];
     char tier[40];
@@ -29,28 +30,49 @@ struct key_record {
     int64_t secret_expires_ms;
     bool has_remaining;
     int64_t remaining;
-    json_object *limits; /* effective: tier's merged with the key's own */
+    int64_t version;           /* bumped by every change of the key */
+    int64_t remaining_version; /* bumped when the API sets remaining */
+    json_object *limits;       /* effective: tier's merged with the key's own */
+    /* The tier's period quota. */
+    bool has_quota;
+    int64_t quota_included;
+    bool quota_blocks;
 };
 
 struct keystore *keystore_new(struct pg_pool *pg, int64_t ttl_ms);
 void keystore_free(struct keystore *ks);
 
 /* Fills rec for the secret whose hex HMAC is hash; rec->found is false for an
- * unknown secret.  Returns 0, or -1 with 503 unavailable in e when neither
- * cache nor PostgreSQL can answer.  Release rec with key_record_fini. */
+ * unknown secret.  src says which layers may answer: KS_FRESH after the
+ * rate-limit script said the record is stale or while Redis cannot vouch
+ * for it.  rec->from_local tells whether the process cache answered.  Returns 0, or -1
+ * with 503 unavailable in e when neither cache nor PostgreSQL can answer.
+ * Release rec with key_record_fini.
+ *
+ * An active record stays in the process cache for a minute: every check of
+ * it runs the rate-limit script, which compares its version with the one
+ * published in Redis.  Any other record (unknown, suspended, revoked,
+ * expired) is kept only the configured TTL. */
+enum keystore_source {
+    KS_ANY,        /* process cache, then Redis, then PostgreSQL */
+    KS_SKIP_LOCAL, /* Redis, then PostgreSQL */
+    KS_FRESH,      /* PostgreSQL only */
+};
 int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *hash,
-                    struct key_record *rec, struct api_error *e) TG_WUR;
+                    enum keystore_source src, struct key_record *rec,
+                    struct api_error *e) TG_WUR;
 void key_record_fini(struct key_record *rec);
 
-/* After a committed change of key_id: writes its fresh records to Redis and
- * drops them from this process's cache, so every process sees the change
- * within the cache TTL.  Failures are logged, not returned: the change is
- * already committed. */
+/* After a committed change of key_id: writes its fresh records to Redis,
+ * publishes its version to the rate-limit state (checks holding an older
+ * record reload it) and drops them from this process's cache.  Failures are
+ * logged, not returned: the change is already committed. */
 void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *conn,
                       const char *key_id);
 
-/* A copy of the limits of tier (caller puts), or an empty array. */
-json_object *keystore_tier_limits(struct keystore *ks, const char *tier);
+/* A copy of the limits of tier (caller puts), or an empty array; the tier's
+ * quota into rec's quota fields when rec is not NULL. */
+json_object *keystore_tier_limits(struct keystore *ks, const char *tier, struct key_record *rec);
 
 /* Parses a record as stored ("{...}" JSON of tg_key_record) into rec
  * (limits are the key's own overrides).  Returns 0 or -1. */

@@ -1,0 +1,80 @@
+/* ratelimit: the decision of one check against every window that applies,
+ * the period quota and the key's remaining credits, taken atomically by one
+ * Lua script in Redis (one EVALSHA; Redis TIME is the only clock).
+ *
+ * Sliding windows with sub-buckets: a window of W ms and precision N counts
+ * in buckets of b = ceil(W / N) ms and sums the current bucket and the N
+ * before it, which span at least W: no interval of length W ever holds more
+ * admitted cost than the limit.  Denied checks change nothing. */
+#ifndef TOLLGATE_RATELIMIT_H
+#define TOLLGATE_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+#define RATELIMIT_MAX_WINDOWS 16
+
+struct redis_conn;
+
+struct rl_window {
+    char name[33];
+    int64_t window_s;
+    int64_t limit;
+    int64_t precision;
+    /* results */
+    int64_t used;      /* after this check */
+    int64_t remaining; /* limit - used, at least 0 */
+    int64_t reset_ms;  /* until the oldest non-empty bucket leaves; 0 when empty */
+};
+
+enum rl_denied { RL_ALLOWED = 0, RL_WINDOW, RL_QUOTA, RL_REMAINING };
+
+struct rl_request {
+    const char *key_id;
+    int64_t version;           /* the record's version (stale detection) */
+    int64_t cost;
+    bool has_quota;
+    int64_t quota_included;
+    bool quota_blocks;         /* overage: block */
+    bool has_remaining;
+    int64_t remaining;         /* as last set through the API */
+    int64_t remaining_version; /* bumps when the API sets remaining */
+    size_t nwindows;
+    struct rl_window windows[RATELIMIT_MAX_WINDOWS];
+};
+
+struct rl_result {
+    bool stale;               /* the record is older than Redis knows: reload it */
+    enum rl_denied denied;
+    int denied_window;        /* index into windows when denied == RL_WINDOW */
+    bool has_retry;
+    int64_t retry_after_ms;
+    int64_t now_ms;           /* Redis time of the decision */
+    int64_t quota_used;       /* in the current period, after this check */
+    int64_t period_end_ms;
+    int64_t remaining;        /* credits left after this check (if has_remaining) */
+};
+
+/* Runs the decision.  Fills res and req->windows[i] results.  Returns 0, or
+ * -1 with err filled when Redis failed (unreachable, timeout, error reply). */
+int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
+                    struct tg_err *err) TG_WUR;
+
+/* Marks the key's state in Redis with version so that checks holding an
+ * older record answer stale (called after a committed change). */
+int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,
+                              struct tg_err *err) TG_WUR;
+
+/* Index of the tightest window (least remaining, then soonest reset), or -1
+ * when there are none. */
+int ratelimit_tightest(const struct rl_request *req);
+
+/* The response headers of a check answer (RateLimit-Policy, RateLimit,
+ * X-RateLimit-*, Retry-After), each line ending in CRLF, into buf. */
+void ratelimit_headers(const struct rl_request *req, const struct rl_result *res, char *buf,
+                       size_t size);
+
+#endif
