@@ -122,7 +122,8 @@ static void reply_check(struct http_req *r, const struct key_record *rec,
                         struct decision d)
 {
     json_object *o = json_object_new_object();
-    bool known = rec && rec->found && d.status != 401;
+    /* Every state but an invalid key names the key it found. */
+    bool known = rec && req && rec->found && d.reason != INVALID.reason;
     json_object_object_add(o, "allowed", json_object_new_boolean(d.status == 200));
     json_object_object_add(o, "reason", jsonx_str_or_null(d.reason));
     json_object_object_add(o, "key_id", known ? json_object_new_string(rec->id) : NULL);

@@ -70,6 +70,57 @@ static int check_strings(json_object *o, const char *path, int depth, struct api
     }
 }
 
+static int hex4(const char *p, size_t avail)
+{
+    int v = 0;
+    if (avail < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* json-c turns an unpaired surrogate escape into U+FFFD, which would store
+ * something the client never sent: find them in the raw text first. */
+static bool has_lone_surrogate(const char *t, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = t[i] == '"';
+            continue;
+        }
+        if (t[i] == '"') {
+            in_string = false;
+        } else if (t[i] == '\\' && i + 1 < len) {
+            i++;
+            if (t[i] != 'u')
+                continue;
+            int cp = hex4(t + i + 1, len - i - 1);
+            if (cp >= 0xDC00 && cp <= 0xDFFF)
+                return true;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                int lo = i + 6 < len && t[i + 5] == '\\' && t[i + 6] == 'u'
+                             ? hex4(t + i + 7, len - i - 7)
+                             : -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return true;
+                i += 6;
+            }
+            i += 4;
+        }
+    }
+    return false;
+}
+
 json_object *jsonx_parse(const char *text, size_t len, struct api_error *e)
 {
     if (len == 0) {
@@ -101,6 +152,12 @@ json_object *jsonx_parse(const char *text, size_t len, struct api_error *e)
         api_error_set(e, 400, "invalid_json", NULL, "The request body is not valid JSON (%s).",
                       jerr == json_tokener_error_depth ? "nested too deeply"
                                                        : json_tokener_error_desc(jerr));
+        return NULL;
+    }
+    if (has_lone_surrogate(text, len)) {
+        json_object_put(o);
+        api_error_set(e, 400, "invalid_argument", NULL,
+                      "The body contains an unpaired UTF-16 surrogate escape.");
         return NULL;
     }
     if (check_strings(o, "", 0, e)) {
