@@ -215,6 +215,7 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
     return 0;
 fail:
     config_fini(cfg);
+    memset(cfg, 0, sizeof *cfg);
     return -1;
 }
 

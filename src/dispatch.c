@@ -50,7 +50,9 @@ void dispatch_request(struct worker *w, FCGX_Request *f)
     }
     if (route->roles) {
         if (auth_authenticate(&r, &e) != 0) {
-            http_reply_error(&r, &e);
+            /* RFC 9110: a 401 names the scheme it wants. */
+            http_reply(&r, e.status, jsonx_error_body(&e),
+                       e.status == 401 ? "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n" : NULL);
             goto done;
         }
         if (!(route->roles & r.who.role_bit)) {

@@ -39,6 +39,8 @@ static int hexval(char c)
 long http_decode(const char *src, size_t len, bool plus_space, char *dst, size_t dstsize)
 {
     size_t o = 0;
+    if (dstsize == 0)
+        return -1;
     for (size_t i = 0; i < len; i++) {
         char c = src[i];
         if (c == '%') {
@@ -79,7 +81,7 @@ int http_query_parse(struct http_req *r, const char *qs, struct api_error *e)
             char *name = xmalloc(nlen + 1), *value = xmalloc(vlen + 1);
             if (http_decode(p, nlen, true, name, nlen + 1) < 0 ||
                 http_decode(eq ? eq + 1 : "", vlen, true, value, vlen + 1) < 0 ||
-                !utf8_valid(value, strlen(value))) {
+                !utf8_valid(name, strlen(name)) || !utf8_valid(value, strlen(value))) {
                 free(name);
                 free(value);
                 api_error_set(e, 400, "invalid_argument", NULL, "Malformed query string.");

@@ -88,37 +88,115 @@ static int hex4(const char *p, size_t avail)
     return v;
 }
 
-/* json-c turns an unpaired surrogate escape into U+FFFD, which would store
- * something the client never sent: find them in the raw text first. */
-static bool has_lone_surrogate(const char *t, size_t len)
+/* Length of a JSON number at t (RFC 8259 grammar), 0 if there is none. */
+static size_t number_len(const char *t, size_t len)
 {
-    bool in_string = false;
-    for (size_t i = 0; i < len; i++) {
-        if (!in_string) {
-            in_string = t[i] == '"';
-            continue;
-        }
-        if (t[i] == '"') {
-            in_string = false;
-        } else if (t[i] == '\\' && i + 1 < len) {
+    size_t i = 0;
+    if (i < len && t[i] == '-')
+        i++;
+    if (i < len && t[i] == '0') {
+        i++;
+    } else if (i < len && t[i] >= '1' && t[i] <= '9') {
+        while (i < len && t[i] >= '0' && t[i] <= '9')
             i++;
-            if (t[i] != 'u')
-                continue;
-            int cp = hex4(t + i + 1, len - i - 1);
-            if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return true;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                int lo = i + 6 < len && t[i + 5] == '\\' && t[i + 6] == 'u'
-                             ? hex4(t + i + 7, len - i - 7)
-                             : -1;
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    return true;
+    } else {
+        return 0;
+    }
+    if (i < len && t[i] == '.') {
+        size_t d = ++i;
+        while (i < len && t[i] >= '0' && t[i] <= '9')
+            i++;
+        if (i == d)
+            return 0;
+    }
+    if (i < len && (t[i] == 'e' || t[i] == 'E')) {
+        i++;
+        if (i < len && (t[i] == '+' || t[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < len && t[i] >= '0' && t[i] <= '9')
+            i++;
+        if (i == d)
+            return 0;
+    }
+    return i;
+}
+
+/* One string starting after its opening quote: raw control characters and
+ * unknown escapes are refused; an escaped NUL or an unpaired surrogate (which
+ * json-c would turn into U+FFFD, storing what the client never sent, or cut a
+ * member name at) sets *bad_text.  Returns the
+ * length up to and including the closing quote, or 0. */
+static size_t string_len(const char *t, size_t len, bool *bad_text)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c == '"')
+            return i + 1;
+        if (c < 0x20)
+            return 0;
+        if (c != '\\')
+            continue;
+        if (++i >= len)
+            return 0;
+        if (strchr("\"\\/bfnrt", t[i]))
+            continue;
+        if (t[i] != 'u')
+            return 0;
+        int cp = hex4(t + i + 1, len - i - 1);
+        if (cp < 0)
+            return 0;
+        i += 4;
+        if (cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) {
+            *bad_text = true;
+        } else if (cp >= 0xD800 && cp <= 0xDBFF) {
+            int lo = i + 2 < len && t[i + 1] == '\\' && t[i + 2] == 'u'
+                         ? hex4(t + i + 3, len - i - 3)
+                         : -1;
+            if (lo < 0xDC00 || lo > 0xDFFF)
+                *bad_text = true;
+            else
                 i += 6;
-            }
-            i += 4;
         }
     }
-    return false;
+    return 0;
+}
+
+/* json-c accepts more than RFC 8259 even in strict mode (NaN, "1.", raw
+ * control characters in strings): the tokens are checked here first; json-c
+ * then checks the structure. */
+static int lexically_strict(const char *t, size_t len, bool *bad_text)
+{
+    static const char *const literals[] = {"true", "false", "null"};
+    size_t i = 0;
+    while (i < len) {
+        char c = t[i];
+        if (strchr(" \t\r\n{}[]:,", c)) {
+            i++;
+        } else if (c == '"') {
+            size_t n = string_len(t + i + 1, len - i - 1, bad_text);
+            if (n == 0)
+                return -1;
+            i += 1 + n;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t n = number_len(t + i, len - i);
+            if (n == 0)
+                return -1;
+            i += n;
+        } else {
+            size_t k;
+            for (k = 0; k < TG_ARRAY_LEN(literals); k++) {
+                size_t n = strlen(literals[k]);
+                if (len - i >= n && memcmp(t + i, literals[k], n) == 0) {
+                    i += n;
+                    break;
+                }
+            }
+            if (k == TG_ARRAY_LEN(literals))
+                return -1;
+        }
+    }
+    return 0;
 }
 
 json_object *jsonx_parse(const char *text, size_t len, struct api_error *e)
@@ -127,41 +205,53 @@ json_object *jsonx_parse(const char *text, size_t len, struct api_error *e)
         api_error_set(e, 400, "invalid_json", NULL, "The request body is empty; a JSON object is expected.");
         return NULL;
     }
-    json_tokener *tok = json_tokener_new_ex(JSONX_MAX_DEPTH);
+    bool bad_text = false;
+    if (lexically_strict(text, len, &bad_text) != 0) {
+        api_error_set(e, 400, "invalid_json", NULL,
+                      "The request body is not valid JSON (bad token).");
+        return NULL;
+    }
+    json_tokener *tok = json_tokener_new_ex(JSONX_MAX_DEPTH + 1);
     if (!tok)
         abort();
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     json_object *o = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    if (jerr == json_tokener_success) {
+    if (jerr == json_tokener_continue) {
+        /* A document that is a bare number ends only at the end of input. */
+        o = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        if (jerr == json_tokener_continue)
+            jerr = json_tokener_error_parse_eof;
+    } else if (jerr == json_tokener_success) {
         /* Only whitespace may follow the document. */
+        size_t end = json_tokener_get_parse_end(tok);
         while (end < len && strchr(" \t\r\n", text[end]))
             end++;
-        if (end != len) {
-            json_object_put(o);
-            o = NULL;
+        if (end != len)
             jerr = json_tokener_error_parse_unexpected;
-        }
-    } else if (jerr == json_tokener_continue) {
-        jerr = json_tokener_error_parse_eof;
     }
     json_tokener_free(tok);
-    if (!o || jerr != json_tokener_success) {
+    if (jerr != json_tokener_success) {
         json_object_put(o);
         api_error_set(e, 400, "invalid_json", NULL, "The request body is not valid JSON (%s).",
                       jerr == json_tokener_error_depth ? "nested too deeply"
                                                        : json_tokener_error_desc(jerr));
         return NULL;
     }
-    if (has_lone_surrogate(text, len)) {
-        json_object_put(o);
-        api_error_set(e, 400, "invalid_argument", NULL,
-                      "The body contains an unpaired UTF-16 surrogate escape.");
+    if (!o) {
+        api_error_set(e, 400, "invalid_argument", NULL, "The request body must be a JSON object.");
         return NULL;
     }
+    /* Values first: their errors can name the field. */
     if (check_strings(o, "", 0, e)) {
         json_object_put(o);
+        return NULL;
+    }
+    if (bad_text) {
+        json_object_put(o);
+        api_error_set(e, 400, "invalid_argument", NULL,
+                      "Strings must be valid Unicode text without NUL characters.");
         return NULL;
     }
     return o;

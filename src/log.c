@@ -20,7 +20,7 @@ int log_open(const char *path, enum log_level level)
 {
     log_min = level;
     if (!path || !*path) {
-        log_fd = 2;
+        log_close();
         return 0;
     }
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
