@@ -13,6 +13,7 @@ struct config {
     char *log_level;
     char *log_file;
     int64_t cache_ttl_ms;
+    char *gate_query_param; /* "" when gate mode reads no query parameter */
     /* [security] */
     char *hmac_secret;
     char *key_prefix;

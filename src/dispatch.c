@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "gate.h"
 #include "http.h"
 #include "log.h"
 #include "router.h"
@@ -31,6 +32,11 @@ void dispatch_request(struct worker *w, FCGX_Request *f)
 
     if (http_read(&r, f, &e) != 0) {
         http_reply_error(&r, &e);
+        goto done;
+    }
+    const char *role = http_param(&r, "FCGI_ROLE");
+    if (role && strcmp(role, "AUTHORIZER") == 0) {
+        gate_request(&r);
         goto done;
     }
     switch (router_match(w->app->router, r.method, r.path, &route, r.params, &r.nparams, allow,

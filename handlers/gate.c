@@ -1,0 +1,63 @@
+/* Gate mode: the FastCGI Authorizer role.  The web server asks before it
+ * serves anything it guards; the key comes from "Authorization: Bearer",
+ * "X-API-Key" or the configured query parameter, the endpoint is the guarded
+ * request's "METHOD /path".  Allowed: 200 with Variable-TOLLGATE_* for the
+ * guarded content; refused: the status, headers and JSON body of a check. */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth.h"
+#include "checker.h"
+#include "common.h"
+#include "gate.h"
+#include "limits.h"
+
+#define GATE_ENDPOINT_MAX 300
+
+/* The presented key, or NULL (then the answer is invalid_key). */
+static const char *find_key(struct http_req *r, char *buf, size_t size)
+{
+    if (auth_bearer(http_param(r, "HTTP_AUTHORIZATION"), buf, size) == 0)
+        return buf;
+    const char *k = http_param(r, "HTTP_X_API_KEY");
+    if (k && *k)
+        return k;
+    const char *qp = r->app->cfg.gate_query_param;
+    return qp && *qp ? http_query(r, qp) : NULL;
+}
+
+/* Variable-* values go into the guarded request's environment: keep them on
+ * one header line whatever an owner id holds. */
+static void append_variable(char *buf, size_t size, const char *name, const char *value)
+{
+    size_t n = strlen(buf);
+    int w = snprintf(buf + n, size - n, "Variable-%s: ", name);
+    if (w < 0 || (size_t)w >= size - n)
+        return;
+    n += (size_t)w;
+    for (const char *p = value; *p && n + 3 < size; p++)
+        buf[n++] = (*p == '\r' || *p == '\n') ? ' ' : *p;
+    memcpy(buf + n, "\r\n", 3);
+}
+
+void gate_request(struct http_req *r)
+{
+    char keybuf[256], endpoint[GATE_ENDPOINT_MAX + 1];
+    const char *key = find_key(r, keybuf, sizeof keybuf);
+    struct check_outcome o;
+    int n = snprintf(endpoint, sizeof endpoint, "%s %s", r->method, r->path);
+    if (n < 0 || (size_t)n >= sizeof endpoint || !limits_endpoint_valid(endpoint, false))
+        strlcpy_tg(endpoint, "*", sizeof endpoint);
+    check_run(r->worker, key ? key : "", key ? strlen(key) : 0, endpoint, 1, &o);
+    char headers[4096];
+    check_outcome_headers(&o, headers, sizeof headers);
+    if (o.status == 200) {
+        append_variable(headers, sizeof headers, "TOLLGATE_KEY_ID", o.rec.id);
+        append_variable(headers, sizeof headers, "TOLLGATE_OWNER_ID", o.rec.owner_id);
+        append_variable(headers, sizeof headers, "TOLLGATE_TIER", o.rec.tier);
+        http_reply(r, 200, NULL, headers);
+    } else {
+        http_reply(r, o.status, check_outcome_json(&o), headers);
+    }
+    check_outcome_fini(&o);
+}

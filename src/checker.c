@@ -1,0 +1,214 @@
+#include "checker.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "jsonx.h"
+#include "keys.h"
+#include "limits.h"
+#include "log.h"
+
+static void set(struct check_outcome *o, int status, const char *reason, const char *message)
+{
+    o->status = status;
+    o->reason = reason;
+    o->message = message;
+}
+
+static void set_invalid(struct check_outcome *o)
+{
+    set(o, 401, "invalid_key", "The API key is not valid.");
+    o->known = false;
+}
+
+/* The state of the record; false when it refuses the check. */
+static bool state_allows(struct check_outcome *o, int64_t now)
+{
+    const struct key_record *rec = &o->rec;
+    o->known = true;
+    if (!rec->found || (rec->has_secret_expires && rec->secret_expires_ms <= now))
+        set_invalid(o);
+    else if (strcmp(rec->status, "revoked") == 0)
+        set(o, 403, "revoked", "The API key has been revoked.");
+    else if (rec->has_expires && rec->expires_ms <= now)
+        set(o, 401, "expired", "The API key has expired.");
+    else if (strcmp(rec->status, "suspended") == 0)
+        set(o, 403, "suspended", "The API key is suspended.");
+    else
+        set(o, 200, NULL, NULL);
+    return o->status == 200;
+}
+
+/* Copies the windows that apply to endpoint; a check without an endpoint is
+ * subject only to unscoped limits. */
+static void applicable_windows(json_object *limits, const char *endpoint, struct rl_request *req)
+{
+    size_t n = limits ? json_object_array_length(limits) : 0;
+    req->nwindows = 0;
+    for (size_t i = 0; i < n && req->nwindows < RATELIMIT_MAX_WINDOWS; i++) {
+        json_object *l = json_object_array_get_idx(limits, i);
+        json_object *ep = jsonx_get(l, "endpoint"), *prec = jsonx_get(l, "precision");
+        if (ep && (strcmp(endpoint, "*") == 0 ||
+                   !limits_endpoint_match(json_object_get_string(ep), endpoint)))
+            continue;
+        struct rl_window *w = &req->windows[req->nwindows++];
+        memset(w, 0, sizeof *w);
+        strlcpy_tg(w->name, json_object_get_string(jsonx_get(l, "name")), sizeof w->name);
+        w->window_s = json_object_get_int64(jsonx_get(l, "window_s"));
+        w->limit = json_object_get_int64(jsonx_get(l, "limit"));
+        w->precision = prec ? json_object_get_int64(prec) : LIMITS_PRECISION_DEFAULT;
+    }
+}
+
+static void prepare(struct check_outcome *o, const char *endpoint, int64_t cost)
+{
+    const struct key_record *rec = &o->rec;
+    struct rl_request *req = &o->req;
+    memset(req, 0, sizeof *req);
+    req->key_id = rec->id;
+    req->version = rec->version;
+    req->cost = cost;
+    req->has_quota = rec->has_quota;
+    req->quota_included = rec->quota_included;
+    req->quota_blocks = rec->quota_blocks;
+    req->has_remaining = rec->has_remaining;
+    req->remaining = rec->remaining;
+    req->remaining_version = rec->remaining_version;
+    applicable_windows(rec->limits, endpoint, req);
+}
+
+static void set_from_limits(struct check_outcome *o)
+{
+    o->counted = true;
+    switch (o->res.denied) {
+    case RL_WINDOW:
+        set(o, 429, "rate_limited", "A rate limit of this key is reached.");
+        break;
+    case RL_QUOTA:
+        set(o, 429, "quota_exceeded", "The key's period quota is used up.");
+        break;
+    case RL_REMAINING:
+        set(o, 429, "quota_exceeded", "The key has no remaining credits.");
+        break;
+    case RL_ALLOWED:
+        set(o, 200, NULL, NULL);
+        break;
+    }
+}
+
+void check_run(struct worker *w, const char *key, size_t keylen, const char *endpoint,
+               int64_t cost, struct check_outcome *o)
+{
+    struct app *app = w->app;
+    memset(o, 0, sizeof *o);
+    if (!keys_parse(key, keylen, NULL)) {
+        set_invalid(o);
+        return;
+    }
+    char hash[KEYS_HASH_HEX_LEN];
+    keys_hash_hex(app->cfg.hmac_secret, key, keylen, hash);
+    enum keystore_source src = KS_ANY;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct api_error e;
+        struct tg_err err;
+        key_record_fini(&o->rec);
+        if (keystore_lookup(app->keys, w->redis, hash, src, &o->rec, &e) != 0) {
+            set(o, e.status, e.code, "The key store is unavailable.");
+            o->known = false;
+            return;
+        }
+        prepare(o, endpoint, cost);
+        if (!state_allows(o, now_ms())) {
+            /* A long-cached active record was never compared with Redis for
+             * this answer: confirm it there before refusing. */
+            if (!o->rec.from_local || strcmp(o->rec.status, "active") != 0)
+                return;
+            src = KS_SKIP_LOCAL;
+            continue;
+        }
+        if (ratelimit_check(w->redis, &o->req, &o->res, &err) != 0) {
+            /* Without Redis nothing vouches for a cached record: decide on
+             * PostgreSQL's before applying the failure mode. */
+            if (o->rec.from_local) {
+                src = KS_FRESH;
+                continue;
+            }
+            log_warn("rate-limit store error (%s mode): %s", app->cfg.on_store_error, err.msg);
+            if (strcmp(app->cfg.on_store_error, "open") == 0)
+                set(o, 200, NULL, NULL);
+            else
+                set(o, 503, "unavailable", "The rate-limit store is unavailable.");
+            return;
+        }
+        if (!o->res.stale) {
+            set_from_limits(o);
+            return;
+        }
+        src = KS_FRESH;
+    }
+    log_error("key record still stale after reloads");
+    set(o, 503, "unavailable", "The key store is inconsistent; retry.");
+    o->known = false;
+}
+
+void check_outcome_fini(struct check_outcome *o)
+{
+    key_record_fini(&o->rec);
+}
+
+static json_object *windows_json(const struct check_outcome *o)
+{
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < o->req.nwindows; i++) {
+        const struct rl_window *w = &o->req.windows[i];
+        json_object *x = json_object_new_object();
+        json_object_object_add(x, "name", json_object_new_string(w->name));
+        json_object_object_add(x, "limit", json_object_new_int64(w->limit));
+        if (o->counted) {
+            json_object_object_add(x, "remaining", json_object_new_int64(w->remaining));
+            json_object_object_add(x, "reset_ms", json_object_new_int64(w->reset_ms));
+        }
+        json_object_array_add(arr, x);
+    }
+    return arr;
+}
+
+json_object *check_outcome_json(const struct check_outcome *o)
+{
+    json_object *j = json_object_new_object();
+    const struct key_record *rec = &o->rec;
+    json_object_object_add(j, "allowed", json_object_new_boolean(o->status == 200));
+    json_object_object_add(j, "reason", jsonx_str_or_null(o->reason));
+    json_object_object_add(j, "key_id", o->known ? json_object_new_string(rec->id) : NULL);
+    json_object_object_add(j, "owner_id", o->known ? json_object_new_string(rec->owner_id) : NULL);
+    json_object_object_add(j, "tier", o->known ? json_object_new_string(rec->tier) : NULL);
+    json_object_object_add(j, "limits", o->known ? windows_json(o) : json_object_new_array());
+    json_object *remaining = NULL;
+    if (o->known && rec->has_remaining)
+        remaining = json_object_new_int64(o->counted ? o->res.remaining : rec->remaining);
+    json_object_object_add(j, "remaining", remaining);
+    if (o->counted && o->status == 429) {
+        const char *limit = o->res.denied == RL_WINDOW  ? o->req.windows[o->res.denied_window].name
+                            : o->res.denied == RL_QUOTA ? "quota"
+                                                        : "remaining";
+        json_object_object_add(j, "limit", json_object_new_string(limit));
+        if (o->res.has_retry)
+            json_object_object_add(j, "retry_after_ms",
+                                   json_object_new_int64(o->res.retry_after_ms));
+    }
+    if (o->reason) {
+        json_object *err = json_object_new_object();
+        json_object_object_add(err, "code", json_object_new_string(o->reason));
+        json_object_object_add(err, "message", json_object_new_string(o->message));
+        json_object_object_add(j, "error", err);
+    }
+    return j;
+}
+
+void check_outcome_headers(const struct check_outcome *o, char *buf, size_t size)
+{
+    if (size)
+        buf[0] = '\0';
+    if (o->counted && (o->status == 200 || o->status == 429))
+        ratelimit_headers(&o->req, &o->res, buf, size);
+}

@@ -1,0 +1,51 @@
+/* checker: the decision of one check, shared by the JSON route (POST
+ * /v1/check) and gate mode (FastCGI Authorizer).
+ *
+ * 1. Format and checksum (no I/O).
+ * 2. The record by the key's HMAC: process cache, Redis, PostgreSQL.
+ * 3. The state of the secret and of the key; when several states apply the
+ *    most permanent wins: invalid (unknown or past grace), revoked, expired,
+ *    suspended.
+ * 4. For an active key, one EVALSHA decides every applicable window, the
+ *    period quota and the remaining credits atomically; it also says when
+ *    the record is older than the last published change, and then the
+ *    record is reloaded from PostgreSQL and the decision taken again. */
+#ifndef TOLLGATE_CHECKER_H
+#define TOLLGATE_CHECKER_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keystore.h"
+#include "ratelimit.h"
+
+struct worker;
+
+struct check_outcome {
+    int status;          /* 200, 401, 403, 429, 503 */
+    const char *reason;  /* NULL when allowed; else the error code */
+    const char *message;
+    bool known;          /* the key was identified (key_id etc. are shown) */
+    bool counted;        /* the rate-limit decision ran: res is valid */
+    struct key_record rec;
+    struct rl_request req;
+    struct rl_result res;
+};
+
+/* Decides for key (keylen bytes), endpoint ("METHOD /path" or "*") and cost
+ * (1-1000, validated by the caller).  Always fills out; release it with
+ * check_outcome_fini. */
+void check_run(struct worker *w, const char *key, size_t keylen, const char *endpoint,
+               int64_t cost, struct check_outcome *out);
+void check_outcome_fini(struct check_outcome *out);
+
+/* The answer body of API.md: decision fields, plus the error envelope when
+ * refused.  Caller puts it. */
+json_object *check_outcome_json(const struct check_outcome *out);
+
+/* The rate-limit headers of a 200 or 429 answer (empty otherwise). */
+void check_outcome_headers(const struct check_outcome *out, char *buf, size_t size);
+
+#endif
