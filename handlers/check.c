@@ -4,6 +4,7 @@
 #include "common.h"
 #include "handlers.h"
 #include "limits.h"
+#include "metrics.h"
 
 #define COST_MAX 1000
 
@@ -30,11 +31,13 @@ static void check(struct http_req *r)
     } else {
         struct check_outcome o;
         char headers[2048];
+        int64_t t0 = mono_ns();
         check_run(r->worker, json_object_get_string(jkey),
                   (size_t)json_object_get_string_len(jkey), endpoint,
                   jcost ? json_object_get_int64(jcost) : 1, &o);
         check_outcome_headers(&o, headers, sizeof headers);
         http_reply(r, o.status, check_outcome_json(&o), headers);
+        metrics_check(r->app->metrics, o.reason, mono_ns() - t0);
         check_outcome_fini(&o);
     }
     json_object_put(body);

@@ -11,6 +11,7 @@
 #include "common.h"
 #include "gate.h"
 #include "limits.h"
+#include "metrics.h"
 
 #define GATE_ENDPOINT_MAX 300
 
@@ -42,6 +43,7 @@ static void append_variable(char *buf, size_t size, const char *name, const char
 
 void gate_request(struct http_req *r)
 {
+    int64_t t0 = mono_ns();
     char keybuf[256], endpoint[GATE_ENDPOINT_MAX + 1];
     const char *key = find_key(r, keybuf, sizeof keybuf);
     struct check_outcome o;
@@ -59,5 +61,6 @@ void gate_request(struct http_req *r)
     } else {
         http_reply(r, o.status, check_outcome_json(&o), headers);
     }
+    metrics_check(r->app->metrics, o.reason, mono_ns() - t0);
     check_outcome_fini(&o);
 }

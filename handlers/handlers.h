@@ -17,6 +17,8 @@ extern const struct route check_routes[];
 extern const size_t check_routes_len;
 extern const struct route audit_routes[];
 extern const size_t audit_routes_len;
+extern const struct route usage_routes[];
+extern const size_t usage_routes_len;
 extern const struct route health_routes[];
 extern const size_t health_routes_len;
 

@@ -1,5 +1,11 @@
 /* Liveness and readiness: no authentication. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "broker.h"
+#include "metrics.h"
+#include "router.h"
 #include "common.h"
 #include "handlers.h"
 #include "redis.h"
@@ -62,8 +68,35 @@ static void readyz(struct http_req *r)
     http_reply(r, ready ? 200 : 503, o, NULL);
 }
 
+/* Prometheus text, summed over the pool's processes (see metrics.h). */
+static void metrics_route(struct http_req *r)
+{
+    const struct router *rt = r->app->router;
+    size_t n = router_count(rt);
+    char **names = xcalloc(n ? n : 1, sizeof *names);
+    for (size_t i = 0; i < n; i++) {
+        const struct route *x = router_get(rt, i);
+        size_t len = strlen(x->method) + strlen(x->pattern) + 2;
+        names[i] = xmalloc(len);
+        snprintf(names[i], len, "%s %s", x->method, x->pattern);
+    }
+    char *text = metrics_render(r->app->metrics, (const char *const *)names, n);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    r->status = 200;
+    if (r->fcgx) {
+        FCGX_FPrintF(r->fcgx->out, "Status: 200 OK\r\nX-Request-Id: %s\r\n"
+                                   "Content-Type: text/plain; version=0.0.4\r\n\r\n",
+                     r->request_id);
+        FCGX_PutS(text, r->fcgx->out);
+    }
+    free(text);
+}
+
 const struct route health_routes[] = {
     {"GET", "/healthz", 0, healthz, 0},
     {"GET", "/readyz", 0, readyz, 0},
+    {"GET", "/metrics", 0, metrics_route, 0},
 };
 const size_t health_routes_len = TG_ARRAY_LEN(health_routes);

@@ -7,6 +7,7 @@
 #include "handlers.h"
 #include "keystore.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "redis.h"
 #include "router.h"
@@ -31,9 +32,15 @@ int app_init(struct app *app, const char *path, char *const *envp, struct tg_err
         config_fini(&app->cfg);
         return -1;
     }
+    app->metrics = metrics_open(app->cfg.metrics_dir, err);
+    if (!app->metrics) {
+        log_close();
+        config_fini(&app->cfg);
+        return -1;
+    }
     app->pg = pg_pool_new(app->cfg.pg_conninfo, (int)app->cfg.pg_pool_size);
     app->tokens = cache_new(TOKEN_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
-    app->keys = keystore_new(app->pg, app->cfg.cache_ttl_ms);
+    app->keys = keystore_new(app->pg, app->metrics, app->cfg.cache_ttl_ms);
     app->router = router_new();
     handlers_register(app->router);
     return 0;
@@ -45,6 +52,7 @@ void app_fini(struct app *app)
     keystore_free(app->keys);
     cache_free(app->tokens);
     pg_pool_free(app->pg);
+    metrics_close(app->metrics);
     config_fini(&app->cfg);
     log_close();
     memset(app, 0, sizeof *app);

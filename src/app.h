@@ -12,6 +12,7 @@ struct cache;
 struct keystore;
 struct router;
 struct redis_conn;
+struct metrics;
 
 struct app {
     struct config cfg;
@@ -19,6 +20,7 @@ struct app {
     struct cache *tokens;  /* admin token hash -> principal */
     struct keystore *keys; /* key records and tiers for the check path */
     struct router *router;
+    struct metrics *metrics;
 };
 
 /* A worker thread's own connections. */

@@ -7,6 +7,7 @@
 #include "keys.h"
 #include "limits.h"
 #include "log.h"
+#include "metrics.h"
 
 static void set(struct check_outcome *o, int status, const char *reason, const char *message)
 {
@@ -48,8 +49,9 @@ static void applicable_windows(json_object *limits, const char *endpoint, struct
     for (size_t i = 0; i < n && req->nwindows < RATELIMIT_MAX_WINDOWS; i++) {
         json_object *l = json_object_array_get_idx(limits, i);
         json_object *ep = jsonx_get(l, "endpoint"), *prec = jsonx_get(l, "precision");
-        if (ep && (strcmp(endpoint, "*") == 0 ||
-                   !limits_endpoint_match(json_object_get_string(ep), endpoint)))
+        if (endpoint && ep &&
+            (strcmp(endpoint, "*") == 0 ||
+             !limits_endpoint_match(json_object_get_string(ep), endpoint)))
             continue;
         struct rl_window *w = &req->windows[req->nwindows++];
         memset(w, 0, sizeof *w);
@@ -60,10 +62,9 @@ static void applicable_windows(json_object *limits, const char *endpoint, struct
     }
 }
 
-static void prepare(struct check_outcome *o, const char *endpoint, int64_t cost)
+void check_prepare(const struct key_record *rec, const char *endpoint, int64_t cost,
+                   struct rl_request *req)
 {
-    const struct key_record *rec = &o->rec;
-    struct rl_request *req = &o->req;
     memset(req, 0, sizeof *req);
     req->key_id = rec->id;
     req->version = rec->version;
@@ -117,7 +118,7 @@ void check_run(struct worker *w, const char *key, size_t keylen, const char *end
             o->known = false;
             return;
         }
-        prepare(o, endpoint, cost);
+        check_prepare(&o->rec, endpoint, cost, &o->req);
         if (!state_allows(o, now_ms())) {
             /* A long-cached active record was never compared with Redis for
              * this answer: confirm it there before refusing. */
@@ -133,6 +134,7 @@ void check_run(struct worker *w, const char *key, size_t keylen, const char *end
                 src = KS_FRESH;
                 continue;
             }
+            metrics_redis_error(app->metrics, REDIS_ERR_RATELIMIT);
             log_warn("rate-limit store error (%s mode): %s", app->cfg.on_store_error, err.msg);
             if (strcmp(app->cfg.on_store_error, "open") == 0)
                 set(o, 200, NULL, NULL);

@@ -34,6 +34,11 @@ struct check_outcome {
     struct rl_result res;
 };
 
+/* Fills req from rec for a check of endpoint and cost; endpoint NULL takes
+ * every window of the key (for reading its state). */
+void check_prepare(const struct key_record *rec, const char *endpoint, int64_t cost,
+                   struct rl_request *req);
+
 /* Decides for key (keylen bytes), endpoint ("METHOD /path" or "*") and cost
  * (1-1000, validated by the caller).  Always fills out; release it with
  * check_outcome_fini. */

@@ -65,6 +65,7 @@ static const struct option options[] = {
     OPT("server", "log_file", OPT_STR, log_file, "", 0, 0, NULL),
     OPT("server", "cache_ttl_ms", OPT_INT, cache_ttl_ms, "500", 0, 1000, NULL),
     OPT("server", "gate_query_param", OPT_STR, gate_query_param, "", 0, 0, NULL),
+    OPT("server", "metrics_dir", OPT_STR, metrics_dir, "", 0, 0, NULL),
     OPT("security", "hmac_secret", OPT_STR, hmac_secret, NULL, 0, 0, check_secret),
     OPT("security", "key_prefix", OPT_STR, key_prefix, "tg", 0, 0, check_prefix),
     OPT("postgres", "conninfo", OPT_STR, pg_conninfo, NULL, 0, 0, check_nonempty),

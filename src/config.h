@@ -14,6 +14,7 @@ struct config {
     char *log_file;
     int64_t cache_ttl_ms;
     char *gate_query_param; /* "" when gate mode reads no query parameter */
+    char *metrics_dir;      /* "" keeps each process's counters to itself */
     /* [security] */
     char *hmac_secret;
     char *key_prefix;

@@ -7,6 +7,7 @@
 #include "gate.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "router.h"
 
 #define DEFAULT_MAX_BODY (64 * 1024)
@@ -72,6 +73,7 @@ void dispatch_request(struct worker *w, FCGX_Request *f)
     }
     route->fn(&r);
 done:
+    metrics_request(w->app->metrics, route ? router_index(w->app->router, route) : -1, r.status);
     if (r.status >= 500)
         log_warn("%s %s -> %d", r.method ? r.method : "-", route ? route->pattern : "-",
                  r.status);

@@ -8,6 +8,7 @@
 #include "cache.h"
 #include "limits.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "ratelimit.h"
 #include "redis.h"
@@ -33,6 +34,7 @@ static const char PUT_SCRIPT[] =
 
 struct keystore {
     struct pg_pool *pg;
+    struct metrics *metrics;
     struct cache *records;
     struct redis_script put;
     int64_t ttl_ms;
@@ -42,10 +44,11 @@ struct keystore {
     bool tiers_loading;
 };
 
-struct keystore *keystore_new(struct pg_pool *pg, int64_t ttl_ms)
+struct keystore *keystore_new(struct pg_pool *pg, struct metrics *metrics, int64_t ttl_ms)
 {
     struct keystore *ks = xcalloc(1, sizeof *ks);
     ks->pg = pg;
+    ks->metrics = metrics;
     ks->ttl_ms = ttl_ms;
     ks->records = cache_new(CACHE_ENTRIES, ttl_ms);
     redis_script_init(&ks->put, PUT_SCRIPT);
@@ -125,16 +128,16 @@ static void redis_put(struct keystore *ks, struct redis_conn *redis, const char 
     const char *args[] = {version, json, ttl};
     struct tg_err err;
     redisReply *r = redis_eval(redis, &ks->put, 1, keys, 3, args, &err);
-    if (!r)
-        log_warn("record cache write failed: %s", err.msg);
-    else if (r->type == REDIS_REPLY_ERROR)
-        log_warn("record cache write failed: %s", r->str);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        log_warn("record cache write failed: %s", r ? r->str : err.msg);
+        metrics_redis_error(ks->metrics, REDIS_ERR_RECORD_WRITE);
+    }
     if (r)
         freeReplyObject(r);
 }
 
 /* The record text from Redis, or NULL (absent or unreachable). */
-static char *redis_get(struct redis_conn *redis, const char *hash)
+static char *redis_get(struct keystore *ks, struct redis_conn *redis, const char *hash)
 {
     char rk[80];
     redis_key(hash, rk);
@@ -144,6 +147,7 @@ static char *redis_get(struct redis_conn *redis, const char *hash)
     char *out = NULL;
     if (!r) {
         log_warn("record cache read failed: %s", err.msg);
+        metrics_redis_error(ks->metrics, REDIS_ERR_RECORD_READ);
     } else if (r->type == REDIS_REPLY_STRING) {
         const char *bar = memchr(r->str, '|', r->len);
         if (bar)
@@ -178,13 +182,27 @@ static void version_of(const char *json, char out[24])
     json_object_put(o);
 }
 
+/* Replaces the key's own limits by the effective list and fills the quota. */
+static void apply_tier(struct keystore *ks, struct key_record *rec)
+{
+    if (!rec->found)
+        return;
+    json_object *tier = keystore_tier_limits(ks, rec->tier, rec);
+    json_object *merged = limits_merge(tier, rec->limits);
+    json_object_put(tier);
+    json_object_put(rec->limits);
+    rec->limits = merged;
+}
+
 int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *hash,
                     enum keystore_source src, struct key_record *rec, struct api_error *e)
 {
     char *json = NULL;
     bool cached = src == KS_ANY && cache_get(ks->records, hash, now_ms(), &json, NULL);
+    if (src == KS_ANY)
+        metrics_cache(ks->metrics, cached);
     if (!cached) {
-        json = src == KS_FRESH ? NULL : redis_get(redis, hash);
+        json = src == KS_FRESH ? NULL : redis_get(ks, redis, hash);
         if (!json) {
             json = pg_get(ks, hash, e);
             if (!json)
@@ -209,14 +227,35 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
         return -1;
     }
     rec->from_local = cached;
-    if (rec->found) {
-        json_object *tier = keystore_tier_limits(ks, rec->tier, rec);
-        json_object *merged = limits_merge(tier, rec->limits);
-        json_object_put(tier);
-        json_object_put(rec->limits);
-        rec->limits = merged;
-    }
+    apply_tier(ks, rec);
     return 0;
+}
+
+int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *rec,
+                   struct api_error *e)
+{
+    memset(rec, 0, sizeof *rec);
+    struct pg_conn *c = pg_acquire(ks->pg, e);
+    if (!c)
+        return -1;
+    const char *p[] = {key_id};
+    struct pg_res *r = pg_query(c,
+                                "SELECT tg_key_record(hash) FROM key_secrets WHERE key_id = $1"
+                                " ORDER BY expires_at IS NOT NULL, created_at DESC LIMIT 1",
+                                1, p, e);
+    pg_release(ks->pg, c);
+    if (!r)
+        return -1;
+    int rc = 0;
+    if (pg_nrows(r) == 1 && !pg_isnull(r, 0, 0)) {
+        rc = key_record_parse(pg_val(r, 0, 0), rec);
+        if (rc != 0)
+            api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+        else
+            apply_tier(ks, rec);
+    }
+    pg_res_free(r);
+    return rc;
 }
 
 void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *conn,
@@ -245,9 +284,11 @@ void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_c
     }
     pg_res_free(r);
     struct tg_err err;
-    if (ratelimit_publish_version(redis, key_id, newest, &err) != 0)
+    if (ratelimit_publish_version(redis, key_id, newest, &err) != 0) {
+        metrics_redis_error(ks->metrics, REDIS_ERR_PUBLISH);
         log_error("could not publish version %lld of key %s: %s", (long long)newest, key_id,
                   err.msg);
+    }
 }
 
 /* Reloads the tiers when the snapshot is older than the TTL.  One thread

@@ -39,7 +39,10 @@ struct key_record {
     bool quota_blocks;
 };
 
-struct keystore *keystore_new(struct pg_pool *pg, int64_t ttl_ms);
+struct metrics;
+
+/* Counts cache hits and Redis errors into metrics (borrowed). */
+struct keystore *keystore_new(struct pg_pool *pg, struct metrics *metrics, int64_t ttl_ms);
 void keystore_free(struct keystore *ks);
 
 /* Fills rec for the secret whose hex HMAC is hash; rec->found is false for an
@@ -62,6 +65,11 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
                     enum keystore_source src, struct key_record *rec,
                     struct api_error *e) TG_WUR;
 void key_record_fini(struct key_record *rec);
+
+/* The record of key_id straight from PostgreSQL (for management reads);
+ * rec->found is false for an unknown id. */
+int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *rec,
+                   struct api_error *e) TG_WUR;
 
 /* After a committed change of key_id: writes its fresh records to Redis,
  * publishes its version to the rate-limit state (checks holding an older

@@ -9,9 +9,9 @@
 
 /* KEYS[1] windows hash, KEYS[2] state hash (version, quota, credits), both
  * tagged {key id} so one Redis Cluster slot holds the whole decision.
- * ARGV: cost, version, nwin, quota_included (-1: none), quota_blocks (0|1),
- * remaining (-1: none), remaining_version, then name, window_s, limit,
- * precision for each window.
+ * ARGV: cost (0: peek, which reads and changes nothing), version, nwin,
+ * quota_included (-1: none), quota_blocks (0|1), remaining (-1: none),
+ * remaining_version, then name, window_s, limit, precision for each window.
  * Returns {status, now, denied, window, retry, quota_used, period_end,
  * remaining, used1, reset1, used2, reset2, ...}; status 1 = decided,
  * 2 = the caller's record is stale. */
@@ -23,7 +23,8 @@ static const char SCRIPT[] =
     "  end\n"
     "  return n\n"
     "end\n"
-    "local cost = int(ARGV[1], 1, 1000)\n"
+    "local cost = int(ARGV[1], 0, 1000)\n"
+    "local peek = cost == 0\n"
     "local ver = int(ARGV[2], 0, 9e15)\n"
     "local nwin = int(ARGV[3], 0, 16)\n"
     "local qinc = int(ARGV[4], -1, 1e15)\n"
@@ -34,8 +35,8 @@ static const char SCRIPT[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local sv = tonumber(redis.call('HGET', sk, 'v') or '0')\n"
-    "if sv > ver then return {2, now} end\n"
-    "if sv < ver then redis.call('HSET', sk, 'v', ver) end\n"
+    "if sv > ver and not peek then return {2, now} end\n"
+    "if sv < ver and not peek then redis.call('HSET', sk, 'v', ver) end\n"
     /* Calendar month (UTC) of now, from days since the epoch. */
     "local function civil(days)\n"
     "  local z = days + 719468\n"
@@ -96,7 +97,7 @@ static const char SCRIPT[] =
     "             used = used, cur = cur, lim = lim, buckets = buckets, ws = ws}\n"
     /* Every full window is examined: the retry time is when all of them
      * have room, and never when the cost exceeds one of their limits. */
-    "  if used + cost > lim then\n"
+    "  if not peek and used + cost > lim then\n"
     "    if denied == 0 then denied, dwin = 1, w end\n"
     "    local rw = -1\n"
     "    if cost <= lim then\n"
@@ -114,22 +115,22 @@ static const char SCRIPT[] =
     "end\n"
     "if never then retry = -1 end\n"
     "local qused = tonumber(redis.call('HGET', sk, qfield) or '0')\n"
-    "if denied == 0 and qinc >= 0 and qblock == 1 and qused + cost > qinc then\n"
+    "if not peek and denied == 0 and qinc >= 0 and qblock == 1 and qused + cost > qinc then\n"
     "  denied, retry = 2, pend - now\n"
     "end\n"
     "local rem = -1\n"
     "if rem0 >= 0 then\n"
     "  local srv = tonumber(redis.call('HGET', sk, 'rv') or '-1')\n"
     "  if srv ~= remv then\n"
-    "    redis.call('HSET', sk, 'rv', remv, 'r', rem0)\n"
+    "    if not peek then redis.call('HSET', sk, 'rv', remv, 'r', rem0) end\n"
     "    rem = rem0\n"
     "  else\n"
     "    rem = tonumber(redis.call('HGET', sk, 'r') or '0')\n"
     "  end\n"
-    "  if denied == 0 and rem < cost then denied, retry = 3, -1 end\n"
+    "  if not peek and denied == 0 and rem < cost then denied, retry = 3, -1 end\n"
     "end\n"
     "local ttl = 0\n"
-    "if denied == 0 then\n"
+    "if denied == 0 and not peek then\n"
     "  for w = 1, nwin do\n"
     "    local x = wins[w]\n"
     "    x.cur = x.cur + cost\n"
@@ -175,8 +176,9 @@ static int64_t elem_int(const redisReply *r, size_t i)
                                                                            : 0;
 }
 
-int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
-                    struct tg_err *err)
+/* Runs the script with this cost argument (0 peeks). */
+static int run_script(struct redis_conn *redis, struct rl_request *req, int64_t cost,
+                      struct rl_result *res, struct tg_err *err)
 {
     pthread_once(&script_once, script_init);
     memset(res, 0, sizeof *res);
@@ -185,7 +187,7 @@ int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_
     enum { FIXED = 7 };
     char num[FIXED + 3 * RATELIMIT_MAX_WINDOWS][24];
     const char *args[FIXED + 4 * RATELIMIT_MAX_WINDOWS];
-    int64_t fixed[FIXED] = {req->cost,
+    int64_t fixed[FIXED] = {cost,
                             req->version,
                             (int64_t)req->nwindows,
                             req->has_quota ? req->quota_included : -1,
@@ -240,6 +242,23 @@ int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_
     }
     freeReplyObject(r);
     return rc;
+}
+
+int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
+                    struct tg_err *err)
+{
+    /* A cost below 1 would be a peek, or with another script a refund. */
+    if (req->cost < 1 || req->cost > 1000) {
+        tg_err_set(err, "ratelimit: cost %lld out of range", (long long)req->cost);
+        return -1;
+    }
+    return run_script(redis, req, req->cost, res, err);
+}
+
+int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
+                   struct tg_err *err)
+{
+    return run_script(redis, req, 0, res, err);
 }
 
 int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,

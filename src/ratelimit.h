@@ -63,6 +63,11 @@ struct rl_result {
 int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
                     struct tg_err *err) TG_WUR;
 
+/* Reads the windows, quota use and credits as a check of cost 0 would see
+ * them, changing nothing (req->cost is ignored). */
+int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
+                   struct tg_err *err) TG_WUR;
+
 /* Marks the key's state in Redis with version so that checks holding an
  * older record answer stale (called after a committed change). */
 int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,

@@ -35,6 +35,24 @@ void router_add(struct router *rt, const struct route *routes, size_t n)
     }
 }
 
+size_t router_count(const struct router *rt)
+{
+    return rt->n;
+}
+
+const struct route *router_get(const struct router *rt, size_t i)
+{
+    return i < rt->n ? rt->routes[i] : NULL;
+}
+
+int router_index(const struct router *rt, const struct route *route)
+{
+    for (size_t i = 0; i < rt->n; i++)
+        if (rt->routes[i] == route)
+            return (int)i;
+    return -1;
+}
+
 /* Matches path against pattern segment by segment, decoding parameters. */
 static bool path_matches(const char *pattern, const char *path,
                          char params[HTTP_MAX_PARAMS][HTTP_PARAM_MAX], int *nparams)

@@ -27,6 +27,12 @@ void router_free(struct router *rt);
 /* Adds n routes; the table is borrowed and must outlive the router. */
 void router_add(struct router *rt, const struct route *routes, size_t n);
 
+/* Number of routes, and route i (0 <= i < count). */
+size_t router_count(const struct router *rt);
+const struct route *router_get(const struct router *rt, size_t i);
+/* Index of route in the table, -1 when absent. */
+int router_index(const struct router *rt, const struct route *route);
+
 /* Finds the route for method and path.  On ROUTER_OK *out is the route and
  * params/nparams hold the decoded path parameters.  On
  * ROUTER_METHOD_NOT_ALLOWED, allow receives the methods the path accepts,

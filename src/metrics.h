@@ -1,0 +1,46 @@
+/* metrics: Prometheus counters shared by the processes of a pool.
+ *
+ * Each process owns one slot file in metrics_dir, found by taking the first
+ * slot whose flock is free, so a restarted process continues the counts of
+ * the one it replaces and totals stay monotonic.  Counters are updated with
+ * relaxed atomics in the mapped file: no system call per request.  GET
+ * /metrics sums every slot.  With no directory configured the counters are
+ * the process's own. */
+#ifndef TOLLGATE_METRICS_H
+#define TOLLGATE_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+enum metric_redis_error {
+    REDIS_ERR_RECORD_READ,
+    REDIS_ERR_RECORD_WRITE,
+    REDIS_ERR_RATELIMIT,
+    REDIS_ERR_PUBLISH,
+    REDIS_ERR_KINDS
+};
+
+struct metrics;
+
+/* Opens (creating) a slot in dir, or process-local counters when dir is NULL
+ * or empty.  Returns NULL with err filled when the directory is unusable or
+ * every slot is taken. */
+struct metrics *metrics_open(const char *dir, struct tg_err *err);
+void metrics_close(struct metrics *m);
+
+/* route: index in the route table (-1: no route); status: HTTP status. */
+void metrics_request(struct metrics *m, int route, int status);
+/* One check decision: reason NULL when allowed; ns: time spent deciding and
+ * answering, measured in the responder. */
+void metrics_check(struct metrics *m, const char *reason, int64_t ns);
+void metrics_redis_error(struct metrics *m, enum metric_redis_error kind);
+void metrics_cache(struct metrics *m, bool hit);
+
+/* The Prometheus text exposition of all slots; route_names[i] labels route
+ * i.  Caller frees. */
+char *metrics_render(struct metrics *m, const char *const *route_names, size_t nroutes);
+
+#endif
