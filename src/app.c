@@ -39,6 +39,8 @@ int app_init(struct app *app, const char *path, char *const *envp, struct tg_err
         return -1;
     }
     app->pg = pg_pool_new(app->cfg.pg_conninfo, (int)app->cfg.pg_pool_size);
+    app->redis = redis_conn_new(app->cfg.redis_host, (int)app->cfg.redis_port,
+                                (int)app->cfg.redis_timeout_ms, app->cfg.redis_password);
     app->tokens = cache_new(TOKEN_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
     app->keys = keystore_new(app->pg, app->metrics, app->cfg.cache_ttl_ms);
     app->router = router_new();
@@ -52,6 +54,7 @@ void app_fini(struct app *app)
     keystore_free(app->keys);
     cache_free(app->tokens);
     pg_pool_free(app->pg);
+    redis_conn_free(app->redis);
     metrics_close(app->metrics);
     config_fini(&app->cfg);
     log_close();
@@ -62,12 +65,10 @@ void worker_init(struct worker *w, struct app *app, int index)
 {
     w->app = app;
     w->index = index;
-    w->redis = redis_conn_new(app->cfg.redis_host, (int)app->cfg.redis_port,
-                              (int)app->cfg.redis_timeout_ms, app->cfg.redis_password);
+    w->redis = app->redis;
 }
 
 void worker_fini(struct worker *w)
 {
-    redis_conn_free(w->redis);
     w->redis = NULL;
 }

@@ -21,12 +21,13 @@ struct app {
     struct keystore *keys; /* key records and tiers for the check path */
     struct router *router;
     struct metrics *metrics;
+    struct redis_conn *redis; /* shared by the workers (pipelined) */
 };
 
-/* A worker thread's own connections. */
+/* A worker thread's context. */
 struct worker {
     struct app *app;
-    struct redis_conn *redis;
+    struct redis_conn *redis; /* borrowed from app */
     int index;
 };
 

@@ -22,7 +22,19 @@ bool http_request_id_valid(const char *id)
 
 void http_request_id_new(char out[HTTP_REQUEST_ID_MAX + 1])
 {
-    random_base62(out, 22);
+    /* Unique, not secret: a per-thread generator seeded once from the
+     * kernel saves a system call per request. */
+    static _Thread_local uint64_t s[2];
+    if (!s[0] && !s[1])
+        random_bytes(s, sizeof s);
+    for (int i = 0; i < 22; i++) {
+        uint64_t x = s[0], y = s[1];
+        s[0] = y;
+        x ^= x << 23;
+        s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+        out[i] = BASE62[(s[1] + y) % 62];
+    }
+    out[22] = '\0';
 }
 
 static int hexval(char c)

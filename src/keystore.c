@@ -182,16 +182,22 @@ static void version_of(const char *json, char out[24])
     json_object_put(o);
 }
 
-/* Replaces the key's own limits by the effective list and fills the quota. */
-static void apply_tier(struct keystore *ks, struct key_record *rec)
+/* Replaces the key's own limits by the effective list and fills the quota.
+ * Without the tier no decision can be taken: 503, never "no limits". */
+static int apply_tier(struct keystore *ks, struct key_record *rec, struct api_error *e)
 {
     if (!rec->found)
-        return;
+        return 0;
     json_object *tier = keystore_tier_limits(ks, rec->tier, rec);
+    if (!tier) {
+        api_error_set(e, 503, "unavailable", NULL, "The tiers cannot be read; retry.");
+        return -1;
+    }
     json_object *merged = limits_merge(tier, rec->limits);
     json_object_put(tier);
     json_object_put(rec->limits);
     rec->limits = merged;
+    return 0;
 }
 
 int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *hash,
@@ -227,7 +233,10 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
         return -1;
     }
     rec->from_local = cached;
-    apply_tier(ks, rec);
+    if (apply_tier(ks, rec, e) != 0) {
+        key_record_fini(rec);
+        return -1;
+    }
     return 0;
 }
 
@@ -251,8 +260,10 @@ int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *r
         rc = key_record_parse(pg_val(r, 0, 0), rec);
         if (rc != 0)
             api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
-        else
-            apply_tier(ks, rec);
+        else if (apply_tier(ks, rec, e) != 0) {
+            key_record_fini(rec);
+            rc = -1;
+        }
     }
     pg_res_free(r);
     return rc;
@@ -291,16 +302,17 @@ void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_c
     }
 }
 
-/* Reloads the tiers when the snapshot is older than the TTL.  One thread
- * reloads while the others keep using the old snapshot. */
-static void refresh_tiers(struct keystore *ks)
+/* Reloads the tiers when the snapshot is older than the TTL (one thread
+ * reloads while the others keep using the snapshot), or at once when force:
+ * a tier the snapshot does not know yet was just created. */
+static void refresh_tiers(struct keystore *ks, bool force)
 {
     pthread_mutex_lock(&ks->tiers_lock);
-    bool stale = !ks->tiers_loading && now_ms() - ks->tiers_loaded_ms >= ks->ttl_ms;
-    if (stale)
+    bool go = force || (!ks->tiers_loading && now_ms() - ks->tiers_loaded_ms >= ks->ttl_ms);
+    if (go)
         ks->tiers_loading = true;
     pthread_mutex_unlock(&ks->tiers_lock);
-    if (!stale)
+    if (!go)
         return;
     struct api_error e;
     json_object *map = NULL;
@@ -324,22 +336,40 @@ static void refresh_tiers(struct keystore *ks)
     pthread_mutex_unlock(&ks->tiers_lock);
 }
 
-json_object *keystore_tier_limits(struct keystore *ks, const char *tier, struct key_record *rec)
+/* Copies the tier's limits (and quota into rec); false when the snapshot
+ * does not hold the tier. */
+static bool copy_tier(struct keystore *ks, const char *tier, json_object **out,
+                      struct key_record *rec)
 {
-    refresh_tiers(ks);
-    json_object *out = NULL;
     pthread_mutex_lock(&ks->tiers_lock);
     json_object *t = ks->tiers ? jsonx_get(ks->tiers, tier) : NULL;
-    json_object *l = t ? jsonx_get(t, "limits") : NULL;
-    json_object *q = t ? jsonx_get(t, "quota") : NULL;
-    if (l)
-        json_object_deep_copy(l, &out, NULL);
-    if (rec && q) {
-        json_object *inc = jsonx_get(q, "included"), *ov = jsonx_get(q, "overage");
-        rec->has_quota = inc != NULL;
-        rec->quota_included = inc ? json_object_get_int64(inc) : 0;
-        rec->quota_blocks = ov && strcmp(json_object_get_string(ov), "block") == 0;
+    if (t) {
+        json_object *l = jsonx_get(t, "limits"), *q = jsonx_get(t, "quota");
+        *out = NULL;
+        if (l)
+            json_object_deep_copy(l, out, NULL);
+        if (rec) {
+            json_object *inc = q ? jsonx_get(q, "included") : NULL;
+            json_object *ov = q ? jsonx_get(q, "overage") : NULL;
+            rec->has_quota = inc != NULL;
+            rec->quota_included = inc ? json_object_get_int64(inc) : 0;
+            rec->quota_blocks = ov && strcmp(json_object_get_string(ov), "block") == 0;
+        }
     }
     pthread_mutex_unlock(&ks->tiers_lock);
-    return out ? out : json_object_new_array();
+    if (t && !*out)
+        *out = json_object_new_array();
+    return t != NULL;
+}
+
+json_object *keystore_tier_limits(struct keystore *ks, const char *tier, struct key_record *rec)
+{
+    json_object *out = NULL;
+    refresh_tiers(ks, false);
+    if (copy_tier(ks, tier, &out, rec))
+        return out;
+    refresh_tiers(ks, true);
+    if (copy_tier(ks, tier, &out, rec))
+        return out;
+    return NULL;
 }

@@ -78,8 +78,9 @@ int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *r
 void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *conn,
                       const char *key_id);
 
-/* A copy of the limits of tier (caller puts), or an empty array; the tier's
- * quota into rec's quota fields when rec is not NULL. */
+/* A copy of the limits of tier (caller puts), and the tier's quota into
+ * rec's quota fields when rec is not NULL; NULL when the tier cannot be
+ * read (the snapshot is reloaded at once for a tier it does not know). */
 json_object *keystore_tier_limits(struct keystore *ks, const char *tier, struct key_record *rec);
 
 /* Parses a record as stored ("{...}" JSON of tg_key_record) into rec

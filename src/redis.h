@@ -1,6 +1,14 @@
-/* redis: one Redis connection with connect/read timeouts, automatic
- * reconnection and scripts run by SHA with a transparent reload after
- * NOSCRIPT.  A connection belongs to one thread at a time. */
+/* redis: a Redis client shared by the worker threads of a process.
+ *
+ * Workers hand their commands to one I/O thread, which owns the connection:
+ * it appends every command pending at that moment to the socket in one
+ * write and, as replies arrive, hands each back to its worker in order
+ * (auto-pipelining).  So concurrent requests share round trips and system
+ * calls instead of each paying its own.  Connect and read timeouts apply to
+ * every command; after a failure the connection is dropped (a late reply
+ * must never answer the next command) and reopened at most every 100 ms, so
+ * a dead server costs a request only a queue hop.  Scripts run by SHA with a
+ * transparent reload after NOSCRIPT. */
 #ifndef TOLLGATE_REDIS_H
 #define TOLLGATE_REDIS_H
 
@@ -11,14 +19,17 @@
 
 struct redis_conn;
 
-/* Never fails: the connection is opened on first use. */
+/* Starts the I/O thread; the connection is opened on first use.  Never
+ * fails (out of memory or thread exhaustion abort). */
 struct redis_conn *redis_conn_new(const char *host, int port, int timeout_ms,
                                   const char *password);
+/* Stops the I/O thread, failing what is still queued; NULL is a no-op. */
 void redis_conn_free(struct redis_conn *rc);
 
-/* Runs one command given as an argument vector.  Returns the reply (caller
- * frees with freeReplyObject) or NULL with err filled when the server is
- * unreachable or timed out; an error reply is returned as a reply. */
+/* Runs one command given as an argument vector (argvlen NULL: strlen), from
+ * any thread.  Returns the reply (caller frees with freeReplyObject) or NULL
+ * with err filled when the server is unreachable or timed out; an error
+ * reply is returned as a reply. */
 redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,
                           const size_t *argvlen, struct tg_err *err);
 

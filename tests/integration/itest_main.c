@@ -15,6 +15,7 @@ static int (*const suites[])(void) = {
 	itest_register_tokens, itest_register_tiers, itest_register_keys,
 	itest_register_lifecycle, itest_register_check, itest_register_rbac,
 	itest_register_input, itest_register_audit,
+	itest_register_limits,
 };
 
 int main(void)

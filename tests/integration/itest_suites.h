@@ -12,6 +12,7 @@ int itest_register_tiers(void);
 int itest_register_keys(void);
 int itest_register_lifecycle(void);
 int itest_register_check(void);
+int itest_register_limits(void);
 int itest_register_rbac(void);
 int itest_register_input(void);
 int itest_register_audit(void);
