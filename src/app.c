@@ -13,6 +13,7 @@
 #include "router.h"
 
 #define TOKEN_CACHE_ENTRIES 1024
+#define DENIAL_CACHE_ENTRIES 10000
 
 const char *app_config_path(const char *explicit_path)
 {
@@ -43,6 +44,7 @@ int app_init(struct app *app, const char *path, char *const *envp, struct tg_err
                                 (int)app->cfg.redis_timeout_ms, app->cfg.redis_password);
     app->tokens = cache_new(TOKEN_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
     app->keys = keystore_new(app->pg, app->metrics, app->cfg.cache_ttl_ms);
+    app->denials = cache_new(DENIAL_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
     app->router = router_new();
     handlers_register(app->router);
     return 0;
@@ -52,6 +54,7 @@ void app_fini(struct app *app)
 {
     router_free(app->router);
     keystore_free(app->keys);
+    cache_free(app->denials);
     cache_free(app->tokens);
     pg_pool_free(app->pg);
     redis_conn_free(app->redis);

@@ -19,6 +19,7 @@ struct app {
     struct pg_pool *pg;
     struct cache *tokens;  /* admin token hash -> principal */
     struct keystore *keys; /* key records and tiers for the check path */
+    struct cache *denials; /* recent 429s by key, endpoint and cost */
     struct router *router;
     struct metrics *metrics;
     struct redis_conn *redis; /* shared by the workers (pipelined) */

@@ -1,6 +1,10 @@
 #include "checker.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cache.h"
 
 #include "app.h"
 #include "jsonx.h"
@@ -97,6 +101,54 @@ static void set_from_limits(struct check_outcome *o)
     }
 }
 
+/* "Denied until": a key refused for its limits is refused again, without
+ * a Redis call, until its retry time -- but never longer than the cache TTL,
+ * so that a raised limit takes effect as fast as any other change.  Only a
+ * refusal is replayed: nothing extra can ever be admitted this way. */
+static void denial_key(const char *hash, const char *endpoint, int64_t cost, char *out,
+                       size_t size)
+{
+    snprintf(out, size, "%s|%lld|%s", hash, (long long)cost, endpoint);
+}
+
+static bool replay_denial(struct app *app, const char *dkey, struct check_outcome *o)
+{
+    char *blob = NULL;
+    size_t len = 0;
+    int64_t now = now_ms();
+    if (!cache_get(app->denials, dkey, now, &blob, &len))
+        return false;
+    bool ok = len == sizeof *o;
+    if (ok) {
+        memcpy(o, blob, sizeof *o);
+        int64_t elapsed = now - o->res.now_ms;
+        o->rec.limits = NULL;
+        o->req.key_id = o->rec.id;
+        o->res.now_ms = now;
+        o->res.retry_after_ms = o->res.retry_after_ms > elapsed ? o->res.retry_after_ms - elapsed : 1;
+        for (size_t i = 0; i < o->req.nwindows; i++) {
+            int64_t *reset = &o->req.windows[i].reset_ms;
+            *reset = *reset > elapsed ? *reset - elapsed : 0;
+        }
+    }
+    free(blob);
+    return ok;
+}
+
+static void remember_denial(struct app *app, const char *dkey, const struct check_outcome *o)
+{
+    if (o->status != 429 || !o->counted || !o->res.has_retry)
+        return;
+    struct check_outcome copy = *o;
+    copy.rec.limits = NULL;
+    /* The decision time in this process's clock, for the replay's arithmetic. */
+    copy.res.now_ms = now_ms();
+    int64_t ttl = o->res.retry_after_ms < app->cfg.cache_ttl_ms ? o->res.retry_after_ms
+                                                                : app->cfg.cache_ttl_ms;
+    if (ttl > 0)
+        cache_put_ttl(app->denials, dkey, &copy, sizeof copy, copy.res.now_ms, ttl);
+}
+
 void check_run(struct worker *w, const char *key, size_t keylen, const char *endpoint,
                int64_t cost, struct check_outcome *o)
 {
@@ -106,8 +158,11 @@ void check_run(struct worker *w, const char *key, size_t keylen, const char *end
         set_invalid(o);
         return;
     }
-    char hash[KEYS_HASH_HEX_LEN];
+    char hash[KEYS_HASH_HEX_LEN], dkey[KEYS_HASH_HEX_LEN + 400];
     keys_hash_hex(app->cfg.hmac_secret, key, keylen, hash);
+    denial_key(hash, endpoint, cost, dkey, sizeof dkey);
+    if (replay_denial(app, dkey, o))
+        return;
     enum keystore_source src = KS_ANY;
     for (int attempt = 0; attempt < 3; attempt++) {
         struct api_error e;
@@ -144,6 +199,7 @@ void check_run(struct worker *w, const char *key, size_t keylen, const char *end
         }
         if (!o->res.stale) {
             set_from_limits(o);
+            remember_denial(app, dkey, o);
             return;
         }
         src = KS_FRESH;
