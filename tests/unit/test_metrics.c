@@ -1,0 +1,106 @@
+/* Unit tests of metrics: slots shared through a directory, counters, and the
+ * Prometheus text. */
+#include <sys/stat.h>
+
+#include "metrics.h"
+#include "unit.h"
+
+static char dir[128];
+
+static void make_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/tollgate-metrics-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+}
+
+static void remove_dir(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CU_ASSERT(system(cmd) == 0);
+}
+
+static const char *const names[] = {"GET /a", "POST /v1/check"};
+
+static void test_local_counters(void)
+{
+    struct tg_err err;
+    struct metrics *m = metrics_open(NULL, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    metrics_request(m, 1, 200);
+    metrics_request(m, 1, 200);
+    metrics_request(m, 0, 418); /* not a listed status: "other" */
+    metrics_request(m, -1, 404);
+    metrics_check(m, NULL, 80 * 1000);        /* 80 us */
+    metrics_check(m, "rate_limited", 3000000); /* 3 ms */
+    metrics_check(m, "no_such_reason", 10);
+    metrics_redis_error(m, REDIS_ERR_RATELIMIT);
+    metrics_cache(m, true);
+    metrics_cache(m, false);
+    metrics_cache(m, false);
+    char *t = metrics_render(m, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_requests_total{route=\"POST /v1/check\",status=\"200\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_requests_total{route=\"GET /a\",status=\"other\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_requests_total{route=\"none\",status=\"404\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_check_duration_seconds_bucket{le=\"5e-05\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_check_duration_seconds_bucket{le=\"0.0001\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_check_duration_seconds_bucket{le=\"0.002\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_check_duration_seconds_bucket{le=\"0.005\"} 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_check_duration_seconds_bucket{le=\"+Inf\"} 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_check_duration_seconds_count 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_checks_total{outcome=\"allowed\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_checks_total{outcome=\"rate_limited\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_checks_total{outcome=\"other\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_redis_errors_total{kind=\"ratelimit\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_key_cache_lookups_total{result=\"miss\"} 2\n"));
+    free(t);
+    metrics_close(m);
+}
+
+static void test_slots_sum_and_survive(void)
+{
+    make_dir();
+    struct tg_err err;
+    struct metrics *a = metrics_open(dir, &err), *b = metrics_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    metrics_request(a, 0, 200);
+    metrics_request(b, 0, 200);
+    metrics_request(b, 0, 200);
+    char *t = metrics_render(a, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "{route=\"GET /a\",status=\"200\"} 3\n"));
+    free(t);
+    /* A process that goes away leaves its slot (and counts) to the next. */
+    metrics_close(b);
+    struct metrics *c = metrics_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    metrics_request(c, 0, 200);
+    t = metrics_render(c, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "{route=\"GET /a\",status=\"200\"} 4\n"));
+    free(t);
+    char path[256];
+    snprintf(path, sizeof path, "%s/slot-002", dir);
+    CU_ASSERT(access(path, F_OK) != 0); /* the freed slot was reused */
+    metrics_close(a);
+    metrics_close(c);
+    remove_dir();
+}
+
+static void test_bad_dir(void)
+{
+    struct tg_err err;
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_PTR_NULL(metrics_open("/proc/no/such/dir", &err));
+    CU_ASSERT(strstr(err.msg, "metrics_dir") != NULL);
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        UNIT_TEST(test_local_counters),
+        UNIT_TEST(test_slots_sum_and_survive),
+        UNIT_TEST(test_bad_dir),
+    };
+    return unit_run("metrics", tests, TG_ARRAY_LEN(tests));
+}
