@@ -59,6 +59,10 @@ void gate_request(struct http_req *r)
         append_variable(headers, sizeof headers, "TOLLGATE_TIER", o.rec.tier);
         http_reply(r, 200, NULL, headers);
     } else {
+        /* RFC 9110: a 401 names the scheme that would be accepted. */
+        if (o.status == 401)
+            strlcpy_tg(headers + strlen(headers), "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n",
+                       sizeof headers - strlen(headers));
         http_reply(r, o.status, check_outcome_json(&o), headers);
     }
     metrics_check(r->app->metrics, o.reason, mono_ns() - t0);

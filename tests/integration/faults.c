@@ -25,11 +25,11 @@ static const char *stack_cmd(void)
 	return s && *s ? s : "contrib/stack";
 }
 
-/* Runs a shell command; returns its exit status. */
-static int sh(const char *fmt, const char *arg)
+/* Runs "<env> contrib/stack <args>"; returns its exit status. */
+static int stack(const char *env, const char *args)
 {
 	char cmd[1024];
-	snprintf(cmd, sizeof cmd, fmt, stack_cmd(), arg ? arg : "");
+	snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null", env, stack_cmd(), args);
 	int rc = system(cmd);
 	return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
@@ -155,7 +155,7 @@ static void store_down(long want)
 	timed_check(k.key, &ms, &r);
 	EXPECT_STATUS(&r, 200);
 	itest_resp_fini(&r);
-	EXPECT(sh("%s redis-stop", NULL) == 0, "contrib/stack redis-stop failed");
+	EXPECT(stack("", "redis-stop") == 0, "contrib/stack redis-stop failed");
 	int64_t worst = 0;
 	int right = 0;
 	for (int i = 0; i < 20; i++) {
@@ -172,7 +172,7 @@ static void store_down(long want)
 	EXPECT(right == 20, "%d of 20 checks answered %ld while Redis was down", right, want);
 	/* Redis timeout 50 ms, plus the PostgreSQL re-read of the key. */
 	EXPECT(worst < 500, "a check took %lld ms while Redis was down", (long long)worst);
-	EXPECT(sh("%s redis-start", NULL) == 0, "contrib/stack redis-start failed");
+	EXPECT(stack("", "redis-start") == 0, "contrib/stack redis-start failed");
 	int64_t t0 = itest_now_ms(), back = -1;
 	while (itest_now_ms() - t0 < 5000) {
 		timed_check(k.key, &ms, &r);
@@ -195,7 +195,7 @@ static void test_down_closed(void)
 
 static void test_down_open(void)
 {
-	EXPECT(sh("TOLLGATE_RATELIMIT_ON_STORE_ERROR=open %s restart-pool build >/dev/null", NULL) == 0,
+	EXPECT(stack("TOLLGATE_RATELIMIT_ON_STORE_ERROR=open", "restart-pool build") == 0,
 	       "pool restart in open mode failed");
 	store_down(200);
 	struct itest_resp r;
@@ -203,7 +203,7 @@ static void test_down_open(void)
 	EXPECT(r.body && strstr(r.body, "tollgate_redis_errors_total{kind=\"ratelimit\"} 0") == NULL,
 	       "the failures are counted in /metrics");
 	itest_resp_fini(&r);
-	EXPECT(sh("%s restart-pool build >/dev/null", NULL) == 0, "pool restart failed");
+	EXPECT(stack("", "restart-pool build") == 0, "pool restart failed");
 }
 
 int main(void)

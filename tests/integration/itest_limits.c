@@ -783,7 +783,8 @@ static void test_accuracy(void)
 	hammer_run_all(h, ACC_THREADS);
 
 	all = calloc(ACC_THREADS * 4096, sizeof *all);
-	if (!EXPECT(all != NULL, "out of memory")) {
+	if (!all) {
+		EXPECT(0, "out of memory");
 		hammer_free(h, ACC_THREADS);
 		return;
 	}

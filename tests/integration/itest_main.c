@@ -16,6 +16,7 @@ static int (*const suites[])(void) = {
 	itest_register_lifecycle, itest_register_check, itest_register_rbac,
 	itest_register_input, itest_register_audit,
 	itest_register_limits,
+	itest_register_gate,
 };
 
 int main(void)

@@ -16,5 +16,6 @@ int itest_register_limits(void);
 int itest_register_rbac(void);
 int itest_register_input(void);
 int itest_register_audit(void);
+int itest_register_gate(void);
 
 #endif
