@@ -40,8 +40,19 @@ int app_init(struct app *app, const char *path, char *const *envp, struct tg_err
         return -1;
     }
     app->pg = pg_pool_new(app->cfg.pg_conninfo, (int)app->cfg.pg_pool_size);
-    app->redis = redis_conn_new(app->cfg.redis_host, (int)app->cfg.redis_port,
-                                (int)app->cfg.redis_timeout_ms, app->cfg.redis_password);
+    if (app->cfg.redis_nodes[0])
+        app->redis = redis_conn_new_cluster(app->cfg.redis_nodes, (int)app->cfg.redis_timeout_ms,
+                                            app->cfg.redis_password, err);
+    else
+        app->redis = redis_conn_new(app->cfg.redis_host, (int)app->cfg.redis_port,
+                                    (int)app->cfg.redis_timeout_ms, app->cfg.redis_password);
+    if (!app->redis) { /* config_load validated the list: not expected */
+        pg_pool_free(app->pg);
+        metrics_close(app->metrics);
+        log_close();
+        config_fini(&app->cfg);
+        return -1;
+    }
     app->tokens = cache_new(TOKEN_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
     app->keys = keystore_new(app->pg, app->metrics, app->cfg.cache_ttl_ms);
     app->denials = cache_new(DENIAL_CACHE_ENTRIES, app->cfg.cache_ttl_ms);

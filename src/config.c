@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "rcluster.h"
 
 enum opt_type { OPT_INT, OPT_STR };
 
@@ -56,6 +57,14 @@ static const char *check_nonempty(const char *v)
     return *v ? NULL : "must not be empty";
 }
 
+static const char *check_nodes(const char *v)
+{
+    if (!*v)
+        return NULL;
+    return rcluster_parse_seeds(v, NULL, NULL) > 0 ? NULL
+                                                   : "must be a comma-separated list of host:port";
+}
+
 #define OPT(sec, key, type, field, def, min, max, check) \
     {sec, key, type, offsetof(struct config, field), def, min, max, check}
 
@@ -74,6 +83,7 @@ static const struct option options[] = {
     OPT("redis", "port", OPT_INT, redis_port, "6379", 1, 65535, NULL),
     OPT("redis", "timeout_ms", OPT_INT, redis_timeout_ms, "50", 1, 60000, NULL),
     OPT("redis", "password", OPT_STR, redis_password, "", 0, 0, NULL),
+    OPT("redis", "nodes", OPT_STR, redis_nodes, "", 0, 0, check_nodes),
     OPT("amqp", "host", OPT_STR, amqp_host, "127.0.0.1", 0, 0, check_nonempty),
     OPT("amqp", "port", OPT_INT, amqp_port, "5672", 1, 65535, NULL),
     OPT("amqp", "user", OPT_STR, amqp_user, "guest", 0, 0, NULL),

@@ -26,6 +26,7 @@ struct config {
     int64_t redis_port;
     int64_t redis_timeout_ms;
     char *redis_password;
+    char *redis_nodes; /* "" for the one server at host:port, else cluster seeds */
     /* [amqp] */
     char *amqp_host;
     int64_t amqp_port;

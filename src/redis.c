@@ -7,29 +7,49 @@
 #include <semaphore.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
-/* While the server is down, a new connection is tried at most this often. */
+#include "rcluster.h"
+
+/* While a server is down, a new connection is tried at most this often. */
 #define RECONNECT_INTERVAL_MS 100
+/* Cluster: redirections (MOVED, ASK) followed at once by one command, and
+ * how often the slot map may be reloaded from the cluster. */
+#define FREE_REDIRECTS 2
+#define RELOAD_INTERVAL_MS 100
+
+/* Pauses before the tries of a command answered TRYAGAIN or CLUSTERDOWN,
+ * or redirected more than FREE_REDIRECTS times (nodes that disagree while
+ * a slot changes hands): five tries within 250 ms, then the error reply
+ * goes to the caller. */
+static const int retry_pause_ms[] = {25, 50, 75, 100};
+
+/* Sent just before a command redirected by ASK, in the same write. */
+static const char ASKING_CMD[] = "*1\r\n$6\r\nASKING\r\n";
 
 /* One command on its way: lives on the calling worker's stack. */
 struct pending {
     struct pending *next;
-    char *cmd;
+    const char *cmd; /* borrowed from the caller */
     int len;
+    int skip; /* replies to discard before this command's own (ASKING's) */
     int64_t deadline_ns;
     redisReply *reply;
     char error[128];
     sem_t done;
 };
 
-struct redis_conn {
+/* One server: a connection owned by an I/O thread that pipelines the
+ * commands of every worker. */
+struct node {
     /* Shared with the workers, under lock. */
     pthread_mutex_t lock;
     struct pending *queue, *queue_tail;
@@ -40,10 +60,34 @@ struct redis_conn {
     redisContext *ctx;
     struct pending *sent, *sent_tail; /* written, awaiting replies, in order */
     int64_t next_attempt_ms;
+    /* Constant. */
     char *host;
     char *password;
     int port;
     int timeout_ms;
+};
+
+/* Cluster mode: the slot map and a node per address it ever named.  Nodes
+ * live as long as the client, so a node pointer read under the lock stays
+ * valid after it is released. */
+struct cluster {
+    pthread_rwlock_t lock; /* map, nodes, nnodes */
+    struct rcluster_map map;
+    struct node **nodes; /* nodes[i] talks to map.addrs[i] */
+    size_t nnodes;
+    atomic_bool loaded;        /* the map came from the cluster at least once */
+    atomic_bool reload_wanted; /* after a MOVED or a failed command */
+    atomic_uint rotor;         /* spreads keyless commands and reloads */
+    pthread_mutex_t reload_lock; /* one reload at a time; guards the two below */
+    int64_t next_reload_ms;
+    char last_error[160];
+};
+
+struct redis_conn {
+    struct node *single;     /* single-server mode */
+    struct cluster *cluster; /* cluster mode */
+    int timeout_ms;
+    char *password;
 };
 
 /* A bounded message; a cut one is still informative. */
@@ -74,22 +118,22 @@ static void fail_list(struct pending *p, const char *error)
 }
 
 /* Drops the connection and fails what awaits a reply on it. */
-static void drop(struct redis_conn *rc, const char *why)
+static void drop(struct node *n, const char *why)
 {
     char msg[128];
-    msgf(msg, sizeof msg, "redis %s:%d: %s", rc->host, rc->port, why);
-    if (rc->ctx)
-        redisFree(rc->ctx);
-    rc->ctx = NULL;
-    fail_list(rc->sent, msg);
-    rc->sent = rc->sent_tail = NULL;
+    msgf(msg, sizeof msg, "redis %s:%d: %s", n->host, n->port, why);
+    if (n->ctx)
+        redisFree(n->ctx);
+    n->ctx = NULL;
+    fail_list(n->sent, msg);
+    n->sent = n->sent_tail = NULL;
 }
 
-static int auth(struct redis_conn *rc)
+static int auth(struct node *n)
 {
-    if (!rc->password[0])
+    if (!n->password[0])
         return 0;
-    redisReply *r = redisCommand(rc->ctx, "AUTH %s", rc->password);
+    redisReply *r = redisCommand(n->ctx, "AUTH %s", n->password);
     bool ok = r && r->type != REDIS_REPLY_ERROR;
     if (r)
         freeReplyObject(r);
@@ -97,156 +141,452 @@ static int auth(struct redis_conn *rc)
 }
 
 /* Opens the connection if needed; 0, or -1 with msg filled. */
-static int ensure_connected(struct redis_conn *rc, char *msg, size_t size)
+static int ensure_connected(struct node *n, char *msg, size_t size)
 {
-    if (rc->ctx)
+    if (n->ctx)
         return 0;
     int64_t now = now_ms();
-    if (now < rc->next_attempt_ms) {
-        msgf(msg, size, "redis %s:%d unreachable (retrying shortly)", rc->host, rc->port);
+    if (now < n->next_attempt_ms) {
+        msgf(msg, size, "redis %s:%d unreachable (retrying shortly)", n->host, n->port);
         return -1;
     }
-    struct timeval tv = {rc->timeout_ms / 1000, (rc->timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(rc->host, rc->port, tv);
+    struct timeval tv = {n->timeout_ms / 1000, (n->timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(n->host, n->port, tv);
     if (!c || c->err) {
         /* Only a failed connect holds the next attempt back: after a lost
          * connection the next command tries at once. */
-        rc->next_attempt_ms = now + RECONNECT_INTERVAL_MS;
-        msgf(msg, size, "redis connect %s:%d: %s", rc->host, rc->port,
-                 c ? c->errstr : "out of memory");
+        n->next_attempt_ms = now + RECONNECT_INTERVAL_MS;
+        msgf(msg, size, "redis connect %s:%d: %s", n->host, n->port,
+             c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
         return -1;
     }
     redisSetTimeout(c, tv);
-    rc->ctx = c;
-    if (auth(rc) != 0) {
-        msgf(msg, size, "redis %s:%d: AUTH failed", rc->host, rc->port);
-        redisFree(rc->ctx);
-        rc->ctx = NULL;
+    n->ctx = c;
+    if (auth(n) != 0) {
+        msgf(msg, size, "redis %s:%d: AUTH failed", n->host, n->port);
+        redisFree(n->ctx);
+        n->ctx = NULL;
         return -1;
     }
     return 0;
 }
 
 /* Writes every queued command in one go and moves them to sent. */
-static void send_batch(struct redis_conn *rc, struct pending *batch)
+static void send_batch(struct node *n, struct pending *batch)
 {
     char msg[128];
-    if (ensure_connected(rc, msg, sizeof msg) != 0) {
+    if (ensure_connected(n, msg, sizeof msg) != 0) {
         fail_list(batch, msg);
         return;
     }
     for (struct pending *p = batch; p; p = p->next)
-        redisAppendFormattedCommand(rc->ctx, p->cmd, (size_t)p->len);
-    if (rc->sent_tail)
-        rc->sent_tail->next = batch;
+        redisAppendFormattedCommand(n->ctx, p->cmd, (size_t)p->len);
+    if (n->sent_tail)
+        n->sent_tail->next = batch;
     else
-        rc->sent = batch;
+        n->sent = batch;
     while (batch && batch->next)
         batch = batch->next;
-    rc->sent_tail = batch;
+    n->sent_tail = batch;
     int done = 0;
     while (!done) {
-        if (redisBufferWrite(rc->ctx, &done) != REDIS_OK) {
-            drop(rc, rc->ctx->errstr[0] ? rc->ctx->errstr : "write failed");
+        if (redisBufferWrite(n->ctx, &done) != REDIS_OK) {
+            drop(n, n->ctx->errstr[0] ? n->ctx->errstr : "write failed");
             return;
         }
     }
 }
 
 /* Reads what the socket holds and answers the waiting workers in order. */
-static void receive(struct redis_conn *rc)
+static void receive(struct node *n)
 {
-    if (redisBufferRead(rc->ctx) != REDIS_OK) {
-        drop(rc, rc->ctx->errstr[0] ? rc->ctx->errstr : "read failed");
+    if (redisBufferRead(n->ctx) != REDIS_OK) {
+        drop(n, n->ctx->errstr[0] ? n->ctx->errstr : "read failed");
         return;
     }
     for (;;) {
         void *reply = NULL;
-        if (redisGetReplyFromReader(rc->ctx, &reply) != REDIS_OK) {
-            drop(rc, "protocol error");
+        if (redisGetReplyFromReader(n->ctx, &reply) != REDIS_OK) {
+            drop(n, "protocol error");
             return;
         }
         if (!reply)
             return;
-        struct pending *p = rc->sent;
+        struct pending *p = n->sent;
         if (!p) { /* a reply nobody asked for: the stream is out of step */
             freeReplyObject(reply);
-            drop(rc, "unexpected reply");
+            drop(n, "unexpected reply");
             return;
         }
-        rc->sent = p->next;
-        if (!rc->sent)
-            rc->sent_tail = NULL;
+        if (p->skip > 0) { /* ASKING's reply: the command's own follows */
+            p->skip--;
+            freeReplyObject(reply);
+            continue;
+        }
+        n->sent = p->next;
+        if (!n->sent)
+            n->sent_tail = NULL;
         complete(p, reply, NULL);
     }
 }
 
 static void *io_main(void *arg)
 {
-    struct redis_conn *rc = arg;
+    struct node *n = arg;
     for (;;) {
-        struct pollfd fds[2] = {{rc->wake_fd, POLLIN, 0}, {-1, POLLIN, 0}};
+        struct pollfd fds[2] = {{n->wake_fd, POLLIN, 0}, {-1, POLLIN, 0}};
         int timeout = -1;
-        if (rc->ctx && rc->sent) {
-            fds[1].fd = rc->ctx->fd;
-            int64_t left = (rc->sent->deadline_ns - mono_ns()) / 1000000;
+        if (n->ctx && n->sent) {
+            fds[1].fd = n->ctx->fd;
+            int64_t left = (n->sent->deadline_ns - mono_ns()) / 1000000;
             timeout = left > 0 ? (int)left + 1 : 0;
         }
-        int n = poll(fds, 2, timeout);
-        if (n < 0 && errno != EINTR)
+        int got = poll(fds, 2, timeout);
+        if (got < 0 && errno != EINTR)
             abort(); /* only a programming error makes poll fail */
-        if (rc->sent && mono_ns() >= rc->sent->deadline_ns && !(fds[1].revents & POLLIN))
-            drop(rc, "timeout");
+        if (n->sent && mono_ns() >= n->sent->deadline_ns && !(fds[1].revents & POLLIN))
+            drop(n, "timeout");
         if (fds[1].revents & (POLLIN | POLLERR | POLLHUP))
-            receive(rc);
+            receive(n);
         if (fds[0].revents & POLLIN) {
             uint64_t count;
-            ssize_t r = read(rc->wake_fd, &count, sizeof count);
+            ssize_t r = read(n->wake_fd, &count, sizeof count);
             (void)r;
-            pthread_mutex_lock(&rc->lock);
-            struct pending *batch = rc->queue;
-            bool stopping = rc->stopping;
-            rc->queue = rc->queue_tail = NULL;
-            pthread_mutex_unlock(&rc->lock);
+            pthread_mutex_lock(&n->lock);
+            struct pending *batch = n->queue;
+            bool stopping = n->stopping;
+            n->queue = n->queue_tail = NULL;
+            pthread_mutex_unlock(&n->lock);
             if (stopping) {
                 fail_list(batch, "redis client stopping");
-                drop(rc, "stopping");
+                drop(n, "stopping");
                 return NULL;
             }
             if (batch)
-                send_batch(rc, batch);
+                send_batch(n, batch);
         }
     }
 }
 
-static void wake(struct redis_conn *rc)
+static void wake(struct node *n)
 {
     uint64_t one = 1;
-    ssize_t r = write(rc->wake_fd, &one, sizeof one);
+    ssize_t r = write(n->wake_fd, &one, sizeof one);
     (void)r;
 }
 
-struct redis_conn *redis_conn_new(const char *host, int port, int timeout_ms, const char *password)
+/* Starts the I/O thread of host:port; it connects on first use. */
+static struct node *node_new(const char *host, int port, int timeout_ms, const char *password)
 {
-    struct redis_conn *rc = xcalloc(1, sizeof *rc);
-    pthread_mutex_init(&rc->lock, NULL);
-    rc->host = xstrdup(host);
-    rc->password = xstrdup(password ? password : "");
-    rc->port = port;
-    rc->timeout_ms = timeout_ms;
-    rc->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct node *n = xcalloc(1, sizeof *n);
+    pthread_mutex_init(&n->lock, NULL);
+    n->host = xstrdup(host);
+    n->password = xstrdup(password ? password : "");
+    n->port = port;
+    n->timeout_ms = timeout_ms;
+    n->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     /* Signals are for the main thread: the I/O thread blocks them all. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc_create = rc->wake_fd < 0 ? -1 : pthread_create(&rc->thread, NULL, io_main, rc);
+    int rc_create = n->wake_fd < 0 ? -1 : pthread_create(&n->thread, NULL, io_main, n);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc_create != 0) {
         fprintf(stderr, "tollgate: cannot start the Redis I/O thread: %s\n", strerror(errno));
         abort();
     }
+    return n;
+}
+
+static void node_free(struct node *n)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&n->lock);
+    n->stopping = true;
+    pthread_mutex_unlock(&n->lock);
+    wake(n);
+    pthread_join(n->thread, NULL);
+    close(n->wake_fd);
+    pthread_mutex_destroy(&n->lock);
+    free(n->host);
+    free(n->password);
+    free(n);
+}
+
+/* Runs one formatted command on n and waits for its reply; with asking, an
+ * ASKING goes just before it in the same write, so nothing can come between
+ * them.  Returns the reply or NULL with err filled. */
+static redisReply *node_call(struct node *n, const char *cmd, int len, bool asking,
+                             struct tg_err *err)
+{
+    struct pending p;
+    memset(&p, 0, sizeof p);
+    char *joined = NULL;
+    if (asking) {
+        size_t alen = sizeof ASKING_CMD - 1;
+        joined = xmalloc(alen + (size_t)len);
+        memcpy(joined, ASKING_CMD, alen);
+        memcpy(joined + alen, cmd, (size_t)len);
+        cmd = joined;
+        len += (int)alen;
+        p.skip = 1;
+    }
+    p.cmd = cmd;
+    p.len = len;
+    p.deadline_ns = mono_ns() + (int64_t)n->timeout_ms * 1000000;
+    sem_init(&p.done, 0, 0);
+    pthread_mutex_lock(&n->lock);
+    bool stopping = n->stopping, was_empty = n->queue == NULL;
+    if (!stopping) {
+        /* p lives on this stack until the I/O thread has completed it: we
+         * wait for that below, and a stopping node fails all it holds. */
+        if (n->queue_tail)
+            n->queue_tail->next = &p;
+        else
+            n->queue = &p; /* cppcheck-suppress autoVariables */
+        n->queue_tail = &p; /* cppcheck-suppress autoVariables */
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (stopping) {
+        strlcpy_tg(p.error, "redis client stopping", sizeof p.error);
+    } else {
+        /* A non-empty queue means a wake-up is already on its way. */
+        if (was_empty)
+            wake(n);
+        while (sem_wait(&p.done) != 0 && errno == EINTR)
+            ;
+    }
+    sem_destroy(&p.done);
+    free(joined);
+    if (!p.reply)
+        tg_err_set(err, "%s", p.error[0] ? p.error : "redis: no reply");
+    return p.reply;
+}
+
+/* ---- Cluster mode ---- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Starts a node for every address the map gained.  Write lock held. */
+static void add_nodes(struct redis_conn *rc)
+{
+    struct cluster *c = rc->cluster;
+    if (c->nnodes == c->map.naddrs)
+        return;
+    c->nodes = xrealloc(c->nodes, c->map.naddrs * sizeof *c->nodes);
+    for (; c->nnodes < c->map.naddrs; c->nnodes++) {
+        const struct rcluster_addr *a = &c->map.addrs[c->nnodes];
+        c->nodes[c->nnodes] = node_new(a->host, a->port, rc->timeout_ms, rc->password);
+    }
+}
+
+/* Asks one node for the slot table and installs it.  0 or -1 with msg. */
+static int load_from(struct redis_conn *rc, struct node *n, char *msg, size_t size)
+{
+    static const char cmd[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
+    struct tg_err e;
+    redisReply *r = node_call(n, cmd, (int)sizeof cmd - 1, false, &e);
+    if (!r) {
+        msgf(msg, size, "%s", e.msg);
+        return -1;
+    }
+    struct rcluster_range *ranges = NULL;
+    int count = rcluster_parse_slots(r, n->host, &ranges, &e);
+    freeReplyObject(r);
+    if (count <= 0) {
+        msgf(msg, size, "redis %s:%d: %s", n->host, n->port,
+             count < 0 ? e.msg : "CLUSTER SLOTS: no slot is served");
+        return -1;
+    }
+    struct cluster *c = rc->cluster;
+    pthread_rwlock_wrlock(&c->lock);
+    int full = rcluster_map_assign(&c->map, ranges, (size_t)count);
+    add_nodes(rc);
+    pthread_rwlock_unlock(&c->lock);
+    free(ranges);
+    if (full != 0) /* installed all the same: the slots left out stay unknown */
+        msgf(msg, size, "redis cluster: more than %d node addresses", RCLUSTER_MAX_ADDRS);
+    return 0;
+}
+
+/* Loads the slot map from the first node that answers, trying every
+ * address known (seeds included), from a rotating start.  reload_lock
+ * held.  0, or -1 with c->last_error filled. */
+static int reload(struct redis_conn *rc)
+{
+    struct cluster *c = rc->cluster;
+    c->next_reload_ms = now_ms() + RELOAD_INTERVAL_MS;
+    atomic_store(&c->reload_wanted, false);
+    pthread_rwlock_rdlock(&c->lock);
+    size_t count = c->nnodes;
+    struct node **nodes = xmalloc(count * sizeof *nodes);
+    memcpy(nodes, c->nodes, count * sizeof *nodes);
+    pthread_rwlock_unlock(&c->lock);
+    unsigned start = atomic_fetch_add(&c->rotor, 1);
+    int rc_load = -1;
+    for (size_t i = 0; i < count && rc_load != 0; i++)
+        rc_load = load_from(rc, nodes[(start + i) % count], c->last_error, sizeof c->last_error);
+    free(nodes);
+    if (rc_load == 0)
+        atomic_store(&c->loaded, true);
+    else
+        atomic_store(&c->reload_wanted, true); /* try again after the interval */
+    return rc_load;
+}
+
+/* Makes sure there is a slot map: the first command loads it (the others
+ * wait for that one load); later, a wanted reload runs in whichever thread
+ * finds it due and the lock free, while the others go on with the map as
+ * it is.  0, or -1 with err filled. */
+static int ensure_map(struct redis_conn *rc, struct tg_err *err)
+{
+    struct cluster *c = rc->cluster;
+    if (atomic_load(&c->loaded)) {
+        if (atomic_load(&c->reload_wanted) && pthread_mutex_trylock(&c->reload_lock) == 0) {
+            if (atomic_load(&c->reload_wanted) && now_ms() >= c->next_reload_ms)
+                (void)reload(rc); /* on failure the current map serves on */
+            pthread_mutex_unlock(&c->reload_lock);
+        }
+        return 0;
+    }
+    int rc_load = 0;
+    pthread_mutex_lock(&c->reload_lock);
+    if (!atomic_load(&c->loaded)) {
+        /* While the cluster is unreachable, commands fail at once. */
+        if (now_ms() < c->next_reload_ms || reload(rc) != 0) {
+            tg_err_set(err, "redis cluster: no slot map: %s", c->last_error);
+            rc_load = -1;
+        }
+    }
+    pthread_mutex_unlock(&c->reload_lock);
+    return rc_load;
+}
+
+/* The node serving slot, or any node for slot -1 (and for a slot whose
+ * owner is unknown: it redirects or refuses). */
+static struct node *slot_node(struct cluster *c, int slot)
+{
+    unsigned spin = slot < 0 ? atomic_fetch_add(&c->rotor, 1) : 0;
+    pthread_rwlock_rdlock(&c->lock);
+    /* 1361 is prime to 16384: successive keyless commands visit slots
+     * spread over the whole range, so every primary gets its turn. */
+    int idx = rcluster_map_owner(&c->map, slot >= 0 ? slot : (int)((spin * 1361u) % RCLUSTER_SLOTS));
+    if (idx < 0)
+        idx = (int)(atomic_fetch_add(&c->rotor, 1) % c->nnodes);
+    struct node *n = c->nodes[idx];
+    pthread_rwlock_unlock(&c->lock);
+    return n;
+}
+
+/* The node a MOVED (which also updates the map) or an ASK names; NULL when
+ * the address table is full. */
+static struct node *redirect_node(struct redis_conn *rc, const struct rcluster_redirect *to,
+                                  bool moved)
+{
+    struct cluster *c = rc->cluster;
+    pthread_rwlock_wrlock(&c->lock);
+    int idx = moved ? rcluster_map_move(&c->map, to->slot, to->to.host, to->to.port)
+                    : rcluster_map_addr(&c->map, to->to.host, to->to.port);
+    if (idx >= 0)
+        add_nodes(rc);
+    struct node *n = idx >= 0 ? c->nodes[idx] : NULL;
+    pthread_rwlock_unlock(&c->lock);
+    return n;
+}
+
+/* Runs a formatted command on the node of slot, following MOVED and ASK and
+ * retrying TRYAGAIN and CLUSTERDOWN.  A command that failed on the wire is
+ * never resent (it may have run); the map is reloaded in case the cluster
+ * changed.  At most 2 + 4 redirections and 4 pauses (250 ms) in all. */
+static redisReply *cluster_command(struct redis_conn *rc, const char *cmd, int len, int slot,
+                                   struct tg_err *err)
+{
+    struct cluster *c = rc->cluster;
+    if (ensure_map(rc, err) != 0)
+        return NULL;
+    struct node *n = NULL; /* set by a redirection */
+    bool asking = false;
+    int redirects = 0, pauses = 0;
+    for (;;) {
+        if (!n)
+            n = slot_node(c, slot);
+        redisReply *r = node_call(n, cmd, len, asking, err);
+        if (!r) {
+            atomic_store(&c->reload_wanted, true);
+            return NULL;
+        }
+        struct rcluster_redirect to;
+        enum rcluster_reply_kind kind = rcluster_classify(r, &to);
+        if (kind == RCLUSTER_PLAIN)
+            return r;
+        bool redirect = kind == RCLUSTER_MOVED || kind == RCLUSTER_ASK;
+        if (!redirect || ++redirects > FREE_REDIRECTS) {
+            if (pauses == (int)TG_ARRAY_LEN(retry_pause_ms))
+                return r;
+            sleep_ms(retry_pause_ms[pauses++]);
+        }
+        if (!redirect) {
+            freeReplyObject(r);
+            n = NULL; /* back to the owner, which may ASK again */
+            asking = false;
+            continue;
+        }
+        if (!to.to.host[0]) /* "MOVED 42 :7001": the host we asked */
+            strlcpy_tg(to.to.host, n->host, sizeof to.to.host);
+        struct node *next = redirect_node(rc, &to, kind == RCLUSTER_MOVED);
+        if (!next)
+            return r;
+        if (kind == RCLUSTER_MOVED)
+            atomic_store(&c->reload_wanted, true);
+        freeReplyObject(r);
+        n = next;
+        asking = kind == RCLUSTER_ASK;
+    }
+}
+
+/* ---- The client ---- */
+
+static struct redis_conn *conn_new(int timeout_ms, const char *password)
+{
+    struct redis_conn *rc = xcalloc(1, sizeof *rc);
+    rc->timeout_ms = timeout_ms;
+    rc->password = xstrdup(password ? password : "");
+    return rc;
+}
+
+struct redis_conn *redis_conn_new(const char *host, int port, int timeout_ms, const char *password)
+{
+    struct redis_conn *rc = conn_new(timeout_ms, password);
+    rc->single = node_new(host, port, timeout_ms, rc->password);
+    return rc;
+}
+
+struct redis_conn *redis_conn_new_cluster(const char *nodes, int timeout_ms,
+                                          const char *password, struct tg_err *err)
+{
+    struct rcluster_addr *seeds = NULL;
+    int nseeds = rcluster_parse_seeds(nodes, &seeds, err);
+    if (nseeds < 0)
+        return NULL;
+    struct redis_conn *rc = conn_new(timeout_ms, password);
+    struct cluster *c = xcalloc(1, sizeof *c);
+    rc->cluster = c;
+    pthread_rwlock_init(&c->lock, NULL);
+    pthread_mutex_init(&c->reload_lock, NULL);
+    rcluster_map_init(&c->map);
+    for (int i = 0; i < nseeds; i++)
+        (void)rcluster_map_addr(&c->map, seeds[i].host, seeds[i].port); /* fits: checked */
+    free(seeds);
+    add_nodes(rc);
+    strlcpy_tg(c->last_error, "not loaded yet", sizeof c->last_error);
     return rc;
 }
 
@@ -254,14 +594,17 @@ void redis_conn_free(struct redis_conn *rc)
 {
     if (!rc)
         return;
-    pthread_mutex_lock(&rc->lock);
-    rc->stopping = true;
-    pthread_mutex_unlock(&rc->lock);
-    wake(rc);
-    pthread_join(rc->thread, NULL);
-    close(rc->wake_fd);
-    pthread_mutex_destroy(&rc->lock);
-    free(rc->host);
+    node_free(rc->single);
+    struct cluster *c = rc->cluster;
+    if (c) {
+        for (size_t i = 0; i < c->nnodes; i++)
+            node_free(c->nodes[i]);
+        free(c->nodes);
+        rcluster_map_fini(&c->map);
+        pthread_mutex_destroy(&c->reload_lock);
+        pthread_rwlock_destroy(&c->lock);
+        free(c);
+    }
     free(rc->password);
     free(rc);
 }
@@ -269,39 +612,22 @@ void redis_conn_free(struct redis_conn *rc)
 redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,
                           const size_t *argvlen, struct tg_err *err)
 {
-    struct pending p;
-    memset(&p, 0, sizeof p);
-    p.len = redisFormatCommandArgv(&p.cmd, argc, argv, argvlen);
-    if (p.len < 0) {
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0) {
         tg_err_set(err, "redis: cannot format the command");
         return NULL;
     }
-    p.deadline_ns = mono_ns() + (int64_t)rc->timeout_ms * 1000000;
-    sem_init(&p.done, 0, 0);
-    pthread_mutex_lock(&rc->lock);
-    bool stopping = rc->stopping, was_empty = rc->queue == NULL;
-    if (!stopping) {
-        if (rc->queue_tail)
-            rc->queue_tail->next = &p;
-        else
-            rc->queue = &p;
-        rc->queue_tail = &p;
-    }
-    pthread_mutex_unlock(&rc->lock);
-    if (stopping) {
-        strlcpy_tg(p.error, "redis client stopping", sizeof p.error);
+    redisReply *r;
+    if (rc->cluster) {
+        int k = rcluster_key_index(argc, argv, argvlen);
+        int slot = k < 0 ? -1 : rcluster_slot(argv[k], argvlen ? argvlen[k] : strlen(argv[k]));
+        r = cluster_command(rc, cmd, len, slot, err);
     } else {
-        /* A non-empty queue means a wake-up is already on its way. */
-        if (was_empty)
-            wake(rc);
-        while (sem_wait(&p.done) != 0 && errno == EINTR)
-            ;
+        r = node_call(rc->single, cmd, len, false, err);
     }
-    sem_destroy(&p.done);
-    redisFreeCommand(p.cmd);
-    if (!p.reply)
-        tg_err_set(err, "%s", p.error[0] ? p.error : "redis: no reply");
-    return p.reply;
+    redisFreeCommand(cmd);
+    return r;
 }
 
 void redis_script_init(struct redis_script *s, const char *source)
@@ -336,6 +662,8 @@ redisReply *redis_eval(struct redis_conn *rc, const struct redis_script *s, int 
                        const char *const *keys, int nargs, const char *const *args,
                        struct tg_err *err)
 {
+    /* In a cluster both go to the node of the first key, so a script is
+     * loaded on each node the first time that node needs it. */
     redisReply *r = eval_with(rc, "EVALSHA", s->sha, nkeys, keys, nargs, args, err);
     if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         /* After a flush, restart or failover: EVAL loads and runs it. */
