@@ -52,7 +52,7 @@ void keystore_free(struct keystore *ks);
  * with 503 unavailable in e when neither cache nor PostgreSQL can answer.
  * Release rec with key_record_fini.
  *
- * An active record stays in the process cache for a minute: every check of
+ * An active record stays in the process cache for ten minutes: every check of
  * it runs the rate-limit script, which compares its version with the one
  * published in Redis.  Any other record (unknown, suspended, revoked,
  * expired) is kept only the configured TTL. */
