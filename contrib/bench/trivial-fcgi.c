@@ -3,6 +3,7 @@
  * as tollgate-fcgi.  Built only for contrib/bench (make trivial-fcgi). */
 #include <fcgiapp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,6 +33,13 @@ int main(int argc, char **argv)
     int workers = argc > 1 ? atoi(argv[1]) : 4;
     if (workers < 1 || workers > 256)
         workers = 4;
+    /* A disposition or mask inherited from the launcher must not keep the
+     * benchmark from stopping it. */
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    signal(SIGTERM, SIG_DFL);
+    pthread_sigmask(SIG_UNBLOCK, &term, NULL);
     FCGX_Init();
     pthread_t *t = calloc((size_t)workers, sizeof *t);
     if (!t)
