@@ -33,14 +33,14 @@ int main(int argc, char **argv)
     int workers = argc > 1 ? atoi(argv[1]) : 4;
     if (workers < 1 || workers > 256)
         workers = 4;
-    /* A disposition or mask inherited from the launcher must not keep the
-     * benchmark from stopping it. */
+    FCGX_Init();
+    /* libfcgi turns SIGTERM into a "shutdown pending" flag that a blocked
+     * accept never sees: let it end the process. */
     sigset_t term;
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
     signal(SIGTERM, SIG_DFL);
     pthread_sigmask(SIG_UNBLOCK, &term, NULL);
-    FCGX_Init();
     pthread_t *t = calloc((size_t)workers, sizeof *t);
     if (!t)
         return 1;
