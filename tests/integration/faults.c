@@ -6,10 +6,17 @@
  *
  * Environment: as tollgate-itest, plus TOLLGATE_REDIS_PORT and TOLLGATE_STACK
  * (the path of contrib/stack).
+ *
+ * With TOLLGATE_CLUSTER_NODE=host:port (a node of the Redis Cluster the pool
+ * runs on) the suite tests the cluster instead: scripts flushed on every
+ * primary under load, and every slot of one primary moved to another while
+ * checks go on. The single-Redis tests are then left out.
  */
 #include <CUnit/Basic.h>
 #include <curl/curl.h>
+#include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +59,22 @@ static int make_key(struct itest_key *k)
 	return itest_key_create(k, owner, itest_big_tier(), NULL, NULL);
 }
 
-/* ---- SCRIPT FLUSH during a hammer ---- */
+/* ---- checks under load ---- */
+
+enum { THREADS = 8 };
 
 struct hammer {
 	const char *key;
-	int64_t until_ms;
+	const _Atomic int64_t *until_ms; /* shared; may be moved while running */
 	long ok, failed, last_failed_status;
+};
+
+/* THREADS threads checking one key until *until_ms. */
+struct hammers {
+	_Atomic int64_t until_ms;
+	struct hammer h[THREADS];
+	pthread_t t[THREADS];
+	int running[THREADS];
 };
 
 static size_t discard(char *p, size_t s, size_t n, void *u)
@@ -83,7 +100,7 @@ static void *hammer_main(void *arg)
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	while (itest_now_ms() < h->until_ms) {
+	while (itest_now_ms() < atomic_load(h->until_ms)) {
 		long status = 0;
 		if (curl_easy_perform(c) == CURLE_OK)
 			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -99,37 +116,66 @@ static void *hammer_main(void *arg)
 	return NULL;
 }
 
-static void test_script_flush(void)
+static void hammers_start(struct hammers *hs, const char *key, int64_t until_ms)
 {
-	enum { THREADS = 8 };
+	memset(hs, 0, sizeof *hs);
+	atomic_init(&hs->until_ms, until_ms);
+	int started = 0;
+	for (int i = 0; i < THREADS; i++) {
+		hs->h[i].key = key;
+		hs->h[i].until_ms = &hs->until_ms;
+		hs->running[i] = pthread_create(&hs->t[i], NULL, hammer_main, &hs->h[i]) == 0;
+		started += hs->running[i];
+	}
+	EXPECT(started == THREADS, "only %d of %d hammer threads started", started, (int)THREADS);
+}
+
+/* Waits for the threads; adds up their counts. */
+static void hammers_join(struct hammers *hs, long *ok, long *failed, long *last)
+{
+	*ok = *failed = *last = 0;
+	for (int i = 0; i < THREADS; i++) {
+		if (!hs->running[i])
+			continue;
+		pthread_join(hs->t[i], NULL);
+		*ok += hs->h[i].ok;
+		*failed += hs->h[i].failed;
+		if (hs->h[i].failed)
+			*last = hs->h[i].last_failed_status;
+	}
+}
+
+/* SCRIPT FLUSH on every server, again and again while a hammer runs for
+ * ms: no check fails. flush() flushes once and returns 0 when every server
+ * did. */
+static void flush_under_load(int (*flush)(void), int64_t ms)
+{
 	struct itest_key k;
 	if (make_key(&k) != 0)
 		return;
-	struct hammer h[THREADS];
-	pthread_t t[THREADS];
-	int64_t until = itest_now_ms() + 5000;
-	for (int i = 0; i < THREADS; i++) {
-		memset(&h[i], 0, sizeof h[i]);
-		h[i].key = k.key;
-		h[i].until_ms = until;
-		pthread_create(&t[i], NULL, hammer_main, &h[i]);
-	}
+	struct hammers hs;
+	int64_t until = itest_now_ms() + ms;
+	hammers_start(&hs, k.key, until);
 	int flushes = 0;
 	while (itest_now_ms() < until - 200) {
-		flushes += redis_cli("SCRIPT FLUSH") == 0;
+		flushes += flush() == 0;
 		itest_sleep_ms(250);
 	}
-	long ok = 0, failed = 0, last = 0;
-	for (int i = 0; i < THREADS; i++) {
-		pthread_join(t[i], NULL);
-		ok += h[i].ok;
-		failed += h[i].failed;
-		if (h[i].failed)
-			last = h[i].last_failed_status;
-	}
+	long ok, failed, last;
+	hammers_join(&hs, &ok, &failed, &last);
 	EXPECT(flushes >= 10, "SCRIPT FLUSH ran only %d times", flushes);
 	EXPECT(ok > 100, "only %ld checks succeeded", ok);
 	EXPECT(failed == 0, "%ld checks failed during SCRIPT FLUSH (last status %ld)", failed, last);
+}
+
+static int flush_single(void)
+{
+	return redis_cli("SCRIPT FLUSH");
+}
+
+static void test_script_flush(void)
+{
+	flush_under_load(flush_single, 5000);
 }
 
 /* ---- Redis stopped, in each failure mode ---- */
@@ -206,6 +252,267 @@ static void test_down_open(void)
 	EXPECT(stack("", "restart-pool build") == 0, "pool restart failed");
 }
 
+/* ---- Redis Cluster ---- */
+
+#define MAX_NODES 16
+/* Bounds redis-cli --cluster reshard, in seconds. */
+#define RESHARD_TIMEOUT_S 180
+
+struct node {
+	char id[48];
+	char host[64];
+	int port;
+	int primary;
+	int slots;    /* how many it serves */
+	int has_slot; /* serves the slot asked about */
+};
+
+static const char *cluster_node(void)
+{
+	const char *s = getenv("TOLLGATE_CLUSTER_NODE");
+	return s && *s ? s : NULL;
+}
+
+/* s is non-empty and made only of characters that need no quoting in a
+ * shell command: letters, digits and those of `more`. */
+static int plain_word(const char *s, const char *more)
+{
+	if (!s || !*s)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(more, *s))
+			return 0;
+	return 1;
+}
+
+/* Splits "host:port" (the port after the last ':'). Returns 0, or -1 when
+ * it is not one. */
+static int split_addr(const char *addr, size_t addr_len, char *host, size_t n, int *port)
+{
+	const char *colon = NULL;
+	for (size_t i = 0; i < addr_len; i++)
+		if (addr[i] == ':')
+			colon = addr + i;
+	if (!colon || colon == addr || (size_t)(colon - addr) >= n)
+		return -1;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || end != addr + addr_len || p <= 0 || p > 65535 ||
+	    !plain_word(host, ".:-[]"))
+		return -1;
+	*port = (int)p;
+	return 0;
+}
+
+static int seed_addr(char *host, size_t n, int *port)
+{
+	const char *s = cluster_node();
+	return s ? split_addr(s, strlen(s), host, n, port) : -1;
+}
+
+/* Runs a shell command; its standard output goes to buf (cut at n - 1
+ * bytes). Returns its exit status, -1 when it could not run. */
+static int capture(const char *cmd, char *buf, size_t n)
+{
+	FILE *p = popen(cmd, "r");
+	size_t len = 0, got;
+	char rest[512];
+	buf[0] = '\0';
+	if (!p)
+		return -1;
+	while (len + 1 < n && (got = fread(buf + len, 1, n - 1 - len, p)) > 0)
+		len += got;
+	buf[len] = '\0';
+	while (fread(rest, 1, sizeof rest, p) > 0)
+		;
+	int rc = pclose(p);
+	return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+/* The nodes of the cluster, from CLUSTER NODES of the seed node, with the
+ * slots each primary serves; has_slot marks the one serving `slot` (-1:
+ * none). Nodes marked failing are left out. Returns how many, or -1 when
+ * the node did not answer. */
+static int cluster_nodes(int slot, struct node *out, int max)
+{
+	char host[64], cmd[256], buf[32768];
+	int port, n = 0;
+	if (seed_addr(host, sizeof host, &port) != 0)
+		return -1;
+	snprintf(cmd, sizeof cmd, "timeout 10 redis-cli -h %s -p %d CLUSTER NODES 2>/dev/null", host,
+		 port);
+	if (capture(cmd, buf, sizeof buf) != 0)
+		return -1;
+	char *lsave = NULL;
+	for (char *line = strtok_r(buf, "\r\n", &lsave); line && n < max;
+	     line = strtok_r(NULL, "\r\n", &lsave)) {
+		/* <id> <host:port@bus[,hostname]> <flags> <primary> <ping> <pong>
+		 * <epoch> <link> <slot or first-last>... ([slot->-id] and
+		 * [slot-<-id] mark a slot on the move: its owner is unchanged). */
+		struct node p;
+		int field = 0, ok = 1;
+		char *fsave = NULL;
+		memset(&p, 0, sizeof p);
+		for (char *w = strtok_r(line, " ", &fsave); w && ok; w = strtok_r(NULL, " ", &fsave), field++) {
+			if (field == 0) {
+				ok = strlen(w) < sizeof p.id && plain_word(w, "");
+				if (ok)
+					snprintf(p.id, sizeof p.id, "%s", w);
+			} else if (field == 1) {
+				ok = split_addr(w, strcspn(w, "@"), p.host, sizeof p.host, &p.port) == 0;
+			} else if (field == 2) {
+				ok = strstr(w, "fail") == NULL;
+				p.primary = strstr(w, "master") != NULL;
+			} else if (field >= 8 && p.primary && w[0] != '[') {
+				char *end;
+				long first = strtol(w, &end, 10), last = first;
+				if (*end == '-')
+					last = strtol(end + 1, &end, 10);
+				if (first < 0 || last < first || last > 16383)
+					continue;
+				p.slots += (int)(last - first + 1);
+				if (slot >= first && slot <= last)
+					p.has_slot = 1;
+			}
+		}
+		if (ok && field >= 8)
+			out[n++] = p;
+	}
+	return n;
+}
+
+static int find_owner(const struct node *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (p[i].primary && p[i].has_slot)
+			return i;
+	return -1;
+}
+
+static int find_id(const struct node *p, int n, const char *id)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(p[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+/* One shell command that flushes the scripts of every primary, all at
+ * once: one redis-cli after the other makes a round too slow on a loaded
+ * machine. */
+static char flush_cmd[4096];
+
+static int flush_every_primary(void)
+{
+	int rc = system(flush_cmd);
+	return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+static void test_cluster_script_flush(void)
+{
+	struct node p[MAX_NODES];
+	int n = cluster_nodes(-1, p, MAX_NODES), primaries = 0;
+	size_t len = (size_t)snprintf(flush_cmd, sizeof flush_cmd, "timeout 10 sh -c '");
+	for (int i = 0; i < n && len < sizeof flush_cmd; i++) {
+		if (!p[i].primary)
+			continue;
+		len += (size_t)snprintf(flush_cmd + len, sizeof flush_cmd - len,
+					"redis-cli -h %s -p %d SCRIPT FLUSH >/dev/null 2>&1 & p%d=$!; ",
+					p[i].host, p[i].port, primaries);
+		primaries++;
+	}
+	for (int i = 0; i < primaries && len < sizeof flush_cmd; i++)
+		len += (size_t)snprintf(flush_cmd + len, sizeof flush_cmd - len, "%swait $p%d",
+					i ? " && " : "", i);
+	if (len < sizeof flush_cmd)
+		len += (size_t)snprintf(flush_cmd + len, sizeof flush_cmd - len, "'");
+	if (!EXPECT(primaries >= 2 && len < sizeof flush_cmd,
+		    "CLUSTER NODES of %s shows %d primaries", cluster_node(), primaries))
+		return;
+	/* Longer than with one Redis: a round starts three redis-cli. */
+	flush_under_load(flush_every_primary, 8000);
+}
+
+/* Every slot of the primary that serves a key's counters moves to another
+ * primary while the key is checked without pause: each check still answers
+ * 200, through the ASK and MOVED redirections of the move. */
+static void test_cluster_reshard(void)
+{
+	struct itest_key k;
+	char host[64], cmd[1024], out[64], log[512] = "/dev/null";
+	int port;
+	if (!EXPECT(seed_addr(host, sizeof host, &port) == 0,
+		    "TOLLGATE_CLUSTER_NODE=%s is not host:port", cluster_node()))
+		return;
+	if (make_key(&k) != 0)
+		return;
+	if (!EXPECT(plain_word(k.id, "_-"), "unexpected key id %s", k.id))
+		return;
+	const char *logdir = getenv("TOLLGATE_LOG_DIR");
+	if (logdir && *logdir && !strpbrk(logdir, "'\n"))
+		snprintf(log, sizeof log, "%s/cluster-reshard.log", logdir);
+
+	/* The slot of tg:{<key id>}:w and tg:{<key id>}:s, and who serves it. */
+	snprintf(cmd, sizeof cmd, "timeout 10 redis-cli -h %s -p %d CLUSTER KEYSLOT 'tg:{%s}:w'", host,
+		 port, k.id);
+	int slot = -1;
+	if (capture(cmd, out, sizeof out) == 0 && isdigit((unsigned char)out[0]))
+		slot = atoi(out);
+	if (!EXPECT(slot >= 0 && slot < 16384, "CLUSTER KEYSLOT answered \"%s\"", out))
+		return;
+	struct node p[MAX_NODES];
+	int n = cluster_nodes(slot, p, MAX_NODES), from = find_owner(p, n > 0 ? n : 0), to = -1;
+	for (int i = 0; i < n && to < 0; i++)
+		if (p[i].primary && i != from)
+			to = i;
+	if (!EXPECT(from >= 0 && to >= 0, "CLUSTER NODES of %s: no primary serves slot %d, or no other",
+		    cluster_node(), slot))
+		return;
+	struct node src = p[from], dst = p[to];
+
+	/* The hammer runs at least 8 s, and on until 1 s after the move. */
+	struct hammers hs;
+	int64_t t0 = itest_now_ms();
+	hammers_start(&hs, k.key, t0 + 8000 + RESHARD_TIMEOUT_S * 1000);
+	itest_sleep_ms(1000);
+	snprintf(cmd, sizeof cmd,
+		 "timeout %d redis-cli --cluster reshard %s:%d --cluster-from %s --cluster-to %s "
+		 "--cluster-slots %d --cluster-yes >'%s' 2>&1 </dev/null",
+		 RESHARD_TIMEOUT_S, host, port, src.id, dst.id, src.slots, log);
+	int64_t r0 = itest_now_ms();
+	int rc = system(cmd);
+	rc = rc == -1 ? -1 : WEXITSTATUS(rc);
+	int64_t took = itest_now_ms() - r0, end = itest_now_ms() + 1000;
+	atomic_store(&hs.until_ms, end > t0 + 8000 ? end : t0 + 8000);
+	long ok, failed, last;
+	hammers_join(&hs, &ok, &failed, &last);
+	printf("\n    (%d slots moved from %s:%d to %s:%d in %lld ms, under %ld checks, %ld failed) ",
+	       src.slots, src.host, src.port, dst.host, dst.port, (long long)took, ok + failed, failed);
+
+	EXPECT(rc == 0, "redis-cli --cluster reshard exited %d (output in %s)", rc, log);
+	/* The seed node may learn of the last slots by gossip: wait a little.
+	 * A primary left without slots may turn into a replica of the node that
+	 * took its last one (cluster-allow-replica-migration): either way it
+	 * serves none. */
+	int owner = -1, left = -1;
+	for (int64_t w0 = itest_now_ms(); itest_now_ms() - w0 < 10000; itest_sleep_ms(200)) {
+		n = cluster_nodes(slot, p, MAX_NODES);
+		owner = n > 0 ? find_owner(p, n) : -1;
+		left = n > 0 ? find_id(p, n, src.id) : -1;
+		if (owner >= 0 && strcmp(p[owner].id, dst.id) == 0 && left >= 0 && p[left].slots == 0)
+			break;
+	}
+	EXPECT(owner >= 0 && strcmp(p[owner].id, dst.id) == 0,
+	       "slot %d is served by %s after the reshard, not by %s:%d", slot,
+	       owner >= 0 ? p[owner].id : "nobody", dst.host, dst.port);
+	EXPECT(left >= 0 && p[left].slots == 0, "%s:%d still serves %d slots", src.host, src.port,
+	       left >= 0 ? p[left].slots : -1);
+	EXPECT(ok > 100, "only %ld checks succeeded", ok);
+	EXPECT(failed == 0, "%ld checks failed during the reshard (last status %ld)", failed, last);
+}
+
 int main(void)
 {
 	if (itest_init() != 0)
@@ -213,9 +520,17 @@ int main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 2;
 	CU_pSuite s = CU_add_suite("faults", NULL, NULL);
-	CU_add_test(s, "SCRIPT FLUSH during a hammer", test_script_flush);
-	CU_add_test(s, "Redis down, closed mode", test_down_closed);
-	CU_add_test(s, "Redis down, open mode", test_down_open);
+	if (cluster_node()) {
+		/* The single-Redis tests target TOLLGATE_REDIS_PORT, which the pool
+		 * does not use in cluster mode. */
+		CU_add_test(s, "SCRIPT FLUSH on every primary during a hammer",
+			    test_cluster_script_flush);
+		CU_add_test(s, "MOVED after a reshard", test_cluster_reshard);
+	} else {
+		CU_add_test(s, "SCRIPT FLUSH during a hammer", test_script_flush);
+		CU_add_test(s, "Redis down, closed mode", test_down_closed);
+		CU_add_test(s, "Redis down, open mode", test_down_open);
+	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	int rc = CU_get_number_of_failures() == 0 && CU_get_number_of_tests_failed() == 0 ? 0 : 1;
