@@ -105,32 +105,12 @@ fail:
 
 static void token_list(struct http_req *r)
 {
-    static const char *const allowed[] = {"limit", "cursor", NULL};
-    struct api_error e;
-    struct page pg;
-    if (http_query_allow(r, allowed, &e) != 0) {
-        http_reply_error(r, &e);
-        return;
-    }
-    if (page_or_reply(r, &pg) != 0)
-        return;
-    struct pg_conn *c = db_or_reply(r);
-    if (!c)
-        return;
-    const char *p[] = {pg.has_cursor ? pg.cursor_us : NULL, pg.cursor_id, pg.limit_plus_one};
-    struct pg_res *res = pg_query(c,
-                                  "SELECT tg_token_json(t)::text, tg_cursor(created_at, id)"
-                                  " FROM admin_tokens t WHERE $1::bigint IS NULL"
-                                  "  OR (created_at, id) > (tg_from_us($1::bigint), $2)"
-                                  " ORDER BY created_at, id LIMIT $3::bigint",
-                                  3, p, &e);
-    db_release(r, c);
-    if (!res) {
-        http_reply_error(r, &e);
-        return;
-    }
-    reply_list(r, res, &pg, NULL);
-    pg_res_free(res);
+    reply_paged(r, NULL,
+                "SELECT tg_token_json(t)::text, tg_cursor(created_at, id)"
+                " FROM admin_tokens t WHERE $1::bigint IS NULL"
+                "  OR (created_at, id) > (tg_from_us($1::bigint), $2)"
+                " ORDER BY created_at, id LIMIT $3::bigint",
+                0, NULL, NULL);
 }
 
 static void whoami(struct http_req *r)

@@ -105,6 +105,53 @@ void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
     http_reply(r, 200, body, NULL);
 }
 
+void reply_paged(struct http_req *r, const char *const *allowed, const char *sql, int nfilters,
+                 const char *const *filters, void (*render)(json_object *item))
+{
+    struct api_error e;
+    struct page pg;
+    for (int i = 0; i < r->nquery; i++) {
+        const char *name = r->query[i].name;
+        bool ok = strcmp(name, "limit") == 0 || strcmp(name, "cursor") == 0;
+        for (const char *const *a = allowed; a && *a && !ok; a++)
+            ok = strcmp(*a, name) == 0;
+        if (!ok) {
+            char field[64];
+            strlcpy_tg(field, name, sizeof field);
+            api_error_set(&e, 400, "invalid_argument", field, "Unknown query parameter '%s'.",
+                          field);
+            http_reply_error(r, &e);
+            return;
+        }
+    }
+    if (page_or_reply(r, &pg) != 0)
+        return;
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    const char *p[16];
+    int n = 0;
+    for (int i = 0; i < nfilters && n < 13; i++)
+        p[n++] = filters[i];
+    p[n++] = pg.has_cursor ? pg.cursor_us : NULL;
+    p[n++] = pg.cursor_id;
+    p[n++] = pg.limit_plus_one;
+    struct pg_res *res = pg_query(c, sql, n, p, &e);
+    db_release(r, c);
+    if (!res) {
+        http_reply_error(r, &e);
+        return;
+    }
+    reply_list(r, res, &pg, render);
+    pg_res_free(res);
+}
+
+const char *json_member_text(json_object *body, const char *name)
+{
+    json_object *v = jsonx_get(body, name);
+    return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : NULL;
+}
+
 int audit_or_fail(struct http_req *r, struct pg_conn *c, const char *action, const char *type,
                   const char *id, const char *changes, struct api_error *e)
 {

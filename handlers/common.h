@@ -39,6 +39,16 @@ int page_or_reply(struct http_req *r, struct page *p) TG_WUR;
 void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
                 void (*render)(json_object *item));
 
+/* A whole keyset-paged list: checks the query parameters against allowed
+ * (NULL terminated; "limit" and "cursor" are always allowed), runs sql with
+ * the nfilters filter parameters followed by the cursor's time (or NULL),
+ * the cursor's id and limit + 1, and replies (or replies the error). */
+void reply_paged(struct http_req *r, const char *const *allowed, const char *sql, int nfilters,
+                 const char *const *filters, void (*render)(json_object *item));
+
+/* A member as JSON text, NULL when absent or null (borrowed from body). */
+const char *json_member_text(json_object *body, const char *name);
+
 /* Audit entry for the caller of r, in c's transaction. */
 int audit_or_fail(struct http_req *r, struct pg_conn *c, const char *action, const char *type,
                   const char *id, const char *changes, struct api_error *e) TG_WUR;

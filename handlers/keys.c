@@ -99,12 +99,6 @@ static void finish(struct http_req *r, struct pg_conn *c, struct pg_res *res, in
     http_reply(r, status, k, NULL);
 }
 
-static const char *json_param(json_object *body, const char *name)
-{
-    json_object *v = jsonx_get(body, name);
-    return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : NULL;
-}
-
 static const char *str_param(json_object *body, const char *name)
 {
     json_object *v = jsonx_get(body, name);
@@ -149,10 +143,10 @@ static void key_create(struct http_req *r)
                        prefix,
                        start,
                        tier,
-                       json_param(body, "limits"),
-                       json_param(body, "expires_at"),
-                       json_param(body, "remaining"),
-                       json_param(body, "meta"),
+                       json_member_text(body, "limits"),
+                       json_member_text(body, "expires_at"),
+                       json_member_text(body, "remaining"),
+                       json_member_text(body, "meta"),
                        hash};
     struct pg_conn *c = db_or_reply(r);
     struct pg_res *res = NULL;
@@ -373,44 +367,26 @@ static void key_get(struct http_req *r)
 
 static void key_list(struct http_req *r)
 {
-    static const char *const allowed[] = {"limit", "cursor", "owner_id", "status", "tier", NULL};
-    struct api_error e;
-    struct page pg;
-    if (http_query_allow(r, allowed, &e) != 0) {
-        http_reply_error(r, &e);
-        return;
-    }
-    if (page_or_reply(r, &pg) != 0)
-        return;
+    static const char *const allowed[] = {"owner_id", "status", "tier", NULL};
     const char *status = http_query(r, "status");
     if (status && strcmp(status, "active") && strcmp(status, "suspended") &&
         strcmp(status, "revoked")) {
+        struct api_error e;
         api_error_set(&e, 400, "invalid_argument", "status",
                       "status must be active, suspended or revoked.");
         http_reply_error(r, &e);
         return;
     }
-    struct pg_conn *c = db_or_reply(r);
-    if (!c)
-        return;
-    const char *p[] = {http_query(r, "owner_id"), status, http_query(r, "tier"),
-                       pg.has_cursor ? pg.cursor_us : NULL, pg.cursor_id, pg.limit_plus_one};
-    struct pg_res *res = pg_query(c,
-                                  "SELECT tg_key_view(k)::text, tg_cursor(created_at, id) FROM keys k"
-                                  " WHERE ($1::text IS NULL OR owner_id = $1)"
-                                  "  AND ($2::text IS NULL OR status = $2)"
-                                  "  AND ($3::text IS NULL OR tier = $3)"
-                                  "  AND ($4::bigint IS NULL"
-                                  "   OR (created_at, id) > (tg_from_us($4::bigint), $5))"
-                                  " ORDER BY created_at, id LIMIT $6::bigint",
-                                  6, p, &e);
-    db_release(r, c);
-    if (!res) {
-        http_reply_error(r, &e);
-        return;
-    }
-    reply_list(r, res, &pg, render_key);
-    pg_res_free(res);
+    const char *filters[] = {http_query(r, "owner_id"), status, http_query(r, "tier")};
+    reply_paged(r, allowed,
+                "SELECT tg_key_view(k)::text, tg_cursor(created_at, id) FROM keys k"
+                " WHERE ($1::text IS NULL OR owner_id = $1)"
+                "  AND ($2::text IS NULL OR status = $2)"
+                "  AND ($3::text IS NULL OR tier = $3)"
+                "  AND ($4::bigint IS NULL"
+                "   OR (created_at, id) > (tg_from_us($4::bigint), $5))"
+                " ORDER BY created_at, id LIMIT $6::bigint",
+                3, filters, render_key);
 }
 
 #define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)

@@ -77,12 +77,6 @@ static int validate_tier(json_object *body, struct api_error *e)
     return 0;
 }
 
-static const char *json_param(json_object *body, const char *name)
-{
-    json_object *v = jsonx_get(body, name);
-    return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : NULL;
-}
-
 /* Runs one statement returning (tier JSON, changes) with its audit entry in
  * one transaction, and replies. */
 static void mutate(struct http_req *r, int status, const char *sql, int n, const char **params,
@@ -133,9 +127,9 @@ static void tier_create(struct http_req *r)
     } else if (validate_tier(body, &e) != 0) {
         http_reply_error(r, &e);
     } else {
-        const char *limits = json_param(body, "limits");
+        const char *limits = json_member_text(body, "limits");
         const char *p[] = {json_object_get_string(name), limits ? limits : "[]",
-                           json_param(body, "quota"), json_param(body, "price")};
+                           json_member_text(body, "quota"), json_member_text(body, "price")};
         mutate(r, 201,
                "INSERT INTO tiers (name, limits, quota, price)"
                " VALUES ($1, $2::jsonb, $3::jsonb, $4::jsonb)"
@@ -159,9 +153,9 @@ static void tier_patch(struct http_req *r)
     if (validate_tier(body, &e) != 0) {
         http_reply_error(r, &e);
     } else {
-        const char *p[] = {r->params[0], json_param(body, "limits") ? json_param(body, "limits") : NULL,
-                           jsonx_has(body, "quota") ? "t" : "f", json_param(body, "quota"),
-                           jsonx_has(body, "price") ? "t" : "f", json_param(body, "price")};
+        const char *p[] = {r->params[0], json_member_text(body, "limits") ? json_member_text(body, "limits") : NULL,
+                           jsonx_has(body, "quota") ? "t" : "f", json_member_text(body, "quota"),
+                           jsonx_has(body, "price") ? "t" : "f", json_member_text(body, "price")};
         mutate(r, 200,
                "WITH old AS (SELECT tg_tier_json(t) AS j FROM tiers t WHERE name = $1 FOR UPDATE),"
                " upd AS (UPDATE tiers SET limits = coalesce($2::jsonb, limits),"
@@ -193,32 +187,12 @@ static void tier_get(struct http_req *r)
 
 static void tier_list(struct http_req *r)
 {
-    static const char *const allowed[] = {"limit", "cursor", NULL};
-    struct api_error e;
-    struct page pg;
-    if (http_query_allow(r, allowed, &e) != 0) {
-        http_reply_error(r, &e);
-        return;
-    }
-    if (page_or_reply(r, &pg) != 0)
-        return;
-    struct pg_conn *c = db_or_reply(r);
-    if (!c)
-        return;
-    const char *p[] = {pg.has_cursor ? pg.cursor_us : NULL, pg.cursor_id, pg.limit_plus_one};
-    struct pg_res *res = pg_query(c,
-                                  "SELECT tg_tier_json(t)::text, tg_cursor(created_at, name)"
-                                  " FROM tiers t WHERE $1::bigint IS NULL"
-                                  "  OR (created_at, name) > (tg_from_us($1::bigint), $2)"
-                                  " ORDER BY created_at, name LIMIT $3::bigint",
-                                  3, p, &e);
-    db_release(r, c);
-    if (!res) {
-        http_reply_error(r, &e);
-        return;
-    }
-    reply_list(r, res, &pg, NULL);
-    pg_res_free(res);
+    reply_paged(r, NULL,
+                "SELECT tg_tier_json(t)::text, tg_cursor(created_at, name)"
+                " FROM tiers t WHERE $1::bigint IS NULL"
+                "  OR (created_at, name) > (tg_from_us($1::bigint), $2)"
+                " ORDER BY created_at, name LIMIT $3::bigint",
+                0, NULL, NULL);
 }
 
 #define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)
