@@ -18,9 +18,8 @@
 #include <unistd.h>
 
 #include "rcluster.h"
+#include "rnode.h"
 
-/* While a server is down, a new connection is tried at most this often. */
-#define RECONNECT_INTERVAL_MS 100
 /* Cluster: redirections (MOVED, ASK) followed at once by one command, and
  * how often the slot map may be reloaded from the cluster. */
 #define FREE_REDIRECTS 2
@@ -32,40 +31,6 @@
  * goes to the caller. */
 static const int retry_pause_ms[] = {25, 50, 75, 100};
 
-/* Sent just before a command redirected by ASK, in the same write. */
-static const char ASKING_CMD[] = "*1\r\n$6\r\nASKING\r\n";
-
-/* One command on its way: lives on the calling worker's stack. */
-struct pending {
-    struct pending *next;
-    const char *cmd; /* borrowed from the caller */
-    int len;
-    int skip; /* replies to discard before this command's own (ASKING's) */
-    int64_t deadline_ns;
-    redisReply *reply;
-    char error[128];
-    sem_t done;
-};
-
-/* One server: a connection owned by an I/O thread that pipelines the
- * commands of every worker. */
-struct node {
-    /* Shared with the workers, under lock. */
-    pthread_mutex_t lock;
-    struct pending *queue, *queue_tail;
-    bool stopping;
-    int wake_fd; /* eventfd: the queue became non-empty, or stop */
-    pthread_t thread;
-    /* The I/O thread's own. */
-    redisContext *ctx;
-    struct pending *sent, *sent_tail; /* written, awaiting replies, in order */
-    int64_t next_attempt_ms;
-    /* Constant. */
-    char *host;
-    char *password;
-    int port;
-    int timeout_ms;
-};
 
 /* Cluster mode: the slot map and a node per address it ever named.  Nodes
  * live as long as the client, so a node pointer read under the lock stays
@@ -73,7 +38,7 @@ struct node {
 struct cluster {
     pthread_rwlock_t lock; /* map, nodes, nnodes */
     struct rcluster_map map;
-    struct node **nodes; /* nodes[i] talks to map.addrs[i] */
+    struct rnode **nodes; /* nodes[i] talks to map.addrs[i] */
     size_t nnodes;
     atomic_bool loaded;        /* the map came from the cluster at least once */
     atomic_bool reload_wanted; /* after a MOVED or a failed command */
@@ -84,287 +49,11 @@ struct cluster {
 };
 
 struct redis_conn {
-    struct node *single;     /* single-server mode */
+    struct rnode *single;     /* single-server mode */
     struct cluster *cluster; /* cluster mode */
     int timeout_ms;
     char *password;
 };
-
-/* A bounded message; a cut one is still informative. */
-static void msgf(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void msgf(char *out, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out, size, fmt, ap);
-    va_end(ap);
-}
-
-static void complete(struct pending *p, redisReply *reply, const char *error)
-{
-    p->reply = reply;
-    if (error)
-        strlcpy_tg(p->error, error, sizeof p->error);
-    sem_post(&p->done);
-}
-
-static void fail_list(struct pending *p, const char *error)
-{
-    while (p) {
-        struct pending *next = p->next;
-        complete(p, NULL, error);
-        p = next;
-    }
-}
-
-/* Drops the connection and fails what awaits a reply on it. */
-static void drop(struct node *n, const char *why)
-{
-    char msg[128];
-    msgf(msg, sizeof msg, "redis %s:%d: %s", n->host, n->port, why);
-    if (n->ctx)
-        redisFree(n->ctx);
-    n->ctx = NULL;
-    fail_list(n->sent, msg);
-    n->sent = n->sent_tail = NULL;
-}
-
-static int auth(struct node *n)
-{
-    if (!n->password[0])
-        return 0;
-    redisReply *r = redisCommand(n->ctx, "AUTH %s", n->password);
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
-    return ok ? 0 : -1;
-}
-
-/* Opens the connection if needed; 0, or -1 with msg filled. */
-static int ensure_connected(struct node *n, char *msg, size_t size)
-{
-    if (n->ctx)
-        return 0;
-    int64_t now = now_ms();
-    if (now < n->next_attempt_ms) {
-        msgf(msg, size, "redis %s:%d unreachable (retrying shortly)", n->host, n->port);
-        return -1;
-    }
-    struct timeval tv = {n->timeout_ms / 1000, (n->timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(n->host, n->port, tv);
-    if (!c || c->err) {
-        /* Only a failed connect holds the next attempt back: after a lost
-         * connection the next command tries at once. */
-        n->next_attempt_ms = now + RECONNECT_INTERVAL_MS;
-        msgf(msg, size, "redis connect %s:%d: %s", n->host, n->port,
-             c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
-        return -1;
-    }
-    redisSetTimeout(c, tv);
-    n->ctx = c;
-    if (auth(n) != 0) {
-        msgf(msg, size, "redis %s:%d: AUTH failed", n->host, n->port);
-        redisFree(n->ctx);
-        n->ctx = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-/* Writes every queued command in one go and moves them to sent. */
-static void send_batch(struct node *n, struct pending *batch)
-{
-    char msg[128];
-    if (ensure_connected(n, msg, sizeof msg) != 0) {
-        fail_list(batch, msg);
-        return;
-    }
-    for (struct pending *p = batch; p; p = p->next)
-        redisAppendFormattedCommand(n->ctx, p->cmd, (size_t)p->len);
-    if (n->sent_tail)
-        n->sent_tail->next = batch;
-    else
-        n->sent = batch;
-    while (batch && batch->next)
-        batch = batch->next;
-    n->sent_tail = batch;
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(n->ctx, &done) != REDIS_OK) {
-            drop(n, n->ctx->errstr[0] ? n->ctx->errstr : "write failed");
-            return;
-        }
-    }
-}
-
-/* Reads what the socket holds and answers the waiting workers in order. */
-static void receive(struct node *n)
-{
-    if (redisBufferRead(n->ctx) != REDIS_OK) {
-        drop(n, n->ctx->errstr[0] ? n->ctx->errstr : "read failed");
-        return;
-    }
-    for (;;) {
-        void *reply = NULL;
-        if (redisGetReplyFromReader(n->ctx, &reply) != REDIS_OK) {
-            drop(n, "protocol error");
-            return;
-        }
-        if (!reply)
-            return;
-        struct pending *p = n->sent;
-        if (!p) { /* a reply nobody asked for: the stream is out of step */
-            freeReplyObject(reply);
-            drop(n, "unexpected reply");
-            return;
-        }
-        if (p->skip > 0) { /* ASKING's reply: the command's own follows */
-            p->skip--;
-            freeReplyObject(reply);
-            continue;
-        }
-        n->sent = p->next;
-        if (!n->sent)
-            n->sent_tail = NULL;
-        complete(p, reply, NULL);
-    }
-}
-
-static void *io_main(void *arg)
-{
-    struct node *n = arg;
-    for (;;) {
-        struct pollfd fds[2] = {{n->wake_fd, POLLIN, 0}, {-1, POLLIN, 0}};
-        int timeout = -1;
-        if (n->ctx && n->sent) {
-            fds[1].fd = n->ctx->fd;
-            int64_t left = (n->sent->deadline_ns - mono_ns()) / 1000000;
-            timeout = left > 0 ? (int)left + 1 : 0;
-        }
-        int got = poll(fds, 2, timeout);
-        if (got < 0 && errno != EINTR)
-            abort(); /* only a programming error makes poll fail */
-        if (n->sent && mono_ns() >= n->sent->deadline_ns && !(fds[1].revents & POLLIN))
-            drop(n, "timeout");
-        if (fds[1].revents & (POLLIN | POLLERR | POLLHUP))
-            receive(n);
-        if (fds[0].revents & POLLIN) {
-            uint64_t count;
-            ssize_t r = read(n->wake_fd, &count, sizeof count);
-            (void)r;
-            pthread_mutex_lock(&n->lock);
-            struct pending *batch = n->queue;
-            bool stopping = n->stopping;
-            n->queue = n->queue_tail = NULL;
-            pthread_mutex_unlock(&n->lock);
-            if (stopping) {
-                fail_list(batch, "redis client stopping");
-                drop(n, "stopping");
-                return NULL;
-            }
-            if (batch)
-                send_batch(n, batch);
-        }
-    }
-}
-
-static void wake(struct node *n)
-{
-    uint64_t one = 1;
-    ssize_t r = write(n->wake_fd, &one, sizeof one);
-    (void)r;
-}
-
-/* Starts the I/O thread of host:port; it connects on first use. */
-static struct node *node_new(const char *host, int port, int timeout_ms, const char *password)
-{
-    struct node *n = xcalloc(1, sizeof *n);
-    pthread_mutex_init(&n->lock, NULL);
-    n->host = xstrdup(host);
-    n->password = xstrdup(password ? password : "");
-    n->port = port;
-    n->timeout_ms = timeout_ms;
-    n->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    /* Signals are for the main thread: the I/O thread blocks them all. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc_create = n->wake_fd < 0 ? -1 : pthread_create(&n->thread, NULL, io_main, n);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc_create != 0) {
-        fprintf(stderr, "tollgate: cannot start the Redis I/O thread: %s\n", strerror(errno));
-        abort();
-    }
-    return n;
-}
-
-static void node_free(struct node *n)
-{
-    if (!n)
-        return;
-    pthread_mutex_lock(&n->lock);
-    n->stopping = true;
-    pthread_mutex_unlock(&n->lock);
-    wake(n);
-    pthread_join(n->thread, NULL);
-    close(n->wake_fd);
-    pthread_mutex_destroy(&n->lock);
-    free(n->host);
-    free(n->password);
-    free(n);
-}
-
-/* Runs one formatted command on n and waits for its reply; with asking, an
- * ASKING goes just before it in the same write, so nothing can come between
- * them.  Returns the reply or NULL with err filled. */
-static redisReply *node_call(struct node *n, const char *cmd, int len, bool asking,
-                             struct tg_err *err)
-{
-    struct pending p;
-    memset(&p, 0, sizeof p);
-    char *joined = NULL;
-    if (asking) {
-        size_t alen = sizeof ASKING_CMD - 1;
-        joined = xmalloc(alen + (size_t)len);
-        memcpy(joined, ASKING_CMD, alen);
-        memcpy(joined + alen, cmd, (size_t)len);
-        cmd = joined;
-        len += (int)alen;
-        p.skip = 1;
-    }
-    p.cmd = cmd;
-    p.len = len;
-    p.deadline_ns = mono_ns() + (int64_t)n->timeout_ms * 1000000;
-    sem_init(&p.done, 0, 0);
-    pthread_mutex_lock(&n->lock);
-    bool stopping = n->stopping, was_empty = n->queue == NULL;
-    if (!stopping) {
-        /* p lives on this stack until the I/O thread has completed it: we
-         * wait for that below, and a stopping node fails all it holds. */
-        if (n->queue_tail)
-            n->queue_tail->next = &p;
-        else
-            n->queue = &p; /* cppcheck-suppress autoVariables */
-        n->queue_tail = &p; /* cppcheck-suppress autoVariables */
-    }
-    pthread_mutex_unlock(&n->lock);
-    if (stopping) {
-        strlcpy_tg(p.error, "redis client stopping", sizeof p.error);
-    } else {
-        /* A non-empty queue means a wake-up is already on its way. */
-        if (was_empty)
-            wake(n);
-        while (sem_wait(&p.done) != 0 && errno == EINTR)
-            ;
-    }
-    sem_destroy(&p.done);
-    free(joined);
-    if (!p.reply)
-        tg_err_set(err, "%s", p.error[0] ? p.error : "redis: no reply");
-    return p.reply;
-}
 
 /* ---- Cluster mode ---- */
 
@@ -384,25 +73,25 @@ static void add_nodes(struct redis_conn *rc)
     c->nodes = xrealloc(c->nodes, c->map.naddrs * sizeof *c->nodes);
     for (; c->nnodes < c->map.naddrs; c->nnodes++) {
         const struct rcluster_addr *a = &c->map.addrs[c->nnodes];
-        c->nodes[c->nnodes] = node_new(a->host, a->port, rc->timeout_ms, rc->password);
+        c->nodes[c->nnodes] = rnode_new(a->host, a->port, rc->timeout_ms, rc->password);
     }
 }
 
 /* Asks one node for the slot table and installs it.  0 or -1 with msg. */
-static int load_from(struct redis_conn *rc, struct node *n, char *msg, size_t size)
+static int load_from(struct redis_conn *rc, struct rnode *n, char *msg, size_t size)
 {
     static const char cmd[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
     struct tg_err e;
-    redisReply *r = node_call(n, cmd, (int)sizeof cmd - 1, false, &e);
+    redisReply *r = rnode_call(n, cmd, (int)sizeof cmd - 1, false, &e);
     if (!r) {
-        msgf(msg, size, "%s", e.msg);
+        rnode_msgf(msg, size, "%s", e.msg);
         return -1;
     }
     struct rcluster_range *ranges = NULL;
-    int count = rcluster_parse_slots(r, n->host, &ranges, &e);
+    int count = rcluster_parse_slots(r, rnode_host(n), &ranges, &e);
     freeReplyObject(r);
     if (count <= 0) {
-        msgf(msg, size, "redis %s:%d: %s", n->host, n->port,
+        rnode_msgf(msg, size, "redis %s:%d: %s", rnode_host(n), rnode_port(n),
              count < 0 ? e.msg : "CLUSTER SLOTS: no slot is served");
         return -1;
     }
@@ -413,7 +102,7 @@ static int load_from(struct redis_conn *rc, struct node *n, char *msg, size_t si
     pthread_rwlock_unlock(&c->lock);
     free(ranges);
     if (full != 0) /* installed all the same: the slots left out stay unknown */
-        msgf(msg, size, "redis cluster: more than %d node addresses", RCLUSTER_MAX_ADDRS);
+        rnode_msgf(msg, size, "redis cluster: more than %d node addresses", RCLUSTER_MAX_ADDRS);
     return 0;
 }
 
@@ -427,7 +116,7 @@ static int reload(struct redis_conn *rc)
     atomic_store(&c->reload_wanted, false);
     pthread_rwlock_rdlock(&c->lock);
     size_t count = c->nnodes;
-    struct node **nodes = xmalloc(count * sizeof *nodes);
+    struct rnode **nodes = xmalloc(count * sizeof *nodes);
     memcpy(nodes, c->nodes, count * sizeof *nodes);
     pthread_rwlock_unlock(&c->lock);
     unsigned start = atomic_fetch_add(&c->rotor, 1);
@@ -472,7 +161,7 @@ static int ensure_map(struct redis_conn *rc, struct tg_err *err)
 
 /* The node serving slot, or any node for slot -1 (and for a slot whose
  * owner is unknown: it redirects or refuses). */
-static struct node *slot_node(struct cluster *c, int slot)
+static struct rnode *slot_node(struct cluster *c, int slot)
 {
     unsigned spin = slot < 0 ? atomic_fetch_add(&c->rotor, 1) : 0;
     pthread_rwlock_rdlock(&c->lock);
@@ -481,14 +170,14 @@ static struct node *slot_node(struct cluster *c, int slot)
     int idx = rcluster_map_owner(&c->map, slot >= 0 ? slot : (int)((spin * 1361u) % RCLUSTER_SLOTS));
     if (idx < 0)
         idx = (int)(atomic_fetch_add(&c->rotor, 1) % c->nnodes);
-    struct node *n = c->nodes[idx];
+    struct rnode *n = c->nodes[idx];
     pthread_rwlock_unlock(&c->lock);
     return n;
 }
 
 /* The node a MOVED (which also updates the map) or an ASK names; NULL when
  * the address table is full. */
-static struct node *redirect_node(struct redis_conn *rc, const struct rcluster_redirect *to,
+static struct rnode *redirect_node(struct redis_conn *rc, const struct rcluster_redirect *to,
                                   bool moved)
 {
     struct cluster *c = rc->cluster;
@@ -497,7 +186,7 @@ static struct node *redirect_node(struct redis_conn *rc, const struct rcluster_r
                     : rcluster_map_addr(&c->map, to->to.host, to->to.port);
     if (idx >= 0)
         add_nodes(rc);
-    struct node *n = idx >= 0 ? c->nodes[idx] : NULL;
+    struct rnode *n = idx >= 0 ? c->nodes[idx] : NULL;
     pthread_rwlock_unlock(&c->lock);
     return n;
 }
@@ -512,13 +201,13 @@ static redisReply *cluster_command(struct redis_conn *rc, const char *cmd, int l
     struct cluster *c = rc->cluster;
     if (ensure_map(rc, err) != 0)
         return NULL;
-    struct node *n = NULL; /* set by a redirection */
+    struct rnode *n = NULL; /* set by a redirection */
     bool asking = false;
     int redirects = 0, pauses = 0;
     for (;;) {
         if (!n)
             n = slot_node(c, slot);
-        redisReply *r = node_call(n, cmd, len, asking, err);
+        redisReply *r = rnode_call(n, cmd, len, asking, err);
         if (!r) {
             atomic_store(&c->reload_wanted, true);
             return NULL;
@@ -540,8 +229,8 @@ static redisReply *cluster_command(struct redis_conn *rc, const char *cmd, int l
             continue;
         }
         if (!to.to.host[0]) /* "MOVED 42 :7001": the host we asked */
-            strlcpy_tg(to.to.host, n->host, sizeof to.to.host);
-        struct node *next = redirect_node(rc, &to, kind == RCLUSTER_MOVED);
+            strlcpy_tg(to.to.host, rnode_host(n), sizeof to.to.host);
+        struct rnode *next = redirect_node(rc, &to, kind == RCLUSTER_MOVED);
         if (!next)
             return r;
         if (kind == RCLUSTER_MOVED)
@@ -565,7 +254,7 @@ static struct redis_conn *conn_new(int timeout_ms, const char *password)
 struct redis_conn *redis_conn_new(const char *host, int port, int timeout_ms, const char *password)
 {
     struct redis_conn *rc = conn_new(timeout_ms, password);
-    rc->single = node_new(host, port, timeout_ms, rc->password);
+    rc->single = rnode_new(host, port, timeout_ms, rc->password);
     return rc;
 }
 
@@ -594,11 +283,11 @@ void redis_conn_free(struct redis_conn *rc)
 {
     if (!rc)
         return;
-    node_free(rc->single);
+    rnode_free(rc->single);
     struct cluster *c = rc->cluster;
     if (c) {
         for (size_t i = 0; i < c->nnodes; i++)
-            node_free(c->nodes[i]);
+            rnode_free(c->nodes[i]);
         free(c->nodes);
         rcluster_map_fini(&c->map);
         pthread_mutex_destroy(&c->reload_lock);
@@ -624,7 +313,7 @@ redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,
         int slot = k < 0 ? -1 : rcluster_slot(argv[k], argvlen ? argvlen[k] : strlen(argv[k]));
         r = cluster_command(rc, cmd, len, slot, err);
     } else {
-        r = node_call(rc->single, cmd, len, false, err);
+        r = rnode_call(rc->single, cmd, len, false, err);
     }
     redisFreeCommand(cmd);
     return r;
