@@ -6,6 +6,7 @@
 #include "cache.h"
 #include "handlers.h"
 #include "keystore.h"
+#include "localrl.h"
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
@@ -14,6 +15,7 @@
 
 #define TOKEN_CACHE_ENTRIES 1024
 #define DENIAL_CACHE_ENTRIES 10000
+#define LOCAL_WINDOWS 100000
 
 const char *app_config_path(const char *explicit_path)
 {
@@ -56,6 +58,7 @@ int app_init(struct app *app, const char *path, char *const *envp, struct tg_err
     app->tokens = cache_new(TOKEN_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
     app->keys = keystore_new(app->pg, app->metrics, app->cfg.cache_ttl_ms);
     app->denials = cache_new(DENIAL_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
+    app->local = localrl_new(LOCAL_WINDOWS);
     app->router = router_new();
     handlers_register(app->router);
     return 0;
@@ -66,6 +69,7 @@ void app_fini(struct app *app)
     router_free(app->router);
     keystore_free(app->keys);
     cache_free(app->denials);
+    localrl_free(app->local);
     cache_free(app->tokens);
     pg_pool_free(app->pg);
     redis_conn_free(app->redis);

@@ -13,6 +13,7 @@ struct keystore;
 struct router;
 struct redis_conn;
 struct metrics;
+struct localrl;
 
 struct app {
     struct config cfg;
@@ -20,6 +21,7 @@ struct app {
     struct cache *tokens;  /* admin token hash -> principal */
     struct keystore *keys; /* key records and tiers for the check path */
     struct cache *denials; /* recent 429s by key, endpoint and cost */
+    struct localrl *local; /* windows while Redis is down, in local mode */
     struct router *router;
     struct metrics *metrics;
     struct redis_conn *redis; /* shared by the workers (pipelined) */

@@ -10,6 +10,7 @@
 #include "jsonx.h"
 #include "keys.h"
 #include "limits.h"
+#include "localrl.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -191,10 +192,14 @@ void check_run(struct worker *w, const char *key, size_t keylen, const char *end
             }
             metrics_redis_error(app->metrics, REDIS_ERR_RATELIMIT);
             log_warn("rate-limit store error (%s mode): %s", app->cfg.on_store_error, err.msg);
-            if (strcmp(app->cfg.on_store_error, "open") == 0)
+            if (strcmp(app->cfg.on_store_error, "open") == 0) {
                 set(o, 200, NULL, NULL);
-            else
+            } else if (strcmp(app->cfg.on_store_error, "local") == 0) {
+                localrl_check(app->local, &o->req, app->cfg.local_processes, now_ms(), &o->res);
+                set_from_limits(o);
+            } else {
                 set(o, 503, "unavailable", "The rate-limit store is unavailable.");
+            }
             return;
         }
         if (!o->res.stale) {

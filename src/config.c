@@ -47,8 +47,8 @@ static const char *check_prefix(const char *v)
 
 static const char *check_store_error(const char *v)
 {
-    if (strcmp(v, "closed") && strcmp(v, "open"))
-        return "must be closed or open";
+    if (strcmp(v, "closed") && strcmp(v, "open") && strcmp(v, "local"))
+        return "must be closed, open or local";
     return NULL;
 }
 
@@ -90,6 +90,7 @@ static const struct option options[] = {
     OPT("amqp", "password", OPT_STR, amqp_password, "guest", 0, 0, NULL),
     OPT("amqp", "vhost", OPT_STR, amqp_vhost, "/", 0, 0, NULL),
     OPT("ratelimit", "on_store_error", OPT_STR, on_store_error, "closed", 0, 0, check_store_error),
+    OPT("ratelimit", "processes", OPT_INT, local_processes, "4", 1, 4096, NULL),
 };
 
 static int set_value(struct config *cfg, const struct option *o, const char *value,

@@ -35,6 +35,7 @@ struct config {
     char *amqp_vhost;
     /* [ratelimit] */
     char *on_store_error;
+    int64_t local_processes; /* the pool size, dividing limits in local mode */
 };
 
 /* Default path when neither -c nor TOLLGATE_CONFIG names one. */

@@ -252,6 +252,39 @@ static void test_down_open(void)
 	EXPECT(stack("", "restart-pool build") == 0, "pool restart failed");
 }
 
+/* Local mode: while Redis is down each of the pool's 4 processes enforces a
+ * quarter of the limit, so the pool admits at most the limit and at least
+ * one process's share. */
+static void test_down_local(void)
+{
+	struct itest_key k;
+	struct itest_resp r;
+	char owner[64];
+	EXPECT(stack("TOLLGATE_RATELIMIT_ON_STORE_ERROR=local TOLLGATE_RATELIMIT_PROCESSES=4",
+		     "restart-pool build") == 0, "pool restart in local mode failed");
+	snprintf(owner, sizeof owner, "faults-local-%s", itest_suffix());
+	if (itest_key_create(&k, owner, itest_big_tier(),
+			     "\"limits\":[{\"name\":\"per_minute\",\"window_s\":60,\"limit\":8}]",
+			     NULL) != 0)
+		return;
+	EXPECT(stack("", "redis-stop") == 0, "contrib/stack redis-stop failed");
+	int admitted = 0, limited = 0;
+	for (int i = 0; i < 40; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		if (r.status == 200)
+			admitted++;
+		else if (r.status == 429 && EXPECT_STR(&r, r.json, "reason", "rate_limited"))
+			limited++;
+		itest_resp_fini(&r);
+	}
+	EXPECT(admitted >= 2 && admitted <= 8, "%d admitted of 40 with a limit of 8 shared by 4 processes",
+	       admitted);
+	EXPECT(admitted + limited == 40, "%d checks were neither admitted nor limited",
+	       40 - admitted - limited);
+	EXPECT(stack("", "redis-start") == 0, "contrib/stack redis-start failed");
+	EXPECT(stack("", "restart-pool build") == 0, "pool restart failed");
+}
+
 /* ---- Redis Cluster ---- */
 
 #define MAX_NODES 16
@@ -530,6 +563,7 @@ int main(void)
 		CU_add_test(s, "SCRIPT FLUSH during a hammer", test_script_flush);
 		CU_add_test(s, "Redis down, closed mode", test_down_closed);
 		CU_add_test(s, "Redis down, open mode", test_down_open);
+		CU_add_test(s, "Redis down, local mode", test_down_local);
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

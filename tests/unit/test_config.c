@@ -266,7 +266,11 @@ static void test_string_checks(void)
     CU_ASSERT_EQUAL(try_value("security", "key_prefix", "t_g"), -1);
     CU_ASSERT_EQUAL(try_value("ratelimit", "on_store_error", "open"), 0);
     CU_ASSERT_EQUAL(try_value("ratelimit", "on_store_error", "closed"), 0);
-    CU_ASSERT_EQUAL(try_value("ratelimit", "on_store_error", "local"), -1);
+    CU_ASSERT_EQUAL(try_value("ratelimit", "on_store_error", "local"), 0);
+    CU_ASSERT_EQUAL(try_value("ratelimit", "processes", "1"), 0);
+    CU_ASSERT_EQUAL(try_value("ratelimit", "processes", "4096"), 0);
+    CU_ASSERT_EQUAL(try_value("ratelimit", "processes", "0"), -1);
+    CU_ASSERT_EQUAL(try_value("ratelimit", "processes", "4097"), -1);
     CU_ASSERT_EQUAL(try_value("ratelimit", "on_store_error", "maybe"), -1);
     CU_ASSERT_EQUAL(try_value("postgres", "conninfo", ""), -1);
     CU_ASSERT_EQUAL(try_value("redis", "host", ""), -1);
