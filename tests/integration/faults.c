@@ -218,6 +218,8 @@ static void store_down(long want)
 	EXPECT(right == 20, "%d of 20 checks answered %ld while Redis was down", right, want);
 	/* Redis timeout 50 ms, plus the PostgreSQL re-read of the key. */
 	EXPECT(worst < 500, "a check took %lld ms while Redis was down", (long long)worst);
+	printf("\n    (Redis down: 20 checks answered %ld, the slowest in %lld ms) ", want,
+	       (long long)worst);
 	EXPECT(stack("", "redis-start") == 0, "contrib/stack redis-start failed");
 	int64_t t0 = itest_now_ms(), back = -1;
 	while (itest_now_ms() - t0 < 5000) {
@@ -232,6 +234,7 @@ static void store_down(long want)
 		itest_sleep_ms(50);
 	}
 	EXPECT(back >= 0 && back < 2000, "checks were counted again after %lld ms", (long long)back);
+	printf("(counted again %lld ms after Redis started) ", (long long)back);
 }
 
 static void test_down_closed(void)
@@ -281,6 +284,7 @@ static void test_down_local(void)
 	       admitted);
 	EXPECT(admitted + limited == 40, "%d checks were neither admitted nor limited",
 	       40 - admitted - limited);
+	printf("\n    (local mode: %d of 40 admitted, %d limited) ", admitted, limited);
 	EXPECT(stack("", "redis-start") == 0, "contrib/stack redis-start failed");
 	EXPECT(stack("", "restart-pool build") == 0, "pool restart failed");
 }
