@@ -110,19 +110,15 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
 {
     struct api_error e;
     struct page pg;
-    for (int i = 0; i < r->nquery; i++) {
-        const char *name = r->query[i].name;
-        bool ok = strcmp(name, "limit") == 0 || strcmp(name, "cursor") == 0;
-        for (const char *const *a = allowed; a && *a && !ok; a++)
-            ok = strcmp(*a, name) == 0;
-        if (!ok) {
-            char field[64];
-            strlcpy_tg(field, name, sizeof field);
-            api_error_set(&e, 400, "invalid_argument", field, "Unknown query parameter '%s'.",
-                          field);
-            http_reply_error(r, &e);
-            return;
-        }
+    /* "limit" and "cursor", then the route's own filters. */
+    const char *names[16] = {"limit", "cursor"};
+    size_t n = 2;
+    for (const char *const *a = allowed; a && *a && n < TG_ARRAY_LEN(names) - 1; a++)
+        names[n++] = *a;
+    names[n] = NULL;
+    if (http_query_allow(r, names, &e) != 0) {
+        http_reply_error(r, &e);
+        return;
     }
     if (page_or_reply(r, &pg) != 0)
         return;
@@ -130,13 +126,13 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
     if (!c)
         return;
     const char *p[16];
-    int n = 0;
-    for (int i = 0; i < nfilters && n < 13; i++)
-        p[n++] = filters[i];
-    p[n++] = pg.has_cursor ? pg.cursor_us : NULL;
-    p[n++] = pg.cursor_id;
-    p[n++] = pg.limit_plus_one;
-    struct pg_res *res = pg_query(c, sql, n, p, &e);
+    int np = 0;
+    for (int i = 0; i < nfilters && np < 13; i++)
+        p[np++] = filters[i];
+    p[np++] = pg.has_cursor ? pg.cursor_us : NULL;
+    p[np++] = pg.cursor_id;
+    p[np++] = pg.limit_plus_one;
+    struct pg_res *res = pg_query(c, sql, np, p, &e);
     db_release(r, c);
     if (!res) {
         http_reply_error(r, &e);
