@@ -19,6 +19,10 @@ extern const struct route audit_routes[];
 extern const size_t audit_routes_len;
 extern const struct route usage_routes[];
 extern const size_t usage_routes_len;
+extern const struct route events_routes[];
+extern const size_t events_routes_len;
+extern const struct route billing_routes[];
+extern const size_t billing_routes_len;
 extern const struct route health_routes[];
 extern const size_t health_routes_len;
 

@@ -36,6 +36,14 @@ struct config {
     /* [ratelimit] */
     char *on_store_error;
     int64_t local_processes; /* the pool size, dividing limits in local mode */
+    /* [usage] */
+    int64_t usage_enabled;   /* 0: checks are not journalled (benchmark baseline) */
+    char *journal_dir;       /* shared by the processes of a host: orphans are adopted */
+    int64_t journal_mb;      /* size of each process's journal */
+    int64_t flush_ms;        /* publisher period */
+    int64_t prefetch;        /* billingd: unacknowledged messages per consumer */
+    int64_t aggregate_ms;    /* billingd: longest wait before a transaction */
+    int64_t close_grace_min; /* billingd: closes a month this long after it ends */
 };
 
 /* Default path when neither -c nor TOLLGATE_CONFIG names one. */

@@ -17,6 +17,7 @@ static int (*const suites[])(void) = {
 	itest_register_input, itest_register_audit,
 	itest_register_limits,
 	itest_register_gate,
+	itest_register_usage, itest_register_billing,
 };
 
 int main(void)

@@ -17,5 +17,7 @@ int itest_register_rbac(void);
 int itest_register_input(void);
 int itest_register_audit(void);
 int itest_register_gate(void);
+int itest_register_usage(void);
+int itest_register_billing(void);
 
 #endif

@@ -1,0 +1,2 @@
+-- Billing: closed periods and their frozen lines (filled in by the billing work).
+SELECT 1;
