@@ -14,6 +14,7 @@ struct router;
 struct redis_conn;
 struct metrics;
 struct localrl;
+struct usagepub;
 
 struct app {
     struct config cfg;
@@ -25,6 +26,7 @@ struct app {
     struct router *router;
     struct metrics *metrics;
     struct redis_conn *redis; /* shared by the workers (pipelined) */
+    struct usagepub *pub;     /* usage journal and publisher; NULL when usage is off */
 };
 
 /* A worker thread's context. */
