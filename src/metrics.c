@@ -40,6 +40,9 @@ struct slot {
     uint64_t outcomes[NOUTCOMES];
     uint64_t redis_errors[REDIS_ERR_KINDS];
     uint64_t cache_hits, cache_misses;
+    /* Usage publisher: gauges (stored) and counters (added). */
+    uint64_t usage_backlog, usage_capacity, usage_connected;
+    uint64_t usage_dropped, usage_batches, usage_buckets;
 };
 
 struct metrics {
@@ -164,6 +167,30 @@ void metrics_cache(struct metrics *m, bool hit)
     add(hit ? &m->mine->cache_hits : &m->mine->cache_misses, 1);
 }
 
+static void store(uint64_t *c, uint64_t v)
+{
+    __atomic_store_n(c, v, __ATOMIC_RELAXED);
+}
+
+void metrics_usage_journal(struct metrics *m, uint64_t backlog, uint64_t capacity,
+                           uint64_t dropped_more)
+{
+    store(&m->mine->usage_backlog, backlog);
+    store(&m->mine->usage_capacity, capacity);
+    add(&m->mine->usage_dropped, dropped_more);
+}
+
+void metrics_usage_broker(struct metrics *m, bool connected)
+{
+    store(&m->mine->usage_connected, connected ? 1 : 0);
+}
+
+void metrics_usage_batch(struct metrics *m, size_t buckets)
+{
+    add(&m->mine->usage_batches, 1);
+    add(&m->mine->usage_buckets, buckets);
+}
+
 /* Adds src into the totals. */
 static void accumulate(struct slot *t, const struct slot *s)
 {
@@ -262,6 +289,23 @@ char *metrics_render(struct metrics *m, const char *const *route_names, size_t n
             "tollgate_key_cache_lookups_total{result=\"hit\"} %llu\n"
             "tollgate_key_cache_lookups_total{result=\"miss\"} %llu\n",
         (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses);
+    put(&b, "# HELP tollgate_usage_journal_backlog Check records journalled and not yet confirmed "
+            "by the broker (the publish backlog).\n# TYPE tollgate_usage_journal_backlog gauge\n"
+            "tollgate_usage_journal_backlog %llu\n"
+            "# HELP tollgate_usage_journal_capacity Slots of the journals (the spool size).\n"
+            "# TYPE tollgate_usage_journal_capacity gauge\ntollgate_usage_journal_capacity %llu\n"
+            "# HELP tollgate_usage_dropped_total Checks not counted because a journal was full.\n"
+            "# TYPE tollgate_usage_dropped_total counter\ntollgate_usage_dropped_total %llu\n"
+            "# HELP tollgate_usage_publishers_connected Processes connected to the broker.\n"
+            "# TYPE tollgate_usage_publishers_connected gauge\n"
+            "tollgate_usage_publishers_connected %llu\n"
+            "# HELP tollgate_usage_batches_total Usage batches confirmed by the broker.\n"
+            "# TYPE tollgate_usage_batches_total counter\ntollgate_usage_batches_total %llu\n"
+            "# HELP tollgate_usage_buckets_total Usage buckets in confirmed batches.\n"
+            "# TYPE tollgate_usage_buckets_total counter\ntollgate_usage_buckets_total %llu\n",
+        (unsigned long long)t->usage_backlog, (unsigned long long)t->usage_capacity,
+        (unsigned long long)t->usage_dropped, (unsigned long long)t->usage_connected,
+        (unsigned long long)t->usage_batches, (unsigned long long)t->usage_buckets);
     free(t);
     return b.p;
 }

@@ -38,6 +38,13 @@ void metrics_request(struct metrics *m, int route, int status);
 void metrics_check(struct metrics *m, const char *reason, int64_t ns);
 void metrics_redis_error(struct metrics *m, enum metric_redis_error kind);
 void metrics_cache(struct metrics *m, bool hit);
+/* The usage publisher: its journal's backlog and capacity in slots, and the
+ * appends refused since the last call. */
+void metrics_usage_journal(struct metrics *m, uint64_t backlog, uint64_t capacity,
+                           uint64_t dropped_more);
+void metrics_usage_broker(struct metrics *m, bool connected);
+/* One batch confirmed, holding buckets buckets. */
+void metrics_usage_batch(struct metrics *m, size_t buckets);
 
 /* The Prometheus text exposition of all slots; route_names[i] labels route
  * i.  Caller frees. */
