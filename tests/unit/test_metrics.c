@@ -87,6 +87,36 @@ static void test_slots_sum_and_survive(void)
     remove_dir();
 }
 
+/* Gauges are the latest value per process and summed over processes;
+ * counters add up. */
+static void test_usage_metrics(void)
+{
+    make_dir();
+    struct tg_err err;
+    struct metrics *a = metrics_open(dir, &err), *b = metrics_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    metrics_usage_journal(a, 100, 1000, 2);
+    metrics_usage_journal(a, 40, 1000, 1); /* backlog replaced, drops added */
+    metrics_usage_journal(b, 5, 500, 0);
+    metrics_usage_broker(a, true);
+    metrics_usage_broker(b, true);
+    metrics_usage_broker(b, false);
+    metrics_usage_batch(a, 7);
+    metrics_usage_batch(b, 3);
+    char *t = metrics_render(a, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_journal_backlog 45\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_journal_capacity 1500\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_dropped_total 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_publishers_connected 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_batches_total 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_buckets_total 10\n"));
+    free(t);
+    metrics_close(a);
+    metrics_close(b);
+    remove_dir();
+}
+
 static void test_bad_dir(void)
 {
     struct tg_err err;
@@ -100,6 +130,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_local_counters),
         UNIT_TEST(test_slots_sum_and_survive),
+        UNIT_TEST(test_usage_metrics),
         UNIT_TEST(test_bad_dir),
     };
     return unit_run("metrics", tests, TG_ARRAY_LEN(tests));
