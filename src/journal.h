@@ -77,10 +77,12 @@ int journal_append(struct journal *j, const struct journal_rec *rec);
 typedef void (*journal_fn)(const struct journal_rec *rec, void *arg);
 
 /* Calls fn for each committed record from position from, stopping before
- * position end (0: no bound), after max records, or at the first slot not yet
- * committed.  In an adopted journal (no writer can still be running) a slot
- * never committed is skipped instead and counted as lost.  Returns the
- * position after the last slot consumed. */
+ * position end (0: no bound), after max records (0: no bound), or at the
+ * first slot not yet committed.  In an adopted journal (no writer can still
+ * be running) a slot never committed is skipped instead and counted as lost.
+ * Returns the position after the last slot consumed.  The record given to fn
+ * points into a buffer of j, valid until fn returns; key_id and endpoint are
+ * also NUL-terminated there. */
 uint64_t journal_scan(struct journal *j, uint64_t from, uint64_t end, size_t max, journal_fn fn,
                       void *arg);
 
