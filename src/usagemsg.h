@@ -26,16 +26,34 @@
 
 #define USAGE_BATCH_ID_MAX 128
 #define USAGE_EVENT_ID_MAX 128
+/* Bounds of one message, checked by usage_msg_parse: a publisher keeps its
+ * batches within them (RabbitMQ refuses bodies over 128 MiB anyway). */
+#define USAGE_MSG_MAX_LEN ((size_t)128 << 20)
+#define USAGE_MSG_MAX_ITEMS 1000000 /* checks, and events, per message */
+#define USAGE_COUNT_MAX INT64_C(1000000000000) /* one counter of one bucket */
+#define USAGE_RESPONSE_US_MAX INT64_C(3600000000)
+#define USAGE_TS_MS_MAX INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
 
 struct usage_counts {
     int64_t allowed, allowed_cost, rate_limited, quota_exceeded, denied_other;
 };
 
+/* The event figures of a bucket (zero, hist NULL, when none was reported). */
+struct usage_rt {
+    int64_t reported, errors; /* errors: status >= 500 */
+    int64_t rt_sum_us, rt_max_us;
+    int64_t *hist; /* HIST_BUCKETS counts (hist.h), or NULL */
+};
+
+/* In an aggregator, key_id and endpoint share one allocation, owned by it.
+ * In a parsed message, they point into the message's string area and rt is
+ * always empty. */
 struct usage_bucket {
     char *key_id;
     char *endpoint;
     int64_t minute_s;
     struct usage_counts n;
+    struct usage_rt rt;
 };
 
 /* One reported upstream request (POST /v1/usage/events). */
@@ -54,6 +72,7 @@ struct usage_msg {
     size_t nbuckets;
     struct usage_event *events;
     size_t nevents;
+    char *strings; /* owns every string of buckets and events */
 };
 
 /* ---- aggregation ---- */
@@ -68,21 +87,37 @@ void usage_agg_add_check(struct usage_agg *a, const struct journal_rec *rec);
 /* Adds counts to the bucket (key_id, endpoint, minute_s). */
 void usage_agg_add(struct usage_agg *a, const char *key_id, const char *endpoint, int64_t minute_s,
                    const struct usage_counts *n);
+/* Adds one usage event to the event figures of its bucket (minute =
+ * ts_ms floored): reported + 1, errors + 1 when status >= 500, response time
+ * into sum, max and histogram.  The event id is not kept: deduplicating is
+ * the caller's business. */
+void usage_agg_add_event(struct usage_agg *a, const struct usage_event *ev);
+/* Merges a whole bucket (counts and event figures) into a. */
+void usage_agg_merge(struct usage_agg *a, const struct usage_bucket *b);
 size_t usage_agg_count(const struct usage_agg *a);
-/* Calls fn for every bucket, in no particular order. */
+/* Calls fn for every bucket, in the order the buckets were first added. */
 void usage_agg_each(const struct usage_agg *a, void (*fn)(const struct usage_bucket *b, void *arg),
                     void *arg);
 
 /* ---- messages ---- */
 
-/* The body of a batch message holding a's buckets and the events given (may
- * be 0).  Caller frees; *len receives its length. */
+/* The body of a batch message holding a's buckets (their check counts; event
+ * figures are not sent) and the events given (may be 0).  Caller frees;
+ * *len receives its length.  Strings that are not valid UTF-8 are sent with
+ * each offending byte replaced by '?' (same length), so that one bad string
+ * never makes the whole batch unparseable. */
 char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
                       const struct usage_event *events, size_t nevents, size_t *len);
 
-/* Parses and validates a body (strings bounded, counts >= 0, minute a
- * multiple of 60, ...).  Returns 0, or -1 with err filled and out empty.
- * Release with usage_msg_fini. */
+/* Parses and validates a body of at most USAGE_MSG_MAX_LEN bytes: v is 1;
+ * batch 1..USAGE_BATCH_ID_MAX bytes; per check, key id 1..JOURNAL_KEY_MAX and
+ * endpoint 1..JOURNAL_ENDPOINT_MAX bytes, minute_s in [0, USAGE_TS_MS_MAX /
+ * 1000] and a multiple of 60, counts in [0, USAGE_COUNT_MAX]; per event, id
+ * 1..USAGE_EVENT_ID_MAX bytes, status 100..599, response_us 0..3600000000,
+ * ts_ms in [0, USAGE_TS_MS_MAX]; strings valid UTF-8 without NUL; no other
+ * member, no other type (an integer written 1.0 is refused).  Returns 0, or
+ * -1 with err filled (naming the offending element) and out empty.  Release
+ * with usage_msg_fini (harmless on an empty or zeroed message). */
 int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct tg_err *err) TG_WUR;
 void usage_msg_fini(struct usage_msg *m);
 
