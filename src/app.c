@@ -12,6 +12,7 @@
 #include "pg.h"
 #include "redis.h"
 #include "router.h"
+#include "usagepub.h"
 
 #define TOKEN_CACHE_ENTRIES 1024
 #define DENIAL_CACHE_ENTRIES 10000
@@ -61,11 +62,19 @@ int app_init(struct app *app, const char *path, char *const *envp, struct tg_err
     app->local = localrl_new(LOCAL_WINDOWS);
     app->router = router_new();
     handlers_register(app->router);
+    if (app->cfg.usage_enabled) {
+        app->pub = usagepub_start(&app->cfg, app->metrics, err);
+        if (!app->pub) {
+            app_fini(app);
+            return -1;
+        }
+    }
     return 0;
 }
 
 void app_fini(struct app *app)
 {
+    usagepub_stop(app->pub); /* first: publishes what the workers journalled */
     router_free(app->router);
     keystore_free(app->keys);
     cache_free(app->denials);

@@ -13,6 +13,7 @@
 #include "localrl.h"
 #include "log.h"
 #include "metrics.h"
+#include "usagepub.h"
 
 static void set(struct check_outcome *o, int status, const char *reason, const char *message)
 {
@@ -150,8 +151,8 @@ static void remember_denial(struct app *app, const char *dkey, const struct chec
         cache_put_ttl(app->denials, dkey, &copy, sizeof copy, copy.res.now_ms, ttl);
 }
 
-void check_run(struct worker *w, const char *key, size_t keylen, const char *endpoint,
-               int64_t cost, struct check_outcome *o)
+static void decide(struct worker *w, const char *key, size_t keylen, const char *endpoint,
+                   int64_t cost, struct check_outcome *o)
 {
     struct app *app = w->app;
     memset(o, 0, sizeof *o);
@@ -212,6 +213,43 @@ void check_run(struct worker *w, const char *key, size_t keylen, const char *end
     log_error("key record still stale after reloads");
     set(o, 503, "unavailable", "The key store is inconsistent; retry.");
     o->known = false;
+}
+
+static enum usage_outcome usage_outcome_of(const struct check_outcome *o)
+{
+    if (o->status == 200)
+        return USAGE_ALLOWED;
+    if (o->reason && strcmp(o->reason, "rate_limited") == 0)
+        return USAGE_RATE_LIMITED;
+    if (o->reason && strcmp(o->reason, "quota_exceeded") == 0)
+        return USAGE_QUOTA_EXCEEDED;
+    return USAGE_DENIED_OTHER;
+}
+
+/* Every answered check of a known key is counted: a few stores into the
+ * mapped journal, no system call.  An unknown key has no one to bill. */
+static void record_usage(struct app *app, const char *endpoint, int64_t cost,
+                         const struct check_outcome *o)
+{
+    if (!app->pub || !o->known)
+        return;
+    struct journal_rec rec = {
+        .ts_ms = o->counted ? o->res.now_ms : now_ms(),
+        .outcome = usage_outcome_of(o),
+        .cost = (int)cost,
+        .key_id = o->rec.id,
+        .key_len = strlen(o->rec.id),
+        .endpoint = endpoint,
+        .endpoint_len = strlen(endpoint),
+    };
+    (void)journal_append(usagepub_journal(app->pub), &rec);
+}
+
+void check_run(struct worker *w, const char *key, size_t keylen, const char *endpoint,
+               int64_t cost, struct check_outcome *o)
+{
+    decide(w, key, keylen, endpoint, cost, o);
+    record_usage(w->app, endpoint, cost, o);
 }
 
 void check_outcome_fini(struct check_outcome *o)
