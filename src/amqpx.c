@@ -245,6 +245,26 @@ int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, siz
     }
 }
 
+int amqpx_pump(struct amqpx *c, struct tg_err *err)
+{
+    for (;;) {
+        amqp_frame_t f;
+        struct timeval tv = {0, 0};
+        int st = amqp_simple_wait_frame_noblock(c->conn, &f, &tv);
+        if (st == AMQP_STATUS_TIMEOUT)
+            return 0;
+        if (st != AMQP_STATUS_OK) {
+            tg_err_set(err, "%s: %s", c->where, amqp_error_string2(st));
+            return -1;
+        }
+        if (f.frame_type == AMQP_FRAME_METHOD && (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+                                                  f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+            tg_err_set(err, "%s: the broker closed the connection", c->where);
+            return -1;
+        }
+    }
+}
+
 int amqpx_consume(struct amqpx *c, int prefetch, struct tg_err *err)
 {
     amqp_basic_qos(c->conn, CHANNEL, 0, (uint16_t)prefetch, 0);

@@ -41,6 +41,10 @@ int amqpx_confirm_select(struct amqpx *c, struct tg_err *err) TG_WUR;
 int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, size_t len,
                   int timeout_ms, struct tg_err *err) TG_WUR;
 
+/* Services the connection while idle (heartbeats both ways) without
+ * waiting.  0, or -1 when the connection failed. */
+int amqpx_pump(struct amqpx *c, struct tg_err *err) TG_WUR;
+
 /* ---- consuming ---- */
 
 struct amqpx_delivery {

@@ -267,6 +267,11 @@ static void serve_events(struct usagepub *p)
 
 static void round_trip(struct usagepub *p)
 {
+    /* Connected ahead of need, so that an outage shows in the log and the
+     * metrics before counts pile up; an idle connection answers heartbeats. */
+    struct tg_err err;
+    if (connected(p) && amqpx_pump(p->amqp, &err) != 0)
+        broker_failed(p, &err);
     serve_events(p);
     if (mono_ms() >= p->next_adopt_ms) {
         adopt_orphans(p);
