@@ -388,26 +388,28 @@ struct journal *usagepub_journal(struct usagepub *p)
 int usagepub_send_events(struct usagepub *p, const struct usage_event *events, size_t n,
                          int timeout_ms, struct tg_err *err)
 {
-    struct ev_req q;
-    memset(&q, 0, sizeof q);
-    q.events = events;
-    q.n = n;
-    q.deadline_ms = mono_ms() + timeout_ms;
+    struct ev_req *q = xcalloc(1, sizeof *q);
+    q->events = events;
+    q->n = n;
+    q->deadline_ms = mono_ms() + timeout_ms;
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         pthread_mutex_unlock(&p->mu);
+        free(q);
         tg_err_set(err, "the process is stopping");
         return -1;
     }
-    q.next = p->queue;
-    p->queue = &q;
+    q->next = p->queue;
+    p->queue = q;
     pthread_cond_signal(&p->wake);
     /* The thread answers every queued request, even when stopping, and a
      * publish is bounded by PUBLISH_TIMEOUT_MS: this wait ends. */
-    while (!q.done)
+    while (!q->done)
         pthread_cond_wait(&p->reply, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    if (q.rc != 0)
-        *err = q.err;
-    return q.rc;
+    int rc = q->rc;
+    if (rc != 0)
+        *err = q->err;
+    free(q);
+    return rc;
 }
