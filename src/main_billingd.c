@@ -1,5 +1,400 @@
-/* placeholder: being written */
-int main(void)
+/* tollgate-billingd: consumes the usage batches and writes them to
+ * PostgreSQL; keeps the usage partitions, purges the deduplication tables
+ * and closes the billing periods that are due.
+ *
+ * Messages are collected into a window (at most aggregate_ms after its
+ * first one, prefetch messages or WINDOW_BUCKETS buckets), applied in one
+ * transaction by ingest, then acknowledged together.  Nothing is acked
+ * before its transaction committed, so a crash or a database failure only
+ * means redelivery, which the batch ids make harmless.  Several daemons may
+ * consume the same queue.  SIGTERM/SIGINT: the window in flight is applied
+ * and acknowledged, then the daemon exits. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "amqpx.h"
+#include "app.h"
+#include "config.h"
+#include "ingest.h"
+#include "log.h"
+#include "pg.h"
+#include "usagemsg.h"
+
+extern char **environ;
+
+#define WINDOW_BUCKETS 100000
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_MS 5000
+#define POLL_MS 200 /* longest wait before looking at the stop flag */
+#define HOUSEKEEPING_MS 60000
+#define RETENTION_DAYS "35"
+#define PURGE_ROWS 5000 /* per DELETE */
+#define PURGE_ROUNDS 20 /* DELETEs per table per housekeeping */
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
 {
-    return 1;
+    (void)sig;
+    stopping = 1;
+}
+
+struct totals {
+    uint64_t messages, rejected, applied, duplicates, buckets, events;
+};
+
+struct daemon {
+    struct config cfg;
+    struct pg_pool *pg;
+    struct ingest *ing;
+    struct amqpx *amqp;
+    int amqp_backoff_ms, db_backoff_ms;
+    bool amqp_down, db_down, housekeeping_down; /* for one log line per change */
+    bool amqp_ever;                             /* consumed once at least */
+    struct totals tot;
+    int64_t next_housekeeping_ms, next_stats_ms;
+    /* The window being collected. */
+    struct usage_msg *msgs;
+    size_t nmsgs, nbuckets;
+    uint64_t last_tag; /* 0: nothing to acknowledge */
+};
+
+/* Sleeps ms, waking early when asked to stop. */
+static void nap(int ms)
+{
+    while (ms > 0 && !stopping) {
+        int step = ms < POLL_MS ? ms : POLL_MS;
+        struct timespec ts = {0, (long)step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+static int next_backoff(int ms)
+{
+    return ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
+}
+
+static void window_clear(struct daemon *d)
+{
+    for (size_t i = 0; i < d->nmsgs; i++)
+        usage_msg_fini(&d->msgs[i]);
+    d->nmsgs = d->nbuckets = 0;
+    d->last_tag = 0;
+}
+
+static void amqp_drop(struct daemon *d)
+{
+    amqpx_close(d->amqp);
+    d->amqp = NULL;
+}
+
+/* Connects and starts consuming; logs only when the state changes. */
+static int amqp_up(struct daemon *d)
+{
+    struct tg_err err = {""};
+    d->amqp = amqpx_connect(&d->cfg, CONNECT_TIMEOUT_MS, &err);
+    if (d->amqp && amqpx_consume(d->amqp, (int)d->cfg.prefetch, &err) == 0) {
+        /* Not after a reconnection of our own making (database failure). */
+        if (d->amqp_down || !d->amqp_ever)
+            log_info("amqp: consuming %s on %s:%lld (prefetch %lld)%s", USAGE_QUEUE, d->cfg.amqp_host,
+                 (long long)d->cfg.amqp_port, (long long)d->cfg.prefetch,
+                 d->amqp_down ? ", broker back" : "");
+        d->amqp_down = false;
+        d->amqp_ever = true;
+        d->amqp_backoff_ms = BACKOFF_MIN_MS;
+        return 0;
+    }
+    amqp_drop(d);
+    if (!d->amqp_down)
+        log_warn("amqp: cannot consume: %s; retrying every %d-%d ms", err.msg, BACKOFF_MIN_MS,
+                 BACKOFF_MAX_MS);
+    d->amqp_down = true;
+    return -1;
+}
+
+/* Takes one delivery into the window, or dead-letters it. */
+static int take(struct daemon *d, struct amqpx_delivery *dv)
+{
+    struct tg_err err = {""};
+    d->tot.messages++;
+    struct usage_msg *m = &d->msgs[d->nmsgs];
+    if (usage_msg_parse(dv->body, dv->len, m, &err) != 0) {
+        d->tot.rejected++;
+        log_error("usage message %llu (%zu bytes) rejected to %s: %s",
+                  (unsigned long long)dv->tag, dv->len, USAGE_DEAD_QUEUE, err.msg);
+        free(dv->body);
+        return amqpx_reject(d->amqp, dv->tag, &err);
+    }
+    free(dv->body);
+    d->nmsgs++;
+    d->nbuckets += m->nbuckets + m->nevents;
+    d->last_tag = dv->tag;
+    return 0;
+}
+
+/* Collects a window: 0 (possibly empty), -1 when the connection failed
+ * (the window is then dropped: its messages will be redelivered). */
+static int collect(struct daemon *d)
+{
+    struct amqpx_delivery dv;
+    struct tg_err err = {""};
+    int rc = amqpx_next(d->amqp, POLL_MS, &dv, &err);
+    int64_t deadline = mono_ns() / 1000000 + d->cfg.aggregate_ms;
+    while (rc == 1) {
+        if (take(d, &dv) != 0) {
+            rc = -1;
+            break;
+        }
+        int64_t left = deadline - mono_ns() / 1000000;
+        if (left <= 0 || stopping || d->nmsgs >= (size_t)d->cfg.prefetch ||
+            d->nbuckets >= WINDOW_BUCKETS)
+            return 0;
+        rc = amqpx_next(d->amqp, left < POLL_MS ? (int)left : POLL_MS, &dv, &err);
+        while (rc == 0 && !stopping && (left = deadline - mono_ns() / 1000000) > 0)
+            rc = amqpx_next(d->amqp, left < POLL_MS ? (int)left : POLL_MS, &dv, &err);
+    }
+    if (rc < 0) {
+        log_warn("amqp: %s; reconnecting", err.msg[0] ? err.msg : "connection lost");
+        window_clear(d);
+        amqp_drop(d);
+        d->amqp_down = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* Applies the window and acknowledges it.  On a database failure, closes
+ * the AMQP connection so that the broker hands the messages out again. */
+static int apply(struct daemon *d)
+{
+    struct api_error e = {0};
+    struct tg_err err = {""};
+    struct ingest_stats st;
+    int64_t t0 = mono_ns();
+    struct pg_conn *conn = pg_acquire(d->pg, &e);
+    int rc = -1;
+    if (!conn) {
+        tg_err_set(&err, "%s", e.message);
+    } else {
+        rc = ingest_apply(d->ing, conn, d->msgs, d->nmsgs, &st, &err);
+        pg_release(d->pg, conn);
+    }
+    if (rc != 0) {
+        if (!d->db_down)
+            log_error("postgres: %zu messages not applied: %s; they will be redelivered", d->nmsgs,
+                      err.msg);
+        d->db_down = true;
+        window_clear(d);
+        amqp_drop(d);
+        return -1;
+    }
+    if (d->db_down)
+        log_info("postgres: applying again");
+    d->db_down = false;
+    d->db_backoff_ms = BACKOFF_MIN_MS;
+    d->tot.applied += st.applied;
+    d->tot.duplicates += st.duplicates;
+    d->tot.buckets += st.buckets;
+    d->tot.events += st.events;
+    log_debug("window: %zu messages, %llu applied, %llu duplicates, %llu rows in %lld ms",
+              d->nmsgs, (unsigned long long)st.applied, (unsigned long long)st.duplicates,
+              (unsigned long long)st.buckets, (long long)((mono_ns() - t0) / 1000000));
+    if (amqpx_ack(d->amqp, d->last_tag, true, &err) != 0) {
+        /* Applied but not acked: the redelivery will be skipped as duplicate. */
+        log_warn("amqp: %s; reconnecting", err.msg);
+        amqp_drop(d);
+        d->amqp_down = true;
+    }
+    window_clear(d);
+    return 0;
+}
+
+/* ---- housekeeping ---- */
+
+static int purge(struct pg_conn *conn, const char *sql, uint64_t *deleted, struct api_error *e)
+{
+    for (int i = 0; i < PURGE_ROUNDS; i++) {
+        struct pg_res *r = pg_query(conn, sql, 0, NULL, e);
+        if (!r)
+            return -1;
+        int64_t n = pg_int(r, 0, 0);
+        pg_res_free(r);
+        *deleted += (uint64_t)n;
+        if (n < PURGE_ROWS)
+            break;
+    }
+    return 0;
+}
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+static void housekeeping(struct daemon *d)
+{
+    struct api_error e = {0};
+    struct pg_conn *conn = pg_acquire(d->pg, &e);
+    uint64_t batches = 0, events = 0;
+    int rc = conn ? 0 : -1;
+    struct pg_res *r = NULL;
+    if (rc == 0) {
+        r = pg_query(conn,
+                     "SELECT tg_usage_partition(now() + make_interval(months => n)) "
+                     "FROM generate_series(-1, 2) n",
+                     0, NULL, &e);
+        rc = r ? 0 : -1;
+        pg_res_free(r);
+    }
+    if (rc == 0)
+        rc = purge(conn,
+                   "WITH d AS (DELETE FROM usage_batches WHERE id IN (SELECT id FROM usage_batches "
+                   "WHERE applied_at < now() - interval '" RETENTION_DAYS " days' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
+                   &batches, &e);
+    if (rc == 0)
+        rc = purge(conn,
+                   "WITH d AS (DELETE FROM usage_event_ids WHERE id IN (SELECT id FROM "
+                   "usage_event_ids WHERE received_at < now() - interval '" RETENTION_DAYS
+                   " days' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
+                   &events, &e);
+    if (rc == 0) {
+        char grace[24];
+        snprintf(grace, sizeof grace, "%lld", (long long)d->cfg.close_grace_min);
+        const char *p[] = {grace};
+        r = pg_query(conn, "SELECT tg_billing_close_due(make_interval(mins => $1::int))", 1, p,
+                     &e);
+        rc = r ? 0 : -1;
+        for (int i = 0; r && i < pg_nrows(r); i++)
+            log_info("billing: period %s closed", pg_isnull(r, i, 0) ? "?" : pg_val(r, i, 0));
+        pg_res_free(r);
+    }
+    if (conn)
+        pg_release(d->pg, conn);
+    if (rc != 0) {
+        if (!d->housekeeping_down)
+            log_warn("housekeeping failed: %s; next attempt in %d s", e.message,
+                     HOUSEKEEPING_MS / 1000);
+        d->housekeeping_down = true;
+        return;
+    }
+    if (d->housekeeping_down)
+        log_info("housekeeping: done again");
+    d->housekeeping_down = false;
+    if (batches || events)
+        log_info("housekeeping: purged %llu batch ids and %llu event ids older than %s days",
+                 (unsigned long long)batches, (unsigned long long)events, RETENTION_DAYS);
+}
+
+static void log_totals(const struct daemon *d)
+{
+    log_info("billingd totals: %llu messages, %llu batches applied, %llu duplicates skipped, "
+             "%llu buckets upserted, %llu events, %llu rejected",
+             (unsigned long long)d->tot.messages, (unsigned long long)d->tot.applied,
+             (unsigned long long)d->tot.duplicates, (unsigned long long)d->tot.buckets,
+             (unsigned long long)d->tot.events, (unsigned long long)d->tot.rejected);
+}
+
+static void periodic(struct daemon *d)
+{
+    int64_t now = mono_ns() / 1000000;
+    if (now >= d->next_housekeeping_ms) {
+        housekeeping(d);
+        d->next_housekeeping_ms = now + HOUSEKEEPING_MS;
+    }
+    if (now >= d->next_stats_ms) {
+        if (d->next_stats_ms)
+            log_totals(d);
+        d->next_stats_ms = now + 60000;
+    }
+}
+
+/* The main loop; returns the exit status. */
+static int run(struct daemon *d)
+{
+    int status = 0;
+    while (!stopping) {
+        periodic(d);
+        if (!d->amqp && amqp_up(d) != 0) {
+            nap(d->amqp_backoff_ms);
+            d->amqp_backoff_ms = next_backoff(d->amqp_backoff_ms);
+            continue;
+        }
+        if (collect(d) != 0 || d->last_tag == 0) {
+            continue;
+        }
+        if (apply(d) != 0) {
+            if (stopping) {
+                status = 1; /* the window will be redelivered to another daemon */
+                break;
+            }
+            nap(d->db_backoff_ms);
+            d->db_backoff_ms = next_backoff(d->db_backoff_ms);
+        }
+    }
+    return status;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: tollgate-billingd [-c CONFIG]\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *cfg_path = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+        if (opt == 'c') {
+            cfg_path = optarg;
+        } else {
+            usage();
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    static struct daemon d;
+    struct tg_err err;
+    const char *path = app_config_path(cfg_path);
+    if (config_load(&d.cfg, path, environ, &err) != 0) {
+        fprintf(stderr, "tollgate-billingd: %s\n", err.msg);
+        return 1;
+    }
+    if (log_open(d.cfg.log_file, (enum log_level)log_level_parse(d.cfg.log_level)) != 0) {
+        fprintf(stderr, "tollgate-billingd: %s: cannot open log file %s\n", path,
+                d.cfg.log_file);
+        config_fini(&d.cfg);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    d.pg = pg_pool_new(d.cfg.pg_conninfo, 1);
+    d.ing = ingest_new();
+    d.msgs = xcalloc((size_t)d.cfg.prefetch, sizeof *d.msgs);
+    d.amqp_backoff_ms = d.db_backoff_ms = BACKOFF_MIN_MS;
+    log_info("tollgate-billingd %d: started (prefetch %lld, aggregate_ms %lld)", (int)getpid(),
+             (long long)d.cfg.prefetch, (long long)d.cfg.aggregate_ms);
+
+    int status = run(&d);
+
+    window_clear(&d);
+    amqp_drop(&d);
+    log_totals(&d);
+    log_info("tollgate-billingd %d: stopped", (int)getpid());
+    free(d.msgs);
+    ingest_free(d.ing);
+    pg_pool_free(d.pg);
+    log_close();
+    config_fini(&d.cfg);
+    return status;
 }

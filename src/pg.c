@@ -231,3 +231,81 @@ json_object *pg_query_json(struct pg_conn *c, const char *sql, int n, const char
     pg_res_free(r);
     return o;
 }
+
+/* ---- for tollgate-billingd: retries and bulk loads ---- */
+
+static bool retryable(const char *state)
+{
+    return strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0;
+}
+
+/* check_result, with the SQLSTATE copied out first. */
+static struct pg_res *check_result_state(struct pg_conn *c, PGresult *r, char state[6],
+                                         struct api_error *e)
+{
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    state[0] = '\0';
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return (struct pg_res *)r;
+    strlcpy_tg(state, s ? s : "", 6);
+    if (retryable(state) && PQstatus(c->pq) == CONNECTION_OK) {
+        log_warn("postgres %s: %s", state,
+                 s ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "conflict");
+        api_error_set(e, 409, "conflict", NULL, "A concurrent change conflicted; retry.");
+        PQclear(r);
+        return NULL;
+    }
+    return check_result(c, r, e);
+}
+
+struct pg_res *pg_query_state(struct pg_conn *c, const char *sql, int n,
+                              const char *const *params, char state[6], struct api_error *e)
+{
+    PGresult *r = PQexecParams(c->pq, sql, n, NULL, params, NULL, NULL, 0);
+    return check_result_state(c, r, state, e);
+}
+
+int pg_copy_in(struct pg_conn *c, const char *sql, const char *data, size_t len, char state[6],
+               struct api_error *e)
+{
+    state[0] = '\0';
+    PGresult *r = PQexec(c->pq, sql);
+    if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
+        struct pg_res *ok = check_result_state(c, r, state, e);
+        if (ok) { /* not a COPY at all: a programmer error */
+            pg_res_free(ok);
+            api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+        }
+        return -1;
+    }
+    PQclear(r);
+    const size_t chunk = 1 << 20;
+    int ok = 1;
+    for (size_t off = 0; ok == 1 && off < len; off += chunk)
+        ok = PQputCopyData(c->pq, data + off, (int)(len - off < chunk ? len - off : chunk));
+    if (PQputCopyEnd(c->pq, ok == 1 ? NULL : "client failed to send") != 1)
+        ok = 0;
+    /* Read every result so that the connection is ready again. */
+    int rc = ok == 1 ? 0 : -1;
+    while ((r = PQgetResult(c->pq)) != NULL) {
+        if (PQresultStatus(r) == PGRES_COPY_IN) { /* the end could not be sent */
+            PQclear(r);
+            rc = -1;
+            break;
+        }
+        struct pg_res *res = check_result_state(c, r, state, e);
+        if (res)
+            pg_res_free(res);
+        else
+            rc = -1;
+    }
+    if (rc != 0 && !state[0] && ok != 1)
+        unavailable(e, PQerrorMessage(c->pq));
+    return rc;
+}
+
+int pg_backend_pid(const struct pg_conn *c)
+{
+    return c && c->pq && PQstatus(c->pq) == CONNECTION_OK ? PQbackendPID(c->pq) : 0;
+}
