@@ -1,13 +1,268 @@
-/* Usage: the live state of a key's windows, read from the rate-limit store
- * (no pipeline lag). */
+/* Usage: the history of a key's or an owner's checks and reported events,
+ * read from the minute buckets tollgate-billingd writes (usage_minute), and
+ * the live state of a key's windows, read from the rate-limit store (no
+ * pipeline lag). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "checker.h"
 #include "common.h"
 #include "handlers.h"
+#include "hist.h"
 #include "keystore.h"
 #include "ratelimit.h"
+
+#define MINUTE_MS INT64_C(60000)
+#define USAGE_DEFAULT_BUCKETS 60
+#define USAGE_MAX_BUCKETS 10000
+
+/* ---- history ---- */
+
+struct usage_query {
+    const char *unit; /* date_trunc field: "minute", "hour", "day" */
+    int64_t bucket_ms;
+    int64_t from_ms, to_ms;
+    bool by_endpoint;
+};
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int bad_param(struct api_error *e, const char *field, const char *msg)
+{
+    api_error_set(e, 400, "invalid_argument", field, "%s", msg);
+    return -1;
+}
+
+/* Reads from, to, granularity and group_by.  UTC days, hours and minutes all
+ * have a fixed length, so bucket arithmetic on epoch milliseconds is the
+ * same as date_trunc in UTC.  Returns 0 or -1 with e filled. */
+static int usage_query_parse(const struct http_req *r, int64_t now, struct usage_query *q,
+                             struct api_error *e)
+{
+    static const char *const allowed[] = {"from", "to", "granularity", "group_by", NULL};
+    static const struct {
+        const char *name;
+        int64_t ms;
+    } units[] = {{"minute", MINUTE_MS}, {"hour", 60 * MINUTE_MS}, {"day", 1440 * MINUTE_MS}};
+    if (http_query_allow(r, allowed, e) != 0)
+        return -1;
+    const char *g = http_query(r, "granularity"), *by = http_query(r, "group_by");
+    const char *from = http_query(r, "from"), *to = http_query(r, "to");
+    q->unit = NULL;
+    for (size_t i = 0; i < TG_ARRAY_LEN(units); i++) {
+        if (!g || strcmp(g, units[i].name) == 0) {
+            q->unit = units[i].name;
+            q->bucket_ms = units[i].ms;
+            break;
+        }
+    }
+    if (!q->unit)
+        return bad_param(e, "granularity", "granularity must be minute, hour or day.");
+    if (by && strcmp(by, "endpoint") != 0)
+        return bad_param(e, "group_by", "group_by accepts only \"endpoint\".");
+    q->by_endpoint = by != NULL;
+    if (from && parse_time_ms(from, &q->from_ms) != 0)
+        return bad_param(e, "from", "from must be an RFC 3339 time such as 2026-11-22T10:00:00.000Z.");
+    if (to && parse_time_ms(to, &q->to_ms) != 0)
+        return bad_param(e, "to", "to must be an RFC 3339 time such as 2026-11-22T10:00:00.000Z.");
+    /* Defaults: up to the end of the current bucket (or to), and from the
+     * start of the 60th bucket before the one holding to's last instant. */
+    if (!to)
+        q->to_ms = (floor_div(now, q->bucket_ms) + 1) * q->bucket_ms;
+    if (!from)
+        q->from_ms = (floor_div(q->to_ms - 1, q->bucket_ms) - (USAGE_DEFAULT_BUCKETS - 1)) *
+                     q->bucket_ms;
+    if (q->from_ms >= q->to_ms)
+        return bad_param(e, to ? "to" : "from", "from must be earlier than to.");
+    int64_t buckets = floor_div(q->to_ms - 1, q->bucket_ms) - floor_div(q->from_ms, q->bucket_ms) + 1;
+    if (buckets > USAGE_MAX_BUCKETS) {
+        api_error_set(e, 400, "invalid_argument", "from",
+                      "The range holds %" PRId64 " %s buckets; at most %d are allowed"
+                      " (narrow it or choose a coarser granularity).",
+                      buckets, q->unit, USAGE_MAX_BUCKETS);
+        return -1;
+    }
+    return 0;
+}
+
+/* The columns of one history row, shared by the key and the owner query:
+ * $2 the date_trunc field, $3 and $4 the range in epoch milliseconds, $5
+ * whether to group by endpoint.  Buckets without any count are left out. */
+#define USAGE_COLUMNS                                                                        \
+    "SELECT tg_ms(date_trunc($2, u.ts, 'UTC')) AS b,"                                        \
+    "  CASE WHEN $5::boolean THEN u.endpoint END AS ep,"                                     \
+    "  sum(u.allowed)::bigint,"                                                              \
+    "  sum(u.rate_limited + u.quota_exceeded + u.denied_other)::bigint,"                     \
+    "  sum(u.reported)::bigint, sum(u.errors)::bigint, sum(u.rt_sum_us)::bigint,"            \
+    "  max(u.rt_max_us), tg_hist_sum(u.rt_hist) FILTER (WHERE u.rt_hist IS NOT NULL)"        \
+    " FROM usage_minute u"
+#define USAGE_RANGE                                                                          \
+    " AND u.ts >= 'epoch'::timestamptz + $3::bigint * interval '1 millisecond'"              \
+    " AND u.ts < 'epoch'::timestamptz + $4::bigint * interval '1 millisecond'"               \
+    " GROUP BY 1, 2"                                                                         \
+    " HAVING sum(u.allowed + u.rate_limited + u.quota_exceeded + u.denied_other"             \
+    "  + u.reported) > 0"
+
+/* A key's rows; a row of NULLs when the key has none, no row when the key
+ * does not exist (404). */
+static const char KEY_SQL[] =
+    "SELECT g.* FROM keys k LEFT JOIN LATERAL (" USAGE_COLUMNS
+    "  WHERE u.key_id = k.id" USAGE_RANGE ") g ON true"
+    " WHERE k.id = $1 ORDER BY g.b, g.ep";
+
+/* An owner's rows, summed over all its keys (revoked ones included: their
+ * history stays theirs). */
+static const char OWNER_SQL[] =
+    USAGE_COLUMNS " WHERE u.key_id IN (SELECT id FROM keys WHERE owner_id = $1)" USAGE_RANGE
+    " ORDER BY 1, 2";
+
+/* Milliseconds with microsecond resolution as a JSON number written exactly
+ * ("12.345", "12.3", "12"), never through binary floating point formatting. */
+static json_object *ms_json(int64_t us)
+{
+    char buf[32];
+    int len = snprintf(buf, sizeof buf, "%" PRId64 ".%03" PRId64, us / 1000, us % 1000);
+    while (len > 0 && buf[len - 1] == '0')
+        buf[--len] = '\0';
+    if (len > 0 && buf[len - 1] == '.')
+        buf[--len] = '\0';
+    return json_object_new_double_s((double)us / 1000.0, buf);
+}
+
+/* Parses a histogram as PostgreSQL prints a bigint[] ("{0,3,1}").  Counts
+ * past the last bucket (none are written) are added to it.  Returns the
+ * number of buckets read. */
+static size_t hist_parse(const char *text, int64_t counts[HIST_BUCKETS])
+{
+    size_t n = 0;
+    const char *p = text;
+    if (*p != '{')
+        return 0;
+    p++;
+    while (*p && *p != '}') {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p)
+            return 0;
+        if (v > 0) {
+            if (n < HIST_BUCKETS)
+                counts[n] = v;
+            else
+                counts[HIST_BUCKETS - 1] += v;
+        } else if (n < HIST_BUCKETS) {
+            counts[n] = 0;
+        }
+        n++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return n < HIST_BUCKETS ? n : HIST_BUCKETS;
+}
+
+/* {avg, p95, max} from the row's event figures, or NULL when none. */
+static json_object *response_json(const struct pg_res *res, int i, int64_t reported)
+{
+    if (reported <= 0)
+        return NULL;
+    int64_t sum = pg_int(res, i, 6), max = pg_int(res, i, 7);
+    int64_t avg = (sum + reported / 2) / reported, p95 = -1;
+    if (!pg_isnull(res, i, 8)) {
+        int64_t counts[HIST_BUCKETS];
+        size_t n = hist_parse(pg_val(res, i, 8), counts);
+        p95 = hist_quantile(counts, n, 0.95, max);
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "avg", ms_json(avg));
+    json_object_object_add(o, "p95", p95 >= 0 ? ms_json(p95) : NULL);
+    json_object_object_add(o, "max", ms_json(max));
+    return o;
+}
+
+static json_object *row_json(const struct pg_res *res, int i, bool by_endpoint)
+{
+    char ts[TG_TIME_LEN];
+    int64_t allowed = pg_int(res, i, 2), denied = pg_int(res, i, 3);
+    int64_t reported = pg_int(res, i, 4);
+    format_time_ms(pg_int(res, i, 0), ts);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "ts", json_object_new_string(ts));
+    if (by_endpoint)
+        json_object_object_add(o, "endpoint", json_object_new_string(pg_val(res, i, 1)));
+    json_object_object_add(o, "requests", json_object_new_int64(allowed + denied));
+    json_object_object_add(o, "allowed", json_object_new_int64(allowed));
+    json_object_object_add(o, "denied", json_object_new_int64(denied));
+    json_object_object_add(o, "reported", json_object_new_int64(reported));
+    json_object_object_add(o, "errors", json_object_new_int64(pg_int(res, i, 5)));
+    json_object_object_add(o, "response_ms", response_json(res, i, reported));
+    return o;
+}
+
+/* The history of a key (by_owner false: 404 when unknown) or of an owner. */
+static void usage_history(struct http_req *r, bool by_owner)
+{
+    struct api_error e;
+    struct usage_query q;
+    const char *id = r->params[0];
+    if (usage_query_parse(r, now_ms(), &q, &e) != 0) {
+        http_reply_error(r, &e);
+        return;
+    }
+    if (by_owner) {
+        size_t len = strlen(id);
+        if (!utf8_valid(id, len) || utf8_len(id, len) > 128 || has_control_chars(id, len)) {
+            api_error_set(&e, 400, "invalid_argument", "owner_id",
+                          "owner_id must be 1 to 128 characters without control characters.");
+            http_reply_error(r, &e);
+            return;
+        }
+    }
+    char from[24], to[24];
+    snprintf(from, sizeof from, "%" PRId64, q.from_ms);
+    snprintf(to, sizeof to, "%" PRId64, q.to_ms);
+    const char *p[] = {id, q.unit, from, to, q.by_endpoint ? "true" : "false"};
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    struct pg_res *res = pg_query(c, by_owner ? OWNER_SQL : KEY_SQL, 5, p, &e);
+    db_release(r, c);
+    if (!res) {
+        http_reply_error(r, &e);
+        return;
+    }
+    int n = pg_nrows(res);
+    if (!by_owner && n == 0) {
+        pg_res_free(res);
+        api_error_set(&e, 404, "not_found", NULL, "Key not found.");
+        http_reply_error(r, &e);
+        return;
+    }
+    json_object *data = json_object_new_array();
+    for (int i = 0; i < n; i++)
+        if (!pg_isnull(res, i, 0))
+            json_object_array_add(data, row_json(res, i, q.by_endpoint));
+    pg_res_free(res);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "data", data);
+    http_reply(r, 200, body, NULL);
+}
+
+static void usage_key(struct http_req *r)
+{
+    usage_history(r, false);
+}
+
+static void usage_owner(struct http_req *r)
+{
+    usage_history(r, true);
+}
+
+/* ---- live ---- */
 
 static json_object *window_json(const struct rl_window *w, json_object *limit)
 {
@@ -67,8 +322,11 @@ static void usage_live(struct http_req *r)
     key_record_fini(&rec);
 }
 
+#define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING | ROLE_VIEWER)
+
 const struct route usage_routes[] = {
-    {"GET", "/v1/keys/{id}/usage/live", ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING | ROLE_VIEWER,
-     usage_live, 0},
+    {"GET", "/v1/keys/{id}/usage", READ, usage_key, 0},
+    {"GET", "/v1/keys/{id}/usage/live", READ, usage_live, 0},
+    {"GET", "/v1/owners/{owner_id}/usage", READ, usage_owner, 0},
 };
 const size_t usage_routes_len = TG_ARRAY_LEN(usage_routes);

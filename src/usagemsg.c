@@ -435,7 +435,7 @@ static int parse_event(json_object *row, size_t i, struct area *ar, struct usage
                        struct tg_err *err)
 {
     memset(e, 0, sizeof *e);
-    size_t max[3] = {USAGE_EVENT_ID_MAX, JOURNAL_KEY_MAX, JOURNAL_ENDPOINT_MAX};
+    size_t max[3] = {USAGE_EVENT_ID_MAX_BYTES, JOURNAL_KEY_MAX, JOURNAL_ENDPOINT_MAX};
     char **dst[3] = {&e->id, &e->key_id, &e->endpoint};
     for (size_t k = 0; k < 3; k++) {
         const char *s = get_str(json_object_array_get_idx(row, k), 1, max[k], ar, "events", i, err);

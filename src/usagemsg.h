@@ -25,7 +25,8 @@
 #include "util.h"
 
 #define USAGE_BATCH_ID_MAX 128
-#define USAGE_EVENT_ID_MAX 128
+#define USAGE_EVENT_ID_MAX 128 /* characters (API.md) */
+#define USAGE_EVENT_ID_MAX_BYTES (USAGE_EVENT_ID_MAX * 4) /* the same in UTF-8 bytes */
 /* Bounds of one message, checked by usage_msg_parse: a publisher keeps its
  * batches within them (RabbitMQ refuses bodies over 128 MiB anyway). */
 #define USAGE_MSG_MAX_LEN ((size_t)128 << 20)

@@ -355,15 +355,15 @@ static void test_parse_rejects(void)
 /* Every string bound, at the limit and one past it. */
 static void test_parse_string_limits(void)
 {
-    char key[JOURNAL_KEY_MAX + 2], ep[JOURNAL_ENDPOINT_MAX + 2], id[USAGE_EVENT_ID_MAX + 2],
-        batch[USAGE_BATCH_ID_MAX + 2], body[2048];
+    char key[JOURNAL_KEY_MAX + 2], ep[JOURNAL_ENDPOINT_MAX + 2], id[USAGE_EVENT_ID_MAX_BYTES + 2],
+        batch[USAGE_BATCH_ID_MAX + 2], body[4096];
     memset(key, 'k', sizeof key);
     memset(ep, 'e', sizeof ep);
     memset(id, 'i', sizeof id);
     memset(batch, 'b', sizeof batch);
     for (int over = 0; over < 2; over++) {
         key[JOURNAL_KEY_MAX + over] = ep[JOURNAL_ENDPOINT_MAX + over] = '\0';
-        id[USAGE_EVENT_ID_MAX + over] = batch[USAGE_BATCH_ID_MAX + over] = '\0';
+        id[USAGE_EVENT_ID_MAX_BYTES + over] = batch[USAGE_BATCH_ID_MAX + over] = '\0';
         snprintf(body, sizeof body, C("[\"%s\",\"e\",60,1,1,0,0,0]"), key);
         CU_ASSERT_EQUAL(parses(body), !over);
         snprintf(body, sizeof body, C("[\"k\",\"%s\",60,1,1,0,0,0]"), ep);
