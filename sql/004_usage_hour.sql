@@ -1,0 +1,2 @@
+-- Hourly usage rollup (being written).
+SELECT 1;
