@@ -315,7 +315,11 @@ struct journal *journal_adopt(const char *dir, struct journal *const *skip, size
         struct journal *j = journal_alloc();
         j->fd = openat(dirfd(d), name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (j->fd < 0 || flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
-            if (j->fd < 0 && errno != ENOENT)
+            /* A journal of another account (EACCES) is its own processes'
+             * to adopt; this scan runs every second, so it stays quiet. */
+            if (j->fd < 0 && (errno == EACCES || errno == EPERM))
+                log_debug("journal: open %s/%s: %s", dir, name, strerror(errno));
+            else if (j->fd < 0 && errno != ENOENT)
                 log_warn("journal: open %s/%s: %s", dir, name, strerror(errno));
             journal_free(j); /* a living owner holds it, or it just went */
             continue;
