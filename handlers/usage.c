@@ -1,7 +1,8 @@
 /* Usage: the history of a key's or an owner's checks and reported events,
- * read from the minute buckets tollgate-billingd writes (usage_minute), and
- * the live state of a key's windows, read from the rate-limit store (no
- * pipeline lag). */
+ * read from the minute buckets tollgate-billingd writes (usage_minute) and
+ * their hourly rollup (usage_hour, written in the same transaction), and the
+ * live state of a key's windows, read from the rate-limit store (no pipeline
+ * lag). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "ratelimit.h"
 
 #define MINUTE_MS INT64_C(60000)
+#define HOUR_MS (60 * MINUTE_MS)
 #define USAGE_DEFAULT_BUCKETS 60
 #define USAGE_MAX_BUCKETS 10000
 
@@ -25,6 +27,7 @@ struct usage_query {
     const char *unit; /* date_trunc field: "minute", "hour", "day" */
     int64_t bucket_ms;
     int64_t from_ms, to_ms;
+    int64_t hours_from_ms, hours_to_ms; /* [from, to) read from usage_hour */
     bool by_endpoint;
 };
 
@@ -32,6 +35,25 @@ static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return -floor_div(-a, b);
+}
+
+/* Splits [from, to) for hour and day buckets: the whole hours inside it are
+ * read from the hourly rollup, the minutes before and after them from the
+ * minute buckets.  Minute buckets, or a range holding no whole hour, read
+ * only minutes (an empty hour range at to). */
+static void usage_query_split(struct usage_query *q)
+{
+    int64_t lo = ceil_div(q->from_ms, HOUR_MS) * HOUR_MS;
+    int64_t hi = floor_div(q->to_ms, HOUR_MS) * HOUR_MS;
+    if (q->bucket_ms < HOUR_MS || lo >= hi)
+        lo = hi = q->to_ms;
+    q->hours_from_ms = lo;
+    q->hours_to_ms = hi;
 }
 
 static int bad_param(struct api_error *e, const char *field, const char *msg)
@@ -89,38 +111,51 @@ static int usage_query_parse(const struct http_req *r, int64_t now, struct usage
                       buckets, q->unit, USAGE_MAX_BUCKETS);
         return -1;
     }
+    usage_query_split(q);
     return 0;
 }
 
+/* The rows of a range, for the keys selected by KEYS ("= $1"): the whole
+ * hours [$6, $7) from usage_hour, the minutes [$3, $6) and [$7, $4) from
+ * usage_minute (times in epoch milliseconds).  The three ranges never
+ * overlap: see usage_query_split. */
+#define USAGE_AT(p) "tg_from_us(" p "::bigint * 1000)"
+#define USAGE_PART(table, keys, lo, hi)                                                     \
+    "SELECT ts, endpoint, allowed, rate_limited, quota_exceeded, denied_other, reported,"  \
+    "  errors, rt_sum_us, rt_max_us, rt_hist FROM " table " WHERE key_id " keys            \
+    "  AND ts >= " USAGE_AT(lo) " AND ts < " USAGE_AT(hi)
+#define USAGE_ROWS(keys)                                                                    \
+    " FROM (" USAGE_PART("usage_hour", keys, "$6", "$7")                                    \
+    " UNION ALL " USAGE_PART("usage_minute", keys, "$3", "$6")                              \
+    " UNION ALL " USAGE_PART("usage_minute", keys, "$7", "$4") ") u"
+
 /* The columns of one history row, shared by the key and the owner query:
- * $2 the date_trunc field, $3 and $4 the range in epoch milliseconds, $5
- * whether to group by endpoint.  Buckets without any count are left out. */
-#define USAGE_COLUMNS                                                                        \
-    "SELECT tg_ms(date_trunc($2, u.ts, 'UTC')) AS b,"                                        \
-    "  CASE WHEN $5::boolean THEN u.endpoint END AS ep,"                                     \
-    "  sum(u.allowed)::bigint,"                                                              \
-    "  sum(u.rate_limited + u.quota_exceeded + u.denied_other)::bigint,"                     \
-    "  sum(u.reported)::bigint, sum(u.errors)::bigint, sum(u.rt_sum_us)::bigint,"            \
-    "  max(u.rt_max_us), tg_hist_sum(u.rt_hist) FILTER (WHERE u.rt_hist IS NOT NULL)"        \
-    " FROM usage_minute u"
-#define USAGE_RANGE                                                                          \
-    " AND u.ts >= 'epoch'::timestamptz + $3::bigint * interval '1 millisecond'"              \
-    " AND u.ts < 'epoch'::timestamptz + $4::bigint * interval '1 millisecond'"               \
-    " GROUP BY 1, 2"                                                                         \
-    " HAVING sum(u.allowed + u.rate_limited + u.quota_exceeded + u.denied_other"             \
-    "  + u.reported) > 0"
+ * $2 the date_trunc field, $5 whether to group by endpoint.  A bucket start
+ * is a whole second, so its epoch in float8 is exact (and cheaper than
+ * tg_ms's numeric).  The histograms are returned side by side as text
+ * ("{0,3}{1}") and summed in C, cheaper than merging them in SQL.  Buckets
+ * without any count are left out (HAVING reuses the sums of the columns). */
+#define USAGE_COLUMNS                                                                       \
+    "SELECT (date_part('epoch', date_trunc($2, u.ts, 'UTC')) * 1000)::bigint AS b,"         \
+    "  CASE WHEN $5::boolean THEN u.endpoint END AS ep,"                                    \
+    "  sum(u.allowed)::bigint,"                                                             \
+    "  sum(u.rate_limited + u.quota_exceeded + u.denied_other)::bigint,"                    \
+    "  sum(u.reported)::bigint, sum(u.errors)::bigint, sum(u.rt_sum_us)::bigint,"           \
+    "  max(u.rt_max_us), string_agg(u.rt_hist::text, '')"
+#define USAGE_GROUP                                                                         \
+    " GROUP BY 1, 2 HAVING sum(u.allowed)"                                                  \
+    "  + sum(u.rate_limited + u.quota_exceeded + u.denied_other) + sum(u.reported) > 0"
 
 /* A key's rows; a row of NULLs when the key has none, no row when the key
  * does not exist (404). */
 static const char KEY_SQL[] =
-    "SELECT g.* FROM keys k LEFT JOIN LATERAL (" USAGE_COLUMNS
-    "  WHERE u.key_id = k.id" USAGE_RANGE ") g ON true"
-    " WHERE k.id = $1 ORDER BY g.b, g.ep";
+    "SELECT g.* FROM keys k LEFT JOIN (" USAGE_COLUMNS USAGE_ROWS("= $1") USAGE_GROUP
+    ") g ON true WHERE k.id = $1 ORDER BY g.b, g.ep";
 
 /* An owner's rows, summed over all its keys (revoked ones included: their
  * history stays theirs). */
 static const char OWNER_SQL[] =
-    USAGE_COLUMNS " WHERE u.key_id IN (SELECT id FROM keys WHERE owner_id = $1)" USAGE_RANGE
+    USAGE_COLUMNS USAGE_ROWS("IN (SELECT id FROM keys WHERE owner_id = $1)") USAGE_GROUP
     " ORDER BY 1, 2";
 
 /* Milliseconds with microsecond resolution as a JSON number written exactly
@@ -136,33 +171,38 @@ static json_object *ms_json(int64_t us)
     return json_object_new_double_s((double)us / 1000.0, buf);
 }
 
-/* Parses a histogram as PostgreSQL prints a bigint[] ("{0,3,1}").  Counts
- * past the last bucket (none are written) are added to it.  Returns the
- * number of buckets read. */
+/* Sums the histograms of text, bigint[] as PostgreSQL prints them put side
+ * by side ("{0,3,1}{2}"), into counts.  Counts past the last bucket (none
+ * are written) are added to it.  Returns the number of buckets read (the
+ * longest histogram), 0 when text is malformed. */
 static size_t hist_parse(const char *text, int64_t counts[HIST_BUCKETS])
 {
-    size_t n = 0;
-    const char *p = text;
-    if (*p != '{')
-        return 0;
-    p++;
-    while (*p && *p != '}') {
-        char *end;
-        long long v = strtoll(p, &end, 10);
-        if (end == p)
+    size_t longest = 0;
+    memset(counts, 0, HIST_BUCKETS * sizeof *counts);
+    for (const char *p = text; *p;) {
+        if (*p != '{')
             return 0;
-        if (v > 0) {
-            if (n < HIST_BUCKETS)
-                counts[n] = v;
-            else
-                counts[HIST_BUCKETS - 1] += v;
-        } else if (n < HIST_BUCKETS) {
-            counts[n] = 0;
+        size_t n = 0;
+        for (p++; *p && *p != '}'; n++) {
+            /* Counts are digits only (a month of them holds a few hundred
+             * thousand): a plain loop, much cheaper than strtoll. */
+            int64_t v = 0;
+            const char *start = p;
+            for (; *p >= '0' && *p <= '9' && v < INT64_MAX / 10 - 9; p++)
+                v = v * 10 + (*p - '0');
+            if (p == start || (*p != ',' && *p != '}'))
+                return 0;
+            counts[n < HIST_BUCKETS ? n : HIST_BUCKETS - 1] += v;
+            if (*p == ',')
+                p++;
         }
-        n++;
-        p = *end == ',' ? end + 1 : end;
+        if (*p != '}')
+            return 0;
+        p++;
+        if (n > longest)
+            longest = n;
     }
-    return n < HIST_BUCKETS ? n : HIST_BUCKETS;
+    return longest < HIST_BUCKETS ? longest : HIST_BUCKETS;
 }
 
 /* {avg, p95, max} from the row's event figures, or NULL when none. */
@@ -222,14 +262,17 @@ static void usage_history(struct http_req *r, bool by_owner)
             return;
         }
     }
-    char from[24], to[24];
+    char from[24], to[24], hours_from[24], hours_to[24];
     snprintf(from, sizeof from, "%" PRId64, q.from_ms);
     snprintf(to, sizeof to, "%" PRId64, q.to_ms);
-    const char *p[] = {id, q.unit, from, to, q.by_endpoint ? "true" : "false"};
+    snprintf(hours_from, sizeof hours_from, "%" PRId64, q.hours_from_ms);
+    snprintf(hours_to, sizeof hours_to, "%" PRId64, q.hours_to_ms);
+    const char *p[] = {id,         q.unit,    from, to, q.by_endpoint ? "true" : "false",
+                       hours_from, hours_to};
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    struct pg_res *res = pg_query(c, by_owner ? OWNER_SQL : KEY_SQL, 5, p, &e);
+    struct pg_res *res = pg_query(c, by_owner ? OWNER_SQL : KEY_SQL, 7, p, &e);
     db_release(r, c);
     if (!res) {
         http_reply_error(r, &e);

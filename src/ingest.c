@@ -4,9 +4,11 @@
  * RETURNING id) inside the transaction that applies the counts, so two
  * daemons that received the same redelivered batch cannot both count it: the
  * second one's insert waits for the first one's commit, then returns nothing.
- * Rows are upserted and keys locked in one global order (key, minute,
- * endpoint) so that concurrent daemons seldom deadlock; when they do, the
- * loser retries. */
+ * Rows are upserted and keys locked in one global order (usage_minute by
+ * key, minute, endpoint, then usage_hour by key, hour, endpoint, then keys)
+ * so that concurrent daemons seldom deadlock; when they do, the loser
+ * retries.  The hourly rollup is written in the same transaction as the
+ * minutes it sums, so the two tables never disagree. */
 #include "ingest.h"
 
 #include <stdbool.h>
@@ -425,6 +427,12 @@ static int merge_new(struct pg_conn *conn, struct usage_agg *agg, struct work *w
     return rc;
 }
 
+/* The merged histogram of an upsert: most rows have none, and skipping the
+ * function call for them makes the upsert cheaper. */
+#define HIST_ADD                                                                            \
+    "CASE WHEN EXCLUDED.rt_hist IS NULL THEN u.rt_hist "                                    \
+    "ELSE tg_hist_add(u.rt_hist, EXCLUDED.rt_hist) END"
+
 static const char UPSERT[] =
     "INSERT INTO usage_minute AS u (key_id, ts, endpoint, allowed, allowed_cost, rate_limited, "
     "quota_exceeded, denied_other, reported, errors, rt_sum_us, rt_max_us, rt_hist) "
@@ -440,9 +448,31 @@ static const char UPSERT[] =
     "reported = u.reported + EXCLUDED.reported, errors = u.errors + EXCLUDED.errors, "
     "rt_sum_us = u.rt_sum_us + EXCLUDED.rt_sum_us, "
     "rt_max_us = greatest(u.rt_max_us, EXCLUDED.rt_max_us), "
-    "rt_hist = tg_hist_add(u.rt_hist, EXCLUDED.rt_hist)";
+    "rt_hist = " HIST_ADD;
 
-/* (e) the rows, through COPY into the temporary table. */
+/* The same rows summed by hour into the rollup, locked in the same order
+ * (key, hour, endpoint) after the minute rows. */
+static const char UPSERT_HOUR[] =
+    "INSERT INTO usage_hour AS u (key_id, ts, endpoint, allowed, allowed_cost, rate_limited, "
+    "quota_exceeded, denied_other, reported, errors, rt_sum_us, rt_max_us, rt_hist) "
+    "SELECT key_id, to_timestamp(minute_s - minute_s % 3600) AS hour, endpoint, sum(allowed), "
+    "sum(allowed_cost), sum(rate_limited), sum(quota_exceeded), sum(denied_other), "
+    "sum(reported), sum(errors), sum(rt_sum_us), max(rt_max_us), "
+    "tg_hist_sum(rt_hist) FILTER (WHERE rt_hist IS NOT NULL) "
+    "FROM " TEMP_TABLE " GROUP BY key_id, hour, endpoint ORDER BY key_id, hour, endpoint "
+    "ON CONFLICT (key_id, ts, endpoint) DO UPDATE SET "
+    "allowed = u.allowed + EXCLUDED.allowed, "
+    "allowed_cost = u.allowed_cost + EXCLUDED.allowed_cost, "
+    "rate_limited = u.rate_limited + EXCLUDED.rate_limited, "
+    "quota_exceeded = u.quota_exceeded + EXCLUDED.quota_exceeded, "
+    "denied_other = u.denied_other + EXCLUDED.denied_other, "
+    "reported = u.reported + EXCLUDED.reported, errors = u.errors + EXCLUDED.errors, "
+    "rt_sum_us = u.rt_sum_us + EXCLUDED.rt_sum_us, "
+    "rt_max_us = greatest(u.rt_max_us, EXCLUDED.rt_max_us), "
+    "rt_hist = " HIST_ADD;
+
+/* (e) the rows, through COPY into the temporary table, then into the minute
+ * buckets and their hourly rollup. */
 static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct work *w,
                        struct attempt *at)
 {
@@ -454,7 +484,9 @@ static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct
         return -1;
     }
     w->st.buckets = usage_agg_count(agg);
-    return run(conn, "upsert", UPSERT, 0, NULL, NULL, at);
+    if (run(conn, "upsert", UPSERT, 0, NULL, NULL, at) != 0)
+        return -1;
+    return run(conn, "upsert hour", UPSERT_HOUR, 0, NULL, NULL, at);
 }
 
 struct last_used {

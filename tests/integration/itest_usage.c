@@ -844,6 +844,245 @@ static void test_events_granularity(void)
 	itest_resp_fini(&r);
 }
 
+/* ---- the hourly rollup: hours and days are sums of minutes ---- */
+
+#define ROLL_ROWS 64
+
+/* A bucket of a usage answer: (ts, endpoint) and its figures. */
+struct roll_row {
+	int64_t ts, allowed, denied, reported, errors, max_us;
+	char endpoint[64];
+};
+
+struct roll {
+	struct roll_row row[ROLL_ROWS];
+	size_t n;
+};
+
+/* An event of the rollup test, placed at an offset from a day start. */
+struct roll_event {
+	int64_t at;
+	const char *endpoint;
+	int status;
+	int64_t us;
+};
+
+static const struct roll_event roll_events[] = {
+	{ 22 * HOUR_MS + 10000, "GET /r", 200, 1500 },
+	{ 22 * HOUR_MS + 40000, "POST /w", 500, 250000 },
+	{ 22 * HOUR_MS + MINUTE_MS, "GET /r", 200, 12000 },
+	{ 22 * HOUR_MS + 30 * MINUTE_MS, "GET /r", 503, 800 },
+	{ 22 * HOUR_MS + 59 * MINUTE_MS, "POST /w", 200, 45000 },
+	{ 23 * HOUR_MS, "GET /r", 200, 3000 },
+	{ 23 * HOUR_MS + 17 * MINUTE_MS, "GET /r", 200, 99000 },
+	{ 23 * HOUR_MS + 59 * MINUTE_MS + 59000, "POST /w", 200, 7000 },
+	{ 24 * HOUR_MS, "GET /r", 200, 2200 },
+	{ 24 * HOUR_MS + 5 * MINUTE_MS, "POST /w", 502, 61000 },
+	{ 25 * HOUR_MS + 10 * MINUTE_MS, "GET /r", 200, 1000 },
+	{ 25 * HOUR_MS + 10 * MINUTE_MS + 30000, "GET /r", 200, 123456 },
+};
+#define ROLL_NEV (sizeof roll_events / sizeof roll_events[0])
+
+static int64_t parse_ts(const char *s)
+{
+	struct tm tm;
+	int ms = 0;
+
+	memset(&tm, 0, sizeof tm);
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* Adds the rows of a usage answer into buckets of unit_ms (UTC hours and
+ * days have a fixed length).  Returns -1 when a row is malformed. */
+static int roll_fold(struct roll *g, const struct itest_resp *r, int64_t unit_ms)
+{
+	json_object *data = itest_get(r->json, "data");
+	size_t i, j;
+
+	for (i = 0; i < itest_len(data); i++) {
+		json_object *o = itest_idx(data, i);
+		const char *ep = itest_str(o, "endpoint");
+		int64_t ts = parse_ts(itest_str(o, "ts")), a = -1, d = -1, rep = -1, e = -1, mx = -1;
+		struct roll_row *w;
+
+		if (ts < 0 || !itest_int(o, "allowed", &a) || !itest_int(o, "denied", &d) ||
+		    !itest_int(o, "reported", &rep) || !itest_int(o, "errors", &e))
+			return -1;
+		if (!itest_is_null(o, "response_ms"))
+			mx = (int64_t)(json_object_get_double(itest_get(o, "response_ms.max")) * 1000 + 0.5);
+		ts = ts / unit_ms * unit_ms;
+		for (j = 0; j < g->n; j++)
+			if (g->row[j].ts == ts && strcmp(g->row[j].endpoint, ep ? ep : "") == 0)
+				break;
+		if (j == g->n) {
+			if (g->n == ROLL_ROWS)
+				return -1;
+			w = &g->row[g->n++];
+			memset(w, 0, sizeof *w);
+			w->ts = ts;
+			w->max_us = -1;
+			snprintf(w->endpoint, sizeof w->endpoint, "%s", ep ? ep : "");
+		}
+		w = &g->row[j];
+		w->allowed += a;
+		w->denied += d;
+		w->reported += rep;
+		w->errors += e;
+		if (mx > w->max_us)
+			w->max_us = mx;
+	}
+	return 0;
+}
+
+/* The p95 (nearest rank, in us) of the test's events in [lo, hi) on endpoint
+ * (NULL: any); -1 when none. */
+static int64_t roll_p95(int64_t day0, int64_t lo, int64_t hi, const char *endpoint)
+{
+	int64_t v[ROLL_NEV];
+	size_t i, n = 0;
+
+	for (i = 0; i < ROLL_NEV; i++) {
+		int64_t minute = (day0 + roll_events[i].at) / MINUTE_MS * MINUTE_MS;
+
+		if (minute >= lo && minute < hi &&
+		    (!endpoint || !*endpoint || strcmp(endpoint, roll_events[i].endpoint) == 0))
+			v[n++] = roll_events[i].us;
+	}
+	if (n == 0)
+		return -1;
+	qsort(v, n, sizeof v[0], cmp_i64);
+	return v[(95 * n + 99) / 100 - 1];
+}
+
+/* GET .../usage over [from, to) at unit (and by endpoint when asked) must
+ * give exactly the minute buckets summed, and a p95 within 6.25 % of the
+ * true one.  Returns the total reported. */
+static int64_t roll_compare(const char *key, int64_t day0, int64_t from, int64_t to,
+			    const char *unit, int64_t unit_ms, int by_endpoint)
+{
+	struct itest_resp r;
+	struct roll *want = calloc(2, sizeof *want), *got;
+	char path[512], f[40], t[40];
+	int64_t total = 0;
+	size_t i, j;
+	int ok;
+
+	if (!want)
+		abort();
+	got = want + 1;
+	fmt_ms(f, sizeof f, from);
+	fmt_ms(t, sizeof t, to);
+	snprintf(path, sizeof path, "/v1/keys/%s/usage?granularity=minute&from=%s&to=%s%s", key,
+		 f, t, by_endpoint ? "&group_by=endpoint" : "");
+	itest_call(&r, "GET", path, viewer.token, NULL);
+	ok = r.status == 200 && roll_fold(want, &r, unit_ms) == 0;
+	EXPECT(ok, "%s: %.300s", path, r.body);
+	itest_resp_fini(&r);
+	snprintf(path, sizeof path, "/v1/keys/%s/usage?granularity=%s&from=%s&to=%s%s", key, unit,
+		 f, t, by_endpoint ? "&group_by=endpoint" : "");
+	itest_call(&r, "GET", path, viewer.token, NULL);
+	ok = r.status == 200 && roll_fold(got, &r, unit_ms) == 0;
+	EXPECT(ok && got->n == want->n, "%s: %zu buckets, want %zu: %.600s", path, got->n,
+	       want->n, r.body);
+	for (i = 0; i < want->n; i++) {
+		const struct roll_row *w = &want->row[i], *g;
+		json_object *row;
+		int64_t p95 = -1, truth;
+
+		total += w->reported;
+		for (j = 0; j < got->n; j++)
+			if (got->row[j].ts == w->ts && strcmp(got->row[j].endpoint, w->endpoint) == 0)
+				break;
+		g = j < got->n ? &got->row[j] : NULL;
+		if (!EXPECT(g && g->allowed == w->allowed && g->denied == w->denied &&
+			    g->reported == w->reported && g->errors == w->errors &&
+			    g->max_us == w->max_us,
+			    "%s: bucket %zu (%s) differs from its minutes: %.600s", path, i,
+			    w->endpoint, r.body))
+			continue;
+		/* got's rows are the answer's rows, in order (one per bucket). */
+		row = itest_idx(itest_get(r.json, "data"), j);
+		truth = roll_p95(day0, w->ts > from ? w->ts : from,
+				 w->ts + unit_ms < to ? w->ts + unit_ms : to, w->endpoint);
+		if (!itest_is_null(row, "response_ms.p95"))
+			p95 = (int64_t)(json_object_get_double(itest_get(row, "response_ms.p95")) * 1000 + 0.5);
+		EXPECT(truth < 0 || (p95 * 16 >= truth * 15 && p95 * 16 <= truth * 17),
+		       "%s: bucket %zu p95 %" PRId64 " us, true %" PRId64 " us", path, i, p95, truth);
+	}
+	itest_resp_fini(&r);
+	free(want);
+	return total;
+}
+
+/* Hour and day buckets (read from the hourly rollup for whole hours, from
+ * the minutes at unaligned edges) are exactly the sums of the minute
+ * buckets, by endpoint too; checks counted now included. */
+static void test_usage_rollup(void)
+{
+	struct itest_key k;
+	struct itest_resp r;
+	char owner[128], path[512], ev[8192], ts[40], from[40], to[40];
+	int64_t day0 = (wall_ms() - 2 * DAY_MS) / DAY_MS * DAY_MS, hour = wall_ms() / HOUR_MS * HOUR_MS;
+	int64_t want = (int64_t)ROLL_NEV, checks[2] = { 3, 0 }, ms;
+	/* Offsets from day0 of [from, to): aligned, unaligned at both ends
+	 * (22:00 out, 25:10 in), inside one hour; and how many events each holds. */
+	static const struct { int64_t from, to, events; } win[] = {
+		{ 22 * HOUR_MS, 26 * HOUR_MS, 12 },
+		{ 22 * HOUR_MS + 30000, 25 * HOUR_MS + 10 * MINUTE_MS + 1, 10 },
+		{ 22 * HOUR_MS + MINUTE_MS, 22 * HOUR_MS + 59 * MINUTE_MS, 2 },
+	};
+	size_t i, len = 0;
+	int by;
+
+	owner_id(owner, sizeof owner, "rollup");
+	if (itest_key_create(&k, owner, itest_big_tier(), NULL, NULL) != 0)
+		return;
+	for (i = 0; i < ROLL_NEV; i++) {
+		fmt_ms(ts, sizeof ts, day0 + roll_events[i].at);
+		len += (size_t)snprintf(ev + len, sizeof ev - len,
+					"%s{\"id\":\"it%s-%s-r%zu\",\"key_id\":%s,\"endpoint\":%s,"
+					"\"status\":%d,\"response_ms\":%" PRId64 ".%03" PRId64 ",\"ts\":\"%s\"}",
+					i ? "," : "", itest_suffix(), k.id, i, itest_q(k.id),
+					itest_q(roll_events[i].endpoint), roll_events[i].status,
+					roll_events[i].us / 1000, roll_events[i].us % 1000, ts);
+	}
+	if (send_batch(ev) != 202)
+		return;
+	for (i = 0; i < 3; i++) {
+		check_on(&r, k.key, "GET /r");
+		EXPECT_STATUS(&r, 200);
+		itest_resp_fini(&r);
+	}
+	fmt_ms(from, sizeof from, day0);
+	fmt_ms(to, sizeof to, day0 + 2 * DAY_MS);
+	snprintf(path, sizeof path, "/v1/keys/%s/usage?granularity=day&from=%s&to=%s", k.id, from, to);
+	ms = wait_for(&r, path, reported_is, &want);
+	EXPECT(ms >= 0, "events did not appear: %.300s", r.body);
+	itest_resp_fini(&r);
+	snprintf(path, sizeof path, "/v1/keys/%s/usage?granularity=hour", k.id);
+	EXPECT(wait_for(&r, path, counts_are, checks) >= 0, "checks did not appear: %.300s", r.body);
+	itest_resp_fini(&r);
+
+	for (i = 0; i < sizeof win / sizeof win[0]; i++)
+		for (by = 0; by <= 1; by++) {
+			int64_t from_ms = day0 + win[i].from, to_ms = day0 + win[i].to;
+
+			EXPECT(roll_compare(k.id, day0, from_ms, to_ms, "hour", HOUR_MS, by) == win[i].events,
+			       "window %zu: hours hold the wrong events", i);
+			EXPECT(roll_compare(k.id, day0, from_ms, to_ms, "day", DAY_MS, by) == win[i].events,
+			       "window %zu: days hold the wrong events", i);
+		}
+	/* The checks made now: the current hour whole (from the rollup), and
+	 * from an unaligned start an hour back. */
+	roll_compare(k.id, day0, hour - HOUR_MS, hour + HOUR_MS, "hour", HOUR_MS, 1);
+	roll_compare(k.id, day0, hour - HOUR_MS + 1234, hour + HOUR_MS, "day", DAY_MS, 0);
+}
+
 int itest_register_usage(void)
 {
 	CU_pSuite s = CU_add_suite("usage", suite_init, suite_clean);
@@ -859,7 +1098,8 @@ int itest_register_usage(void)
 	    !CU_add_test(s, "usage: unknown key, owner without keys", test_usage_not_found) ||
 	    !CU_add_test(s, "usage: checks end to end", test_usage_checks_end_to_end) ||
 	    !CU_add_test(s, "usage: events end to end, replay", test_events_end_to_end) ||
-	    !CU_add_test(s, "usage: events by minute, hour, day", test_events_granularity))
+	    !CU_add_test(s, "usage: events by minute, hour, day", test_events_granularity) ||
+	    !CU_add_test(s, "usage: hours and days are sums of minutes", test_usage_rollup))
 		return -1;
 	return 0;
 }
