@@ -332,8 +332,8 @@ static void key_revoke(struct http_req *r)
     }
     if (!(res = pg_query(c,
                          "WITH old AS (SELECT tg_key_json(k) AS j FROM keys k WHERE id = $1),"
-                         " upd AS (UPDATE keys SET status = 'revoked', updated_at = clock_timestamp(),"
-                         "   version = version + 1 WHERE id = $1"
+                         " upd AS (UPDATE keys SET status = 'revoked', revoked_at = clock_timestamp(),"
+                         "   updated_at = clock_timestamp(), version = version + 1 WHERE id = $1"
                          "  RETURNING tg_key_view(keys) AS v, tg_key_json(keys) AS j)"
                          " SELECT upd.v::text, tg_changes(old.j, upd.j)::text FROM old, upd",
                          1, p, &e)))

@@ -1,5 +1,5 @@
 /* tollgatectl: operations from the shell — schema migrations, the first
- * admin tokens, configuration checks. */
+ * admin tokens, configuration checks, closing a billing period. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +179,53 @@ static int cmd_config(struct ctl *ctl, int argc, char **argv)
     return 0;
 }
 
+/* billing close PERIOD: what POST /v1/billing/periods/{period}/close does
+ * (sql/003_billing.sql), audited as tollgatectl; prints {"data":[records]}. */
+static int billing_close(struct ctl *ctl, const char *period)
+{
+    if (connect_db(ctl) != 0)
+        return 1;
+    struct api_error e;
+    const char *p[] = {period};
+    struct pg_res *r = NULL;
+    if (pg_begin(ctl->pg, &e) != 0 ||
+        !(r = pg_query(ctl->pg, "SELECT outcome, records::text FROM tg_billing_close($1)", 1, p,
+                       &e)))
+        goto fail;
+    const char *outcome = pg_val(r, 0, 0);
+    if (strcmp(outcome, "invalid") == 0 || strcmp(outcome, "not_ended") == 0) {
+        fprintf(stderr, "tollgatectl: %s: %s\n", period,
+                outcome[0] == 'i' ? "not a period (YYYY-MM from 1970-01 to 9999-12)"
+                                  : "the period has not ended; only an ended period can be closed");
+        pg_res_free(r);
+        pg_rollback(ctl->pg);
+        return 1;
+    }
+    struct audit_entry a = {.actor = "tollgatectl", .role = "admin", .action = "billing.close",
+                            .resource_type = "billing_period", .resource_id = period,
+                            .changes = "{\"status\":{\"from\":\"open\",\"to\":\"closed\"}}"};
+    if ((strcmp(outcome, "closed") == 0 && audit_append(ctl->pg, &a, &e) != 0) ||
+        pg_commit(ctl->pg, &e) != 0)
+        goto fail;
+    printf("{\"data\":%s}\n", pg_val(r, 0, 1));
+    pg_res_free(r);
+    return 0;
+fail:
+    pg_res_free(r);
+    pg_rollback(ctl->pg);
+    fprintf(stderr, "tollgatectl: billing close failed: %s\n", e.message);
+    return 1;
+}
+
+static int cmd_billing(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc != 2 || strcmp(argv[0], "close") != 0) {
+        fprintf(stderr, "usage: tollgatectl billing close PERIOD\n");
+        return 2;
+    }
+    return billing_close(ctl, argv[1]);
+}
+
 static const struct {
     const char *word;
     command_fn fn;
@@ -186,6 +233,7 @@ static const struct {
     {"migrate", cmd_migrate},
     {"token", cmd_token},
     {"config", cmd_config},
+    {"billing", cmd_billing},
 };
 
 static void usage(void)
@@ -195,7 +243,8 @@ static void usage(void)
                     "  token create --role ROLE [--name N]  create an admin token (printed once)\n"
                     "  token list                           list admin tokens\n"
                     "  token revoke ID                      revoke an admin token\n"
-                    "  config check                         validate the configuration\n");
+                    "  config check                         validate the configuration\n"
+                    "  billing close PERIOD                 close an ended month YYYY-MM\n");
 }
 
 int main(int argc, char **argv)
