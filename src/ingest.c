@@ -433,22 +433,26 @@ static int merge_new(struct pg_conn *conn, struct usage_agg *agg, struct work *w
     "CASE WHEN EXCLUDED.rt_hist IS NULL THEN u.rt_hist "                                    \
     "ELSE tg_hist_add(u.rt_hist, EXCLUDED.rt_hist) END"
 
+/* Both tables add a new row's figures to an existing one. */
+#define ADD_EXCLUDED                                                                        \
+    "ON CONFLICT (key_id, ts, endpoint) DO UPDATE SET "                                     \
+    "allowed = u.allowed + EXCLUDED.allowed, "                                              \
+    "allowed_cost = u.allowed_cost + EXCLUDED.allowed_cost, "                               \
+    "rate_limited = u.rate_limited + EXCLUDED.rate_limited, "                               \
+    "quota_exceeded = u.quota_exceeded + EXCLUDED.quota_exceeded, "                         \
+    "denied_other = u.denied_other + EXCLUDED.denied_other, "                               \
+    "reported = u.reported + EXCLUDED.reported, errors = u.errors + EXCLUDED.errors, "      \
+    "rt_sum_us = u.rt_sum_us + EXCLUDED.rt_sum_us, "                                        \
+    "rt_max_us = greatest(u.rt_max_us, EXCLUDED.rt_max_us), "                               \
+    "rt_hist = " HIST_ADD
+
 static const char UPSERT[] =
     "INSERT INTO usage_minute AS u (key_id, ts, endpoint, allowed, allowed_cost, rate_limited, "
     "quota_exceeded, denied_other, reported, errors, rt_sum_us, rt_max_us, rt_hist) "
     "SELECT key_id, to_timestamp(minute_s), endpoint, allowed, allowed_cost, rate_limited, "
     "quota_exceeded, denied_other, reported, errors, rt_sum_us, rt_max_us, rt_hist "
     "FROM " TEMP_TABLE " ORDER BY key_id, minute_s, endpoint "
-    "ON CONFLICT (key_id, ts, endpoint) DO UPDATE SET "
-    "allowed = u.allowed + EXCLUDED.allowed, "
-    "allowed_cost = u.allowed_cost + EXCLUDED.allowed_cost, "
-    "rate_limited = u.rate_limited + EXCLUDED.rate_limited, "
-    "quota_exceeded = u.quota_exceeded + EXCLUDED.quota_exceeded, "
-    "denied_other = u.denied_other + EXCLUDED.denied_other, "
-    "reported = u.reported + EXCLUDED.reported, errors = u.errors + EXCLUDED.errors, "
-    "rt_sum_us = u.rt_sum_us + EXCLUDED.rt_sum_us, "
-    "rt_max_us = greatest(u.rt_max_us, EXCLUDED.rt_max_us), "
-    "rt_hist = " HIST_ADD;
+    ADD_EXCLUDED;
 
 /* The same rows summed by hour into the rollup, locked in the same order
  * (key, hour, endpoint) after the minute rows. */
@@ -460,16 +464,7 @@ static const char UPSERT_HOUR[] =
     "sum(reported), sum(errors), sum(rt_sum_us), max(rt_max_us), "
     "tg_hist_sum(rt_hist) FILTER (WHERE rt_hist IS NOT NULL) "
     "FROM " TEMP_TABLE " GROUP BY key_id, hour, endpoint ORDER BY key_id, hour, endpoint "
-    "ON CONFLICT (key_id, ts, endpoint) DO UPDATE SET "
-    "allowed = u.allowed + EXCLUDED.allowed, "
-    "allowed_cost = u.allowed_cost + EXCLUDED.allowed_cost, "
-    "rate_limited = u.rate_limited + EXCLUDED.rate_limited, "
-    "quota_exceeded = u.quota_exceeded + EXCLUDED.quota_exceeded, "
-    "denied_other = u.denied_other + EXCLUDED.denied_other, "
-    "reported = u.reported + EXCLUDED.reported, errors = u.errors + EXCLUDED.errors, "
-    "rt_sum_us = u.rt_sum_us + EXCLUDED.rt_sum_us, "
-    "rt_max_us = greatest(u.rt_max_us, EXCLUDED.rt_max_us), "
-    "rt_hist = " HIST_ADD;
+    ADD_EXCLUDED;
 
 /* (e) the rows, through COPY into the temporary table, then into the minute
  * buckets and their hourly rollup. */
