@@ -43,9 +43,10 @@ CREATE TABLE usage_hour (
 ) PARTITION BY RANGE (ts);
 
 -- Creates the partitions of usage_minute and usage_hour holding t if
--- missing.  An hour row is updated once a minute while its key is active:
--- the free space left by fillfactor keeps those updates HOT (on the same
--- page, no index entry).
+-- missing.  A minute row is updated by every billingd transaction (about
+-- once a second) while its key is active, an hour row too: the free space
+-- left by fillfactor keeps those updates HOT (on the same page, no index
+-- entry).
 CREATE OR REPLACE FUNCTION tg_usage_partition(t timestamptz) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   m timestamptz := tg_month(t);
@@ -53,7 +54,8 @@ DECLARE
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('tg_usage_partition'));
   IF to_regclass('usage_minute_' || suffix) IS NULL THEN
-    EXECUTE format('CREATE TABLE %I PARTITION OF usage_minute FOR VALUES FROM (%L) TO (%L)',
+    EXECUTE format('CREATE TABLE %I PARTITION OF usage_minute FOR VALUES FROM (%L) TO (%L) '
+                   'WITH (fillfactor = 70)',
                    'usage_minute_' || suffix, m, m + interval '1 month');
   END IF;
   IF to_regclass('usage_hour_' || suffix) IS NULL THEN
@@ -74,6 +76,16 @@ SELECT tg_usage_partition(substring(pg_get_expr(c.relpartbound, c.oid)
                                     FROM $re$FROM \('([^']+)'\)$re$)::timestamptz)
   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
  WHERE i.inhparent = 'usage_minute'::regclass;
+
+-- The minute partitions made by 002 get the same free space on new pages.
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'usage_minute'::regclass LOOP
+    EXECUTE format('ALTER TABLE %I SET (fillfactor = 70)', r.relname);
+  END LOOP;
+END $$;
 
 INSERT INTO usage_hour (key_id, ts, endpoint, allowed, allowed_cost, rate_limited, quota_exceeded,
                         denied_other, reported, errors, rt_sum_us, rt_max_us, rt_hist)
