@@ -107,21 +107,32 @@ static int publish(struct usagepub *p, const char *id, const char *body, size_t 
 
 /* ---- journals ---- */
 
+struct scan {
+    struct usage_agg *agg;
+    size_t records;
+};
+
 static void add_record(const struct journal_rec *rec, void *arg)
 {
-    usage_agg_add_check(arg, rec);
+    struct scan *sc = arg;
+    usage_agg_add_check(sc->agg, rec);
+    sc->records++;
 }
 
 /* Publishes the next batch of j.  The range is made pending before the
  * message leaves, so that a crash before the confirm replays exactly this
- * range under the same id.  Returns 1 when a batch was confirmed (more may
- * follow), 0 when there is nothing to send, -1 when the broker failed. */
+ * range under the same id.  Returns 1 when a full batch (or a replayed one)
+ * was confirmed and more is waiting, 0 when j is caught up (what arrives
+ * meanwhile waits for the next round: one message per flush_ms under normal
+ * load, since every message costs the broker a write of its own), -1 when
+ * the broker failed. */
 static int flush_one(struct usagepub *p, struct journal *j)
 {
     uint64_t head = journal_head(j), pending = journal_pending(j);
     bool replay = pending > head;
     usage_agg_clear(p->agg);
-    uint64_t end = journal_scan(j, head, replay ? pending : 0, BATCH_RECORDS, add_record, p->agg);
+    struct scan sc = {p->agg, 0};
+    uint64_t end = journal_scan(j, head, replay ? pending : 0, BATCH_RECORDS, add_record, &sc);
     if (replay && end != pending) {
         /* Committed records do not change; only an adopted journal skips
          * slots, and it skips the same ones every time. */
@@ -150,7 +161,7 @@ static int flush_one(struct usagepub *p, struct journal *j)
         return -1;
     journal_advance(j, end);
     metrics_usage_batch(p->metrics, usage_agg_count(p->agg));
-    return 1;
+    return replay || sc.records >= BATCH_RECORDS ? 1 : 0;
 }
 
 /* Publishes up to max batches of j; -1 when the broker failed. */
@@ -309,9 +320,10 @@ static void *pub_main(void *arg)
     int64_t deadline = mono_ms() + STOP_FLUSH_MS;
     p->retry_at_ms = 0;
     while (mono_ms() < deadline && !drained(p->own)) {
-        if (flush_journal(p, p->own, BATCHES_PER_ROUND) < 0) {
-            if (!p->amqp && p->retry_at_ms > deadline)
-                break;
+        int rc = flush_journal(p, p->own, BATCHES_PER_ROUND);
+        if (rc < 0 && !p->amqp && p->retry_at_ms > deadline)
+            break;
+        if (rc < 0 || !drained(p->own)) {
             struct timespec pause = {0, 50 * 1000000};
             nanosleep(&pause, NULL);
         }
