@@ -19,6 +19,7 @@
 
 #include "hist.h"
 #include "log.h"
+#include "strbuf.h"
 
 #define TEMP_TABLE "tg_ingest_rows"
 
@@ -110,44 +111,16 @@ static bool smap_get(const struct smap *m, const char *s, size_t *v)
 
 /* ---- text builders: array literals and COPY rows ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void buf_reserve(struct buf *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap)
-        return;
-    while (b->len + more + 1 > b->cap)
-        b->cap = b->cap ? b->cap * 2 : 4096;
-    b->p = xrealloc(b->p, b->cap);
-}
-
-static void buf_putc(struct buf *b, char c)
-{
-    buf_reserve(b, 1);
-    b->p[b->len++] = c;
-    b->p[b->len] = '\0';
-}
-
-static void buf_int(struct buf *b, int64_t v)
-{
-    buf_reserve(b, 21);
-    b->len += (size_t)snprintf(b->p + b->len, 22, "%lld", (long long)v);
-}
-
 /* Array literals: array_start, elements, array_end. */
-static void array_start(struct buf *b)
+static void array_start(struct strbuf *b)
 {
-    b->len = 0;
-    buf_reserve(b, 2);
+    strbuf_reset(b);
 }
 
 /* One element of a text[] literal: quoted, with " and \ escaped. */
-static void buf_array_str(struct buf *b, const char *s)
+static void array_str(struct strbuf *b, const char *s)
 {
-    buf_reserve(b, strlen(s) * 2 + 3);
+    strbuf_reserve(b, strlen(s) * 2 + 3);
     char sep = b->len ? ',' : '{';
     b->p[b->len++] = sep;
     b->p[b->len++] = '"';
@@ -160,23 +133,23 @@ static void buf_array_str(struct buf *b, const char *s)
     b->p[b->len] = '\0';
 }
 
-static void buf_array_int(struct buf *b, int64_t v)
+static void array_int(struct strbuf *b, int64_t v)
 {
-    buf_putc(b, b->len ? ',' : '{');
-    buf_int(b, v);
+    strbuf_putc(b, b->len ? ',' : '{');
+    strbuf_int(b, v);
 }
 
-static void array_end(struct buf *b)
+static void array_end(struct strbuf *b)
 {
     if (b->len == 0)
-        buf_putc(b, '{');
-    buf_putc(b, '}');
+        strbuf_putc(b, '{');
+    strbuf_putc(b, '}');
 }
 
 /* A COPY text field: backslash, tab, newline and carriage return escaped. */
-static void buf_copy_str(struct buf *b, const char *s)
+static void copy_str(struct strbuf *b, const char *s)
 {
-    buf_reserve(b, strlen(s) * 2 + 1);
+    strbuf_reserve(b, strlen(s) * 2);
     for (; *s; s++) {
         char c = *s;
         if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
@@ -190,34 +163,34 @@ static void buf_copy_str(struct buf *b, const char *s)
 
 static void copy_row(const struct usage_bucket *k, void *arg)
 {
-    struct buf *b = arg;
-    buf_copy_str(b, k->key_id);
-    buf_putc(b, '\t');
-    buf_int(b, k->minute_s);
-    buf_putc(b, '\t');
-    buf_copy_str(b, k->endpoint);
+    struct strbuf *b = arg;
+    copy_str(b, k->key_id);
+    strbuf_putc(b, '\t');
+    strbuf_int(b, k->minute_s);
+    strbuf_putc(b, '\t');
+    copy_str(b, k->endpoint);
     const int64_t v[] = {k->n.allowed,    k->n.allowed_cost, k->n.rate_limited,
                          k->n.quota_exceeded, k->n.denied_other, k->rt.reported,
                          k->rt.errors,    k->rt.rt_sum_us,   k->rt.rt_max_us};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
-        buf_putc(b, '\t');
-        buf_int(b, v[i]);
+        strbuf_putc(b, '\t');
+        strbuf_int(b, v[i]);
     }
-    buf_putc(b, '\t');
+    strbuf_putc(b, '\t');
     int n = HIST_BUCKETS;
     while (k->rt.hist && n > 0 && k->rt.hist[n - 1] == 0)
         n--;
     if (!k->rt.hist || n == 0) {
-        buf_putc(b, '\\');
-        buf_putc(b, 'N');
+        strbuf_putc(b, '\\');
+        strbuf_putc(b, 'N');
     } else {
         for (int i = 0; i < n; i++) {
-            buf_putc(b, i ? ',' : '{');
-            buf_int(b, k->rt.hist[i]);
+            strbuf_putc(b, i ? ',' : '{');
+            strbuf_int(b, k->rt.hist[i]);
         }
-        buf_putc(b, '}');
+        strbuf_putc(b, '}');
     }
-    buf_putc(b, '\n');
+    strbuf_putc(b, '\n');
 }
 
 /* ---- one attempt ---- */
@@ -336,7 +309,7 @@ struct work {
     size_t n;
     bool *apply;        /* msgs[i] is applied */
     struct ingest_stats st;
-    struct buf b1, b2; /* parameter texts */
+    struct strbuf b1, b2; /* parameter texts */
 };
 
 /* (a) records the batch ids; marks the messages to apply. */
@@ -347,7 +320,7 @@ static int claim_batches(struct pg_conn *conn, struct work *w, struct attempt *a
     array_start(&w->b1);
     for (size_t i = 0; i < w->n; i++)
         if (smap_put(&first, w->msgs[i].batch, i) == i)
-            buf_array_str(&w->b1, w->msgs[i].batch);
+            array_str(&w->b1, w->msgs[i].batch);
     array_end(&w->b1);
     const char *p[] = {w->b1.p};
     struct pg_res *r = NULL;
@@ -397,8 +370,8 @@ static int merge_new(struct pg_conn *conn, struct usage_agg *agg, struct work *w
     array_start(&w->b1);
     array_start(&w->b2);
     for (size_t k = 0; k < m; k++) {
-        buf_array_str(&w->b1, evs[k]->id);
-        buf_array_str(&w->b2, evs[k]->key_id);
+        array_str(&w->b1, evs[k]->id);
+        array_str(&w->b2, evs[k]->key_id);
     }
     array_end(&w->b1);
     array_end(&w->b2);
@@ -471,7 +444,7 @@ static const char UPSERT_HOUR[] =
 static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct work *w,
                        struct attempt *at)
 {
-    w->b1.len = 0;
+    strbuf_reset(&w->b1);
     usage_agg_each(agg, copy_row, &w->b1);
     if (pg_copy_in(conn, "COPY " TEMP_TABLE " FROM STDIN", w->b1.p, w->b1.len, at->state,
                    &at->e) != 0) {
@@ -525,8 +498,8 @@ static int touch_keys(struct pg_conn *conn, const struct usage_agg *agg, struct 
         array_start(&w->b1);
         array_start(&w->b2);
         for (size_t i = 0; i < c.n; i++) {
-            buf_array_str(&w->b1, c.v[i].key);
-            buf_array_int(&w->b2, c.v[i].minute_s);
+            array_str(&w->b1, c.v[i].key);
+            array_int(&w->b2, c.v[i].minute_s);
         }
         array_end(&w->b1);
         array_end(&w->b2);
@@ -600,8 +573,8 @@ int ingest_apply(struct ingest *g, struct pg_conn *conn, const struct usage_msg 
         tg_err_set(err, "%s: %s (SQLSTATE %s)", at.step, at.e.message,
                    at.state[0] ? at.state : "none");
     }
-    free(w.b1.p);
-    free(w.b2.p);
+    strbuf_fini(&w.b1);
+    strbuf_fini(&w.b2);
     free(w.apply);
     return rc;
 }

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "strbuf.h"
 
 #define METRICS_MAGIC 0x74676d31u /* "tgm1" */
 #define MAX_SLOTS 256
@@ -201,28 +202,6 @@ static void accumulate(struct slot *t, const struct slot *s)
         b[i] += load(&a[i]);
 }
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct buf *b, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        b->cap *= 2;
-        b->p = xrealloc(b->p, b->cap);
-    }
-}
-
 char *metrics_render(struct metrics *m, const char *const *route_names, size_t nroutes)
 {
     struct slot *t = xcalloc(1, sizeof *t);
@@ -243,9 +222,9 @@ char *metrics_render(struct metrics *m, const char *const *route_names, size_t n
     } else {
         accumulate(t, m->mine);
     }
-    struct buf b = {xmalloc(8192), 0, 8192};
-    b.p[0] = '\0';
-    put(&b, "# HELP tollgate_requests_total HTTP requests answered, by route and status.\n"
+    struct strbuf b = {0};
+    strbuf_reserve(&b, 8192);
+    strbuf_printf(&b, "# HELP tollgate_requests_total HTTP requests answered, by route and status.\n"
             "# TYPE tollgate_requests_total counter\n");
     for (size_t r = 0; r <= MAX_ROUTES; r++) {
         for (size_t s = 0; s < NSTATUS; s++) {
@@ -253,43 +232,43 @@ char *metrics_render(struct metrics *m, const char *const *route_names, size_t n
                 continue;
             const char *name = r < nroutes ? route_names[r] : "none";
             if (s < TG_ARRAY_LEN(statuses))
-                put(&b, "tollgate_requests_total{route=\"%s\",status=\"%d\"} %llu\n", name,
+                strbuf_printf(&b, "tollgate_requests_total{route=\"%s\",status=\"%d\"} %llu\n", name,
                     statuses[s], (unsigned long long)t->requests[r][s]);
             else
-                put(&b, "tollgate_requests_total{route=\"%s\",status=\"other\"} %llu\n", name,
+                strbuf_printf(&b, "tollgate_requests_total{route=\"%s\",status=\"other\"} %llu\n", name,
                     (unsigned long long)t->requests[r][s]);
         }
     }
-    put(&b, "# HELP tollgate_check_duration_seconds Time to decide and answer a check, in the "
+    strbuf_printf(&b, "# HELP tollgate_check_duration_seconds Time to decide and answer a check, in the "
             "responder.\n# TYPE tollgate_check_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t i = 0; i <= NBUCKETS; i++) {
         cum += t->check_buckets[i];
         if (i < NBUCKETS)
-            put(&b, "tollgate_check_duration_seconds_bucket{le=\"%g\"} %llu\n",
+            strbuf_printf(&b, "tollgate_check_duration_seconds_bucket{le=\"%g\"} %llu\n",
                 (double)buckets_us[i] / 1e6, (unsigned long long)cum);
         else
-            put(&b, "tollgate_check_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+            strbuf_printf(&b, "tollgate_check_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
                 (unsigned long long)cum);
     }
-    put(&b, "tollgate_check_duration_seconds_sum %.6f\ntollgate_check_duration_seconds_count %llu\n",
+    strbuf_printf(&b, "tollgate_check_duration_seconds_sum %.6f\ntollgate_check_duration_seconds_count %llu\n",
         (double)t->check_sum_ns / 1e9, (unsigned long long)t->check_count);
-    put(&b, "# HELP tollgate_checks_total Check decisions by outcome.\n"
+    strbuf_printf(&b, "# HELP tollgate_checks_total Check decisions by outcome.\n"
             "# TYPE tollgate_checks_total counter\n");
     for (size_t i = 0; i < NOUTCOMES; i++)
-        put(&b, "tollgate_checks_total{outcome=\"%s\"} %llu\n", outcomes[i],
+        strbuf_printf(&b, "tollgate_checks_total{outcome=\"%s\"} %llu\n", outcomes[i],
             (unsigned long long)t->outcomes[i]);
-    put(&b, "# HELP tollgate_redis_errors_total Redis failures by kind.\n"
+    strbuf_printf(&b, "# HELP tollgate_redis_errors_total Redis failures by kind.\n"
             "# TYPE tollgate_redis_errors_total counter\n");
     for (size_t i = 0; i < REDIS_ERR_KINDS; i++)
-        put(&b, "tollgate_redis_errors_total{kind=\"%s\"} %llu\n", redis_kinds[i],
+        strbuf_printf(&b, "tollgate_redis_errors_total{kind=\"%s\"} %llu\n", redis_kinds[i],
             (unsigned long long)t->redis_errors[i]);
-    put(&b, "# HELP tollgate_key_cache_lookups_total Key record lookups in the process cache.\n"
+    strbuf_printf(&b, "# HELP tollgate_key_cache_lookups_total Key record lookups in the process cache.\n"
             "# TYPE tollgate_key_cache_lookups_total counter\n"
             "tollgate_key_cache_lookups_total{result=\"hit\"} %llu\n"
             "tollgate_key_cache_lookups_total{result=\"miss\"} %llu\n",
         (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses);
-    put(&b, "# HELP tollgate_usage_journal_backlog Check records journalled and not yet confirmed "
+    strbuf_printf(&b, "# HELP tollgate_usage_journal_backlog Check records journalled and not yet confirmed "
             "by the broker (the publish backlog).\n# TYPE tollgate_usage_journal_backlog gauge\n"
             "tollgate_usage_journal_backlog %llu\n"
             "# HELP tollgate_usage_journal_capacity Slots of the journals (the spool size).\n"

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hist.h"
+#include "strbuf.h"
 
 struct usage_agg {
     struct usage_bucket *b; /* b[0..n), insertion order */
@@ -216,31 +217,11 @@ void usage_agg_merge(struct usage_agg *a, const struct usage_bucket *src)
 
 /* ---- building ---- */
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-static void sb_reserve(struct sbuf *s, size_t more)
+/* ",<v>" after the previous member of an array. */
+static void sb_int(struct strbuf *s, int64_t v)
 {
-    if (s->len + more <= s->cap)
-        return;
-    while (s->len + more > s->cap)
-        s->cap = s->cap ? s->cap * 2 : 4096;
-    s->p = xrealloc(s->p, s->cap);
-}
-
-static void sb_put(struct sbuf *s, const char *text, size_t n)
-{
-    sb_reserve(s, n);
-    memcpy(s->p + s->len, text, n);
-    s->len += n;
-}
-
-static void sb_int(struct sbuf *s, int64_t v)
-{
-    sb_reserve(s, 24);
-    s->len += (size_t)snprintf(s->p + s->len, 24, ",%lld", (long long)v);
+    strbuf_putc(s, ',');
+    strbuf_int(s, v);
 }
 
 /* Length of the valid UTF-8 sequence starting s[0] (non-ASCII), 0 if none. */
@@ -251,11 +232,11 @@ static size_t utf8_seq(const unsigned char *s, size_t left)
 }
 
 /* Appends s as a JSON string; see usage_msg_build for the '?'. */
-static void sb_str(struct sbuf *s, const char *str)
+static void sb_str(struct strbuf *s, const char *str)
 {
     const unsigned char *u = (const unsigned char *)str;
     size_t n = strlen(str);
-    sb_reserve(s, n * 6 + 3);
+    strbuf_reserve(s, n * 6 + 2);
     char *o = s->p + s->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
@@ -279,22 +260,23 @@ static void sb_str(struct sbuf *s, const char *str)
         }
     }
     *o++ = '"';
+    *o = '\0';
     s->len = (size_t)(o - s->p);
 }
 
 char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
                       const struct usage_event *events, size_t nevents, size_t *len)
 {
-    struct sbuf s = {0};
-    sb_reserve(&s, 64 + (a ? a->n * 64 : 0) + nevents * 96);
-    sb_put(&s, "{\"v\":1,\"batch\":", 15);
+    struct strbuf s = {0};
+    strbuf_reserve(&s, 64 + (a ? a->n * 64 : 0) + nevents * 96);
+    strbuf_put(&s, "{\"v\":1,\"batch\":", 15);
     sb_str(&s, batch_id);
-    sb_put(&s, ",\"checks\":[", 11);
+    strbuf_put(&s, ",\"checks\":[", 11);
     for (size_t i = 0; a && i < a->n; i++) {
         const struct usage_bucket *b = &a->b[i];
-        sb_put(&s, i ? ",[" : "[", i ? 2 : 1);
+        strbuf_put(&s, i ? ",[" : "[", i ? 2 : 1);
         sb_str(&s, b->key_id);
-        sb_put(&s, ",", 1);
+        strbuf_put(&s, ",", 1);
         sb_str(&s, b->endpoint);
         sb_int(&s, b->minute_s);
         sb_int(&s, b->n.allowed);
@@ -302,24 +284,24 @@ char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
         sb_int(&s, b->n.rate_limited);
         sb_int(&s, b->n.quota_exceeded);
         sb_int(&s, b->n.denied_other);
-        sb_put(&s, "]", 1);
+        strbuf_put(&s, "]", 1);
     }
-    sb_put(&s, "],\"events\":[", 12);
+    strbuf_put(&s, "],\"events\":[", 12);
     for (size_t i = 0; i < nevents; i++) {
         const struct usage_event *e = &events[i];
-        sb_put(&s, i ? ",[" : "[", i ? 2 : 1);
+        strbuf_put(&s, i ? ",[" : "[", i ? 2 : 1);
         sb_str(&s, e->id);
-        sb_put(&s, ",", 1);
+        strbuf_put(&s, ",", 1);
         sb_str(&s, e->key_id);
-        sb_put(&s, ",", 1);
+        strbuf_put(&s, ",", 1);
         sb_str(&s, e->endpoint);
         sb_int(&s, e->status);
         sb_int(&s, e->response_us);
         sb_int(&s, e->ts_ms);
-        sb_put(&s, "]", 1);
+        strbuf_put(&s, "]", 1);
     }
-    sb_put(&s, "]}", 3); /* with the terminating NUL */
-    *len = s.len - 1;
+    strbuf_put(&s, "]}", 2);
+    *len = s.len;
     return s.p;
 }
 
