@@ -154,7 +154,7 @@ int amqpx_confirm_select(struct amqpx *c, struct tg_err *err)
 /* Milliseconds left until deadline (CLOCK_MONOTONIC ms), at least 0. */
 static int ms_left(int64_t deadline)
 {
-    int64_t left = deadline - (mono_ns() / 1000000);
+    int64_t left = deadline - mono_ms();
     return left > 0 ? (int)left : 0;
 }
 
@@ -197,7 +197,7 @@ int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, siz
     }
     uint64_t tag = ++c->published;
     bool returned = false;
-    int64_t deadline = (mono_ns() / 1000000) + timeout_ms;
+    int64_t deadline = mono_ms() + timeout_ms;
     for (;;) {
         amqp_frame_t f;
         struct timeval tv = tv_of(ms_left(deadline));

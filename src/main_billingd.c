@@ -146,18 +146,18 @@ static int collect(struct daemon *d)
     struct amqpx_delivery dv;
     struct tg_err err = {""};
     int rc = amqpx_next(d->amqp, POLL_MS, &dv, &err);
-    int64_t deadline = mono_ns() / 1000000 + d->cfg.aggregate_ms;
+    int64_t deadline = mono_ms() + d->cfg.aggregate_ms;
     while (rc == 1) {
         if (take(d, &dv) != 0) {
             rc = -1;
             break;
         }
-        int64_t left = deadline - mono_ns() / 1000000;
+        int64_t left = deadline - mono_ms();
         if (left <= 0 || stopping || d->nmsgs >= (size_t)d->cfg.prefetch ||
             d->nbuckets >= WINDOW_BUCKETS)
             return 0;
         rc = amqpx_next(d->amqp, left < POLL_MS ? (int)left : POLL_MS, &dv, &err);
-        while (rc == 0 && !stopping && (left = deadline - mono_ns() / 1000000) > 0)
+        while (rc == 0 && !stopping && (left = deadline - mono_ms()) > 0)
             rc = amqpx_next(d->amqp, left < POLL_MS ? (int)left : POLL_MS, &dv, &err);
     }
     if (rc < 0) {
@@ -301,7 +301,7 @@ static void log_totals(const struct daemon *d)
 
 static void periodic(struct daemon *d)
 {
-    int64_t now = mono_ns() / 1000000;
+    int64_t now = mono_ms();
     if (now >= d->next_housekeeping_ms) {
         housekeeping(d);
         d->next_housekeeping_ms = now + HOUSEKEEPING_MS;

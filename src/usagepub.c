@@ -54,11 +54,6 @@ struct usagepub {
     struct ev_req *queue;
 };
 
-static int64_t mono_ms(void)
-{
-    return mono_ns() / 1000000;
-}
-
 /* ---- the broker connection ---- */
 
 static void broker_failed(struct usagepub *p, const struct tg_err *err)

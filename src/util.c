@@ -105,6 +105,11 @@ int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t mono_ms(void)
+{
+    return mono_ns() / 1000000;
+}
+
 void format_time_ms(int64_t ms, char buf[TG_TIME_LEN])
 {
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;

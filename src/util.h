@@ -36,8 +36,9 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *out) TG_WUR;
 
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t now_ms(void);
-/* Monotonic nanoseconds, for durations. */
+/* Monotonic nanoseconds and milliseconds, for durations and deadlines. */
 int64_t mono_ns(void);
+int64_t mono_ms(void);
 
 /* RFC 3339 in UTC with milliseconds: "2026-11-22T10:00:00.000Z".  buf must
  * hold TG_TIME_LEN bytes. */

@@ -128,6 +128,9 @@ static void test_clocks(void)
     int64_t a = mono_ns(), b = mono_ns();
     CU_ASSERT(a > 0);
     CU_ASSERT(b >= a);
+    int64_t ms = mono_ms(), ns = mono_ns();
+    CU_ASSERT(ms <= ns / 1000000);
+    CU_ASSERT(ns / 1000000 - ms < 1000);
 }
 
 /* ---- time formatting and parsing ---- */
