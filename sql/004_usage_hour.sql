@@ -26,19 +26,7 @@ END $$;
 
 -- Same columns, key and meaning as usage_minute; ts is the start of the hour.
 CREATE TABLE usage_hour (
-  key_id         text NOT NULL,
-  ts             timestamptz NOT NULL,
-  endpoint       text NOT NULL,
-  allowed        bigint NOT NULL DEFAULT 0,
-  allowed_cost   bigint NOT NULL DEFAULT 0,
-  rate_limited   bigint NOT NULL DEFAULT 0,
-  quota_exceeded bigint NOT NULL DEFAULT 0,
-  denied_other   bigint NOT NULL DEFAULT 0,
-  reported       bigint NOT NULL DEFAULT 0,
-  errors         bigint NOT NULL DEFAULT 0,
-  rt_sum_us      bigint NOT NULL DEFAULT 0,
-  rt_max_us      bigint NOT NULL DEFAULT 0,
-  rt_hist        bigint[],
+  LIKE usage_minute INCLUDING DEFAULTS,
   PRIMARY KEY (key_id, ts, endpoint)
 ) PARTITION BY RANGE (ts);
 
