@@ -177,17 +177,19 @@ static int64_t elem_int(const redisReply *r, size_t i)
                                                                            : 0;
 }
 
-/* Runs the script with this cost argument (0 peeks). */
-static int run_script(struct redis_conn *redis, struct rl_request *req, int64_t cost,
-                      struct rl_result *res, struct tg_err *err)
+const struct redis_script *ratelimit_script(void)
 {
     pthread_once(&script_once, script_init);
-    memset(res, 0, sizeof *res);
-    char wk[96], sk[96];
-    tag_keys(req->key_id, wk, sk);
+    return &script;
+}
+
+void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_call *call)
+{
+    tag_keys(req->key_id, call->wk, call->sk);
+    call->keys[0] = call->wk;
+    call->keys[1] = call->sk;
+    call->nkeys = 2;
     enum { FIXED = 7 };
-    char num[FIXED + 3 * RATELIMIT_MAX_WINDOWS][24];
-    const char *args[FIXED + 4 * RATELIMIT_MAX_WINDOWS];
     int64_t fixed[FIXED] = {cost,
                             req->version,
                             (int64_t)req->nwindows,
@@ -197,50 +199,71 @@ static int run_script(struct redis_conn *redis, struct rl_request *req, int64_t 
                             req->remaining_version};
     int na = 0, nn = 0;
     for (int i = 0; i < FIXED; i++) {
-        snprintf(num[nn], sizeof num[nn], "%lld", (long long)fixed[i]);
-        args[na++] = num[nn++];
+        snprintf(call->num[nn], sizeof call->num[nn], "%lld", (long long)fixed[i]);
+        call->args[na++] = call->num[nn++];
     }
     for (size_t w = 0; w < req->nwindows; w++) {
         const struct rl_window *x = &req->windows[w];
-        args[na++] = x->name;
+        call->args[na++] = x->name;
         int64_t v[3] = {x->window_s, x->limit, x->precision};
         for (int k = 0; k < 3; k++) {
-            snprintf(num[nn], sizeof num[nn], "%lld", (long long)v[k]);
-            args[na++] = num[nn++];
+            snprintf(call->num[nn], sizeof call->num[nn], "%lld", (long long)v[k]);
+            call->args[na++] = call->num[nn++];
         }
     }
-    const char *keys[] = {wk, sk};
-    redisReply *r = redis_eval(redis, &script, 2, keys, na, args, err);
-    if (!r)
-        return -1;
-    int rc = -1;
+    call->nargs = na;
+}
+
+int ratelimit_read_reply(const redisReply *r, struct rl_request *req, struct rl_result *res,
+                         struct tg_err *err)
+{
+    memset(res, 0, sizeof *res);
     if (r->type == REDIS_REPLY_ERROR) {
         tg_err_set(err, "ratelimit script: %s", r->str);
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
         tg_err_set(err, "ratelimit script: unexpected reply");
-    } else if (elem_int(r, 0) == 2) {
+        return -1;
+    }
+    if (elem_int(r, 0) == 2) {
         res->stale = true;
         res->now_ms = elem_int(r, 1);
-        rc = 0;
-    } else if (r->elements != 8 + 2 * req->nwindows) {
-        tg_err_set(err, "ratelimit script: unexpected reply length");
-    } else {
-        res->now_ms = elem_int(r, 1);
-        res->denied = (enum rl_denied)elem_int(r, 2);
-        res->denied_window = (int)elem_int(r, 3) - 1;
-        res->retry_after_ms = elem_int(r, 4);
-        res->has_retry = res->retry_after_ms >= 0 && res->denied != RL_ALLOWED;
-        res->quota_used = elem_int(r, 5);
-        res->period_end_ms = elem_int(r, 6);
-        res->remaining = elem_int(r, 7);
-        for (size_t w = 0; w < req->nwindows; w++) {
-            struct rl_window *x = &req->windows[w];
-            x->used = elem_int(r, 8 + 2 * w);
-            x->reset_ms = elem_int(r, 9 + 2 * w);
-            x->remaining = x->limit > x->used ? x->limit - x->used : 0;
-        }
-        rc = 0;
+        return 0;
     }
+    if (r->elements != 8 + 2 * req->nwindows) {
+        tg_err_set(err, "ratelimit script: unexpected reply length");
+        return -1;
+    }
+    res->now_ms = elem_int(r, 1);
+    res->denied = (enum rl_denied)elem_int(r, 2);
+    res->denied_window = (int)elem_int(r, 3) - 1;
+    res->retry_after_ms = elem_int(r, 4);
+    res->has_retry = res->retry_after_ms >= 0 && res->denied != RL_ALLOWED;
+    res->quota_used = elem_int(r, 5);
+    res->period_end_ms = elem_int(r, 6);
+    res->remaining = elem_int(r, 7);
+    for (size_t w = 0; w < req->nwindows; w++) {
+        struct rl_window *x = &req->windows[w];
+        x->used = elem_int(r, 8 + 2 * w);
+        x->reset_ms = elem_int(r, 9 + 2 * w);
+        x->remaining = x->limit > x->used ? x->limit - x->used : 0;
+    }
+    return 0;
+}
+
+/* Runs the script with this cost argument (0 peeks). */
+static int run_script(struct redis_conn *redis, struct rl_request *req, int64_t cost,
+                      struct rl_result *res, struct tg_err *err)
+{
+    memset(res, 0, sizeof *res);
+    struct rl_call call;
+    ratelimit_call_init(req, cost, &call);
+    redisReply *r = redis_eval(redis, ratelimit_script(), call.nkeys, call.keys, call.nargs,
+                               call.args, err);
+    if (!r)
+        return -1;
+    int rc = ratelimit_read_reply(r, req, res, err);
     freeReplyObject(r);
     return rc;
 }

@@ -58,6 +58,26 @@ struct rl_result {
     int64_t remaining;        /* credits left after this check (if has_remaining) */
 };
 
+/* The script's keys and arguments for req at cost (0 peeks): what an
+ * asynchronous caller sends with EVALSHA of ratelimit_script().  Pointers
+ * into call and into req (window names); both must outlive the use. */
+struct rl_call {
+    char wk[96], sk[96];
+    const char *keys[2];
+    int nkeys;
+    const char *args[7 + 4 * RATELIMIT_MAX_WINDOWS];
+    int nargs;
+    char num[7 + 3 * RATELIMIT_MAX_WINDOWS][24];
+};
+struct redis_script;
+struct redisReply;
+const struct redis_script *ratelimit_script(void);
+void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_call *call);
+/* Reads the script's reply r into res and the windows of req.  Returns 0,
+ * or -1 with err filled for an error reply or a malformed one. */
+int ratelimit_read_reply(const struct redisReply *r, struct rl_request *req,
+                         struct rl_result *res, struct tg_err *err) TG_WUR;
+
 /* Runs the decision.  Fills res and req->windows[i] results.  Returns 0, or
  * -1 with err filled when Redis failed (unreachable, timeout, error reply). */
 int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
