@@ -123,9 +123,9 @@ static void whoami(struct http_req *r)
 }
 
 const struct route admin_tokens_routes[] = {
-    {"GET", "/v1/admin/tokens", ROLE_ADMIN, token_list, 0},
-    {"POST", "/v1/admin/tokens", ROLE_ADMIN, token_create, 0},
-    {"DELETE", "/v1/admin/tokens/{id}", ROLE_ADMIN, token_revoke, 0},
-    {"GET", "/v1/admin/whoami", ROLES_ANY, whoami, 0},
+    {"GET", "/v1/admin/tokens", ROLE_ADMIN, token_list, 0, NULL},
+    {"POST", "/v1/admin/tokens", ROLE_ADMIN, token_create, 0, NULL},
+    {"DELETE", "/v1/admin/tokens/{id}", ROLE_ADMIN, token_revoke, 0, NULL},
+    {"GET", "/v1/admin/whoami", ROLES_ANY, whoami, 0, NULL},
 };
 const size_t admin_tokens_routes_len = TG_ARRAY_LEN(admin_tokens_routes);

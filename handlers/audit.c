@@ -108,7 +108,7 @@ static void audit_verify_route(struct http_req *r)
 }
 
 const struct route audit_routes[] = {
-    {"GET", "/v1/audit", ROLE_ADMIN | ROLE_OPERATOR, audit_list, 0},
-    {"GET", "/v1/audit/verify", ROLE_ADMIN, audit_verify_route, 0},
+    {"GET", "/v1/audit", ROLE_ADMIN | ROLE_OPERATOR, audit_list, 0, NULL},
+    {"GET", "/v1/audit/verify", ROLE_ADMIN, audit_verify_route, 0, NULL},
 };
 const size_t audit_routes_len = TG_ARRAY_LEN(audit_routes);

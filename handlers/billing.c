@@ -177,7 +177,7 @@ fail:
 }
 
 const struct route billing_routes[] = {
-    {"GET", "/v1/billing/records", ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING, records_list, 0},
-    {"POST", "/v1/billing/periods/{period}/close", ROLE_BILLING | ROLE_ADMIN, period_close, 0},
+    {"GET", "/v1/billing/records", ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING, records_list, 0, NULL},
+    {"POST", "/v1/billing/periods/{period}/close", ROLE_BILLING | ROLE_ADMIN, period_close, 0, NULL},
 };
 const size_t billing_routes_len = TG_ARRAY_LEN(billing_routes);

@@ -1,49 +1,121 @@
-/* POST /v1/check: the JSON face of the checker (src/checker.c). */
+/* POST /v1/check: the JSON face of the checker (src/checker.c), answered
+ * from the event loop when the key is in memory (check_fast), else on a
+ * worker (check). */
+#include <stdlib.h>
+
 #include "auth.h"
 #include "checker.h"
 #include "common.h"
+#include "dispatch.h"
 #include "handlers.h"
 #include "limits.h"
 #include "metrics.h"
 
 #define COST_MAX 1000
 
-static void check(struct http_req *r)
+struct check_args {
+    json_object *body; /* holds key and endpoint; caller puts */
+    const char *key;
+    size_t keylen;
+    const char *endpoint;
+    int64_t cost;
+};
+
+/* Parses and validates the body; false when r holds the error answer. */
+static bool read_args(struct http_req *r, struct check_args *a)
 {
     static const struct jx_field fields[] = {
         {"key", JX_STRING, true, false},
         {"endpoint", JX_STRING, false, false},
         {"cost", JX_ANY, false, false},
     };
-    json_object *body = body_or_reply(r, fields, TG_ARRAY_LEN(fields));
-    if (!body)
-        return;
+    a->body = body_or_reply(r, fields, TG_ARRAY_LEN(fields));
+    if (!a->body)
+        return false;
     struct api_error e;
-    json_object *jkey = jsonx_get(body, "key"), *jep = jsonx_get(body, "endpoint");
-    json_object *jcost = jsonx_get(body, "cost");
-    const char *endpoint = jep ? json_object_get_string(jep) : "*";
+    json_object *jkey = jsonx_get(a->body, "key"), *jep = jsonx_get(a->body, "endpoint");
+    json_object *jcost = jsonx_get(a->body, "cost");
+    a->endpoint = jep ? json_object_get_string(jep) : "*";
+    a->key = json_object_get_string(jkey);
+    a->keylen = (size_t)json_object_get_string_len(jkey);
+    a->cost = jcost ? json_object_get_int64(jcost) : 1;
     if (jcost && jsonx_int_range(jcost, "cost", 1, COST_MAX, &e) != 0) {
         http_reply_error(r, &e);
-    } else if (!limits_endpoint_valid(endpoint, false)) {
+    } else if (!limits_endpoint_valid(a->endpoint, false)) {
         api_error_set(&e, 400, "invalid_argument", "endpoint",
                       "endpoint must be \"METHOD /path\" (e.g. \"GET /v1/search\") or \"*\".");
         http_reply_error(r, &e);
     } else {
-        struct check_outcome o;
-        char headers[2048];
-        int64_t t0 = mono_ns();
-        check_run(r->worker, json_object_get_string(jkey),
-                  (size_t)json_object_get_string_len(jkey), endpoint,
-                  jcost ? json_object_get_int64(jcost) : 1, &o);
-        check_outcome_headers(&o, headers, sizeof headers);
-        http_reply(r, o.status, check_outcome_json(&o), headers);
-        metrics_check(r->app->metrics, o.reason, mono_ns() - t0);
-        check_outcome_fini(&o);
+        return true;
     }
-    json_object_put(body);
+    json_object_put(a->body);
+    return false;
+}
+
+static void answer(struct http_req *r, const struct check_outcome *o, int64_t t0)
+{
+    char headers[2048];
+    check_outcome_headers(o, headers, sizeof headers);
+    http_reply(r, o->status, check_outcome_json(o), headers);
+    metrics_check(r->app->metrics, o->reason, mono_ns() - t0);
+}
+
+static void check(struct http_req *r)
+{
+    struct check_args a;
+    if (!read_args(r, &a))
+        return;
+    struct check_outcome o;
+    int64_t t0 = mono_ns();
+    check_run(r->worker, a.key, a.keylen, a.endpoint, a.cost, &o);
+    answer(r, &o, t0);
+    check_outcome_fini(&o);
+    json_object_put(a.body);
+}
+
+struct fast_check {
+    struct check_async c;
+    struct http_req *r;
+    int64_t t0;
+};
+
+static void fast_done(struct check_async *c, enum check_step step)
+{
+    struct fast_check *fc = c->arg;
+    struct http_req *r = fc->r;
+    if (step == CHECK_DONE) {
+        answer(r, &c->o, fc->t0);
+        check_outcome_fini(&c->o);
+        dispatch_finish(r);
+    } else {
+        dispatch_defer(r);
+    }
+    free(fc);
+}
+
+static enum route_fast check_fast(struct http_req *r)
+{
+    struct check_args a;
+    if (!read_args(r, &a))
+        return FAST_ANSWERED;
+    struct fast_check *fc = xcalloc(1, sizeof *fc);
+    fc->r = r;
+    fc->t0 = mono_ns();
+    fc->c.done = fast_done;
+    fc->c.arg = fc;
+    enum check_step step = check_start(r->app, &fc->c, a.key, a.keylen, a.endpoint, a.cost);
+    json_object_put(a.body);
+    if (step == CHECK_SENT)
+        return FAST_PENDING;
+    if (step == CHECK_DONE) {
+        answer(r, &fc->c.o, fc->t0);
+        check_outcome_fini(&fc->c.o);
+    }
+    free(fc);
+    return step == CHECK_DONE ? FAST_ANSWERED : FAST_DEFER;
 }
 
 const struct route check_routes[] = {
-    {"POST", "/v1/check", ROLE_SERVICE | ROLE_OPERATOR | ROLE_ADMIN, check, 0},
+    {"POST", "/v1/check", ROLE_SERVICE | ROLE_OPERATOR | ROLE_ADMIN, check, 0, check_fast},
 };
 const size_t check_routes_len = TG_ARRAY_LEN(check_routes);

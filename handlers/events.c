@@ -189,6 +189,6 @@ out:
 }
 
 const struct route events_routes[] = {
-    {"POST", "/v1/usage/events", ROLE_SERVICE | ROLE_ADMIN, events_post, EVENTS_MAX_BODY},
+    {"POST", "/v1/usage/events", ROLE_SERVICE | ROLE_ADMIN, events_post, EVENTS_MAX_BODY, NULL},
 };
 const size_t events_routes_len = TG_ARRAY_LEN(events_routes);

@@ -4,11 +4,13 @@
  * request's "METHOD /path".  Allowed: 200 with Variable-TOLLGATE_* for the
  * guarded content; refused: the status, headers and JSON body of a check. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
 #include "checker.h"
 #include "common.h"
+#include "dispatch.h"
 #include "gate.h"
 #include "limits.h"
 #include "metrics.h"
@@ -41,30 +43,83 @@ static void append_variable(char *buf, size_t size, const char *name, const char
     memcpy(buf + n, "\r\n", 3);
 }
 
+/* The endpoint checked: the guarded request's "METHOD /path", or "*". */
+static void gate_endpoint(const struct http_req *r, char *out, size_t size)
+{
+    int n = snprintf(out, size, "%s %s", r->method, r->path);
+    if (n < 0 || (size_t)n >= size || !limits_endpoint_valid(out, false))
+        strlcpy_tg(out, "*", size);
+}
+
+static void answer(struct http_req *r, const struct check_outcome *o, int64_t t0)
+{
+    char headers[4096];
+    check_outcome_headers(o, headers, sizeof headers);
+    if (o->status == 200) {
+        append_variable(headers, sizeof headers, "TOLLGATE_KEY_ID", o->rec.id);
+        append_variable(headers, sizeof headers, "TOLLGATE_OWNER_ID", o->rec.owner_id);
+        append_variable(headers, sizeof headers, "TOLLGATE_TIER", o->rec.tier);
+        http_reply(r, 200, NULL, headers);
+    } else {
+        /* RFC 9110: a 401 names the scheme that would be accepted. */
+        if (o->status == 401)
+            strlcpy_tg(headers + strlen(headers), "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n",
+                       sizeof headers - strlen(headers));
+        http_reply(r, o->status, check_outcome_json(o), headers);
+    }
+    metrics_check(r->app->metrics, o->reason, mono_ns() - t0);
+}
+
 void gate_request(struct http_req *r)
 {
     int64_t t0 = mono_ns();
     char keybuf[256], endpoint[GATE_ENDPOINT_MAX + 1];
     const char *key = find_key(r, keybuf, sizeof keybuf);
+    gate_endpoint(r, endpoint, sizeof endpoint);
     struct check_outcome o;
-    int n = snprintf(endpoint, sizeof endpoint, "%s %s", r->method, r->path);
-    if (n < 0 || (size_t)n >= sizeof endpoint || !limits_endpoint_valid(endpoint, false))
-        strlcpy_tg(endpoint, "*", sizeof endpoint);
     check_run(r->worker, key ? key : "", key ? strlen(key) : 0, endpoint, 1, &o);
-    char headers[4096];
-    check_outcome_headers(&o, headers, sizeof headers);
-    if (o.status == 200) {
-        append_variable(headers, sizeof headers, "TOLLGATE_KEY_ID", o.rec.id);
-        append_variable(headers, sizeof headers, "TOLLGATE_OWNER_ID", o.rec.owner_id);
-        append_variable(headers, sizeof headers, "TOLLGATE_TIER", o.rec.tier);
-        http_reply(r, 200, NULL, headers);
-    } else {
-        /* RFC 9110: a 401 names the scheme that would be accepted. */
-        if (o.status == 401)
-            strlcpy_tg(headers + strlen(headers), "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n",
-                       sizeof headers - strlen(headers));
-        http_reply(r, o.status, check_outcome_json(&o), headers);
-    }
-    metrics_check(r->app->metrics, o.reason, mono_ns() - t0);
+    answer(r, &o, t0);
     check_outcome_fini(&o);
+}
+
+struct fast_gate {
+    struct check_async c;
+    struct http_req *r;
+    int64_t t0;
+};
+
+static void fast_done(struct check_async *c, enum check_step step)
+{
+    struct fast_gate *g = c->arg;
+    struct http_req *r = g->r;
+    if (step == CHECK_DONE) {
+        answer(r, &c->o, g->t0);
+        check_outcome_fini(&c->o);
+        dispatch_finish(r);
+    } else {
+        dispatch_defer(r);
+    }
+    free(g);
+}
+
+enum route_fast gate_fast(struct http_req *r)
+{
+    char keybuf[256], endpoint[GATE_ENDPOINT_MAX + 1];
+    const char *key = find_key(r, keybuf, sizeof keybuf);
+    gate_endpoint(r, endpoint, sizeof endpoint);
+    struct fast_gate *g = xcalloc(1, sizeof *g);
+    g->r = r;
+    g->t0 = mono_ns();
+    g->c.done = fast_done;
+    g->c.arg = g;
+    enum check_step step =
+        check_start(r->app, &g->c, key ? key : "", key ? strlen(key) : 0, endpoint, 1);
+    if (step == CHECK_SENT)
+        return FAST_PENDING;
+    if (step == CHECK_DONE) {
+        answer(r, &g->c.o, g->t0);
+        check_outcome_fini(&g->c.o);
+    }
+    free(g);
+    return step == CHECK_DONE ? FAST_ANSWERED : FAST_DEFER;
 }

@@ -84,19 +84,13 @@ static void metrics_route(struct http_req *r)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
-    r->status = 200;
-    if (r->fcgx) {
-        FCGX_FPrintF(r->fcgx->out, "Status: 200 OK\r\nX-Request-Id: %s\r\n"
-                                   "Content-Type: text/plain; version=0.0.4\r\n\r\n",
-                     r->request_id);
-        FCGX_PutS(text, r->fcgx->out);
-    }
+    http_reply_text(r, 200, "text/plain; version=0.0.4", text, strlen(text));
     free(text);
 }
 
 const struct route health_routes[] = {
-    {"GET", "/healthz", 0, healthz, 0},
-    {"GET", "/readyz", 0, readyz, 0},
-    {"GET", "/metrics", 0, metrics_route, 0},
+    {"GET", "/healthz", 0, healthz, 0, NULL},
+    {"GET", "/readyz", 0, readyz, 0, NULL},
+    {"GET", "/metrics", 0, metrics_route, 0, NULL},
 };
 const size_t health_routes_len = TG_ARRAY_LEN(health_routes);

@@ -393,11 +393,11 @@ static void key_list(struct http_req *r)
 #define WRITE (ROLE_ADMIN | ROLE_OPERATOR)
 
 const struct route keys_routes[] = {
-    {"GET", "/v1/keys", READ, key_list, 0},
-    {"POST", "/v1/keys", WRITE, key_create, 0},
-    {"GET", "/v1/keys/{id}", READ, key_get, 0},
-    {"PATCH", "/v1/keys/{id}", WRITE, key_patch, 0},
-    {"DELETE", "/v1/keys/{id}", WRITE, key_revoke, 0},
-    {"POST", "/v1/keys/{id}/rotate", WRITE, key_rotate, 0},
+    {"GET", "/v1/keys", READ, key_list, 0, NULL},
+    {"POST", "/v1/keys", WRITE, key_create, 0, NULL},
+    {"GET", "/v1/keys/{id}", READ, key_get, 0, NULL},
+    {"PATCH", "/v1/keys/{id}", WRITE, key_patch, 0, NULL},
+    {"DELETE", "/v1/keys/{id}", WRITE, key_revoke, 0, NULL},
+    {"POST", "/v1/keys/{id}/rotate", WRITE, key_rotate, 0, NULL},
 };
 const size_t keys_routes_len = TG_ARRAY_LEN(keys_routes);

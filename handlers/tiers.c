@@ -199,9 +199,9 @@ static void tier_list(struct http_req *r)
 #define WRITE (ROLE_ADMIN | ROLE_OPERATOR)
 
 const struct route tiers_routes[] = {
-    {"GET", "/v1/tiers", READ, tier_list, 0},
-    {"POST", "/v1/tiers", WRITE, tier_create, 0},
-    {"GET", "/v1/tiers/{name}", READ, tier_get, 0},
-    {"PATCH", "/v1/tiers/{name}", WRITE, tier_patch, 0},
+    {"GET", "/v1/tiers", READ, tier_list, 0, NULL},
+    {"POST", "/v1/tiers", WRITE, tier_create, 0, NULL},
+    {"GET", "/v1/tiers/{name}", READ, tier_get, 0, NULL},
+    {"PATCH", "/v1/tiers/{name}", WRITE, tier_patch, 0, NULL},
 };
 const size_t tiers_routes_len = TG_ARRAY_LEN(tiers_routes);

@@ -368,8 +368,8 @@ static void usage_live(struct http_req *r)
 #define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING | ROLE_VIEWER)
 
 const struct route usage_routes[] = {
-    {"GET", "/v1/keys/{id}/usage", READ, usage_key, 0},
-    {"GET", "/v1/keys/{id}/usage/live", READ, usage_live, 0},
-    {"GET", "/v1/owners/{owner_id}/usage", READ, usage_owner, 0},
+    {"GET", "/v1/keys/{id}/usage", READ, usage_key, 0, NULL},
+    {"GET", "/v1/keys/{id}/usage/live", READ, usage_live, 0, NULL},
+    {"GET", "/v1/owners/{owner_id}/usage", READ, usage_owner, 0, NULL},
 };
 const size_t usage_routes_len = TG_ARRAY_LEN(usage_routes);

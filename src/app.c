@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "evloop.h"
 #include "handlers.h"
 #include "keystore.h"
 #include "localrl.h"
@@ -43,13 +44,16 @@ int app_init(struct app *app, const char *path, char *const *envp, struct tg_err
         return -1;
     }
     app->pg = pg_pool_new(app->cfg.pg_conninfo, (int)app->cfg.pg_pool_size);
+    app->loop = evloop_new();
     if (app->cfg.redis_nodes[0])
-        app->redis = redis_conn_new_cluster(app->cfg.redis_nodes, (int)app->cfg.redis_timeout_ms,
+        app->redis = redis_conn_new_cluster(app->loop, app->cfg.redis_nodes,
+                                            (int)app->cfg.redis_timeout_ms,
                                             app->cfg.redis_password, err);
     else
-        app->redis = redis_conn_new(app->cfg.redis_host, (int)app->cfg.redis_port,
+        app->redis = redis_conn_new(app->loop, app->cfg.redis_host, (int)app->cfg.redis_port,
                                     (int)app->cfg.redis_timeout_ms, app->cfg.redis_password);
     if (!app->redis) { /* config_load validated the list: not expected */
+        evloop_free(app->loop);
         pg_pool_free(app->pg);
         metrics_close(app->metrics);
         log_close();
@@ -82,6 +86,7 @@ void app_fini(struct app *app)
     cache_free(app->tokens);
     pg_pool_free(app->pg);
     redis_conn_free(app->redis);
+    evloop_free(app->loop);
     metrics_close(app->metrics);
     config_fini(&app->cfg);
     log_close();

@@ -15,9 +15,11 @@ struct redis_conn;
 struct metrics;
 struct localrl;
 struct usagepub;
+struct evloop;
 
 struct app {
     struct config cfg;
+    struct evloop *loop;      /* the process's event loop (run by the main program) */
     struct pg_pool *pg;
     struct cache *tokens;  /* admin token hash -> principal */
     struct keystore *keys; /* key records and tiers for the check path */
@@ -36,8 +38,10 @@ struct worker {
     int index;
 };
 
-/* Loads and validates the configuration at path, opens the log and creates
- * the pools (connections open lazily).  Returns 0 or -1 with err filled; on
+/* Loads and validates the configuration at path, opens the log, creates the
+ * event loop (not yet running) and the pools (connections open lazily; the
+ * Redis ones are driven by the loop, so it must run while anything uses
+ * Redis).  Returns 0 or -1 with err filled; on
  * failure nothing needs releasing. */
 int app_init(struct app *app, const char *path, char *const *envp, struct tg_err *err) TG_WUR;
 void app_fini(struct app *app);

@@ -1,5 +1,7 @@
 #include "auth.h"
 
+#include <stdbool.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +52,13 @@ static void unauthenticated(struct api_error *e)
 }
 
 /* Cached value: "<revoked 0|1>\t<id>\t<role>\t<name>". */
-static int lookup(struct app *app, const char *hash, char **value, struct api_error *e)
+static int lookup(struct app *app, const char *hash, bool may_block, char **value,
+                  struct api_error *e)
 {
     if (cache_get(app->tokens, hash, now_ms(), value, NULL))
         return 0;
+    if (!may_block)
+        return 1;
     struct pg_conn *c = pg_acquire(app->pg, e);
     if (!c)
         return -1;
@@ -82,7 +87,7 @@ static int lookup(struct app *app, const char *hash, char **value, struct api_er
     return 0;
 }
 
-int auth_authenticate(struct http_req *r, struct api_error *e)
+static int authenticate(struct http_req *r, bool may_block, struct api_error *e)
 {
     char token[KEYS_MAX_LEN + 8], prefix[KEYS_PREFIX_MAX + 1];
     if (auth_bearer(http_param(r, "HTTP_AUTHORIZATION"), token, sizeof token) != 0 ||
@@ -93,8 +98,9 @@ int auth_authenticate(struct http_req *r, struct api_error *e)
     char hash[KEYS_HASH_HEX_LEN];
     keys_hash_hex(r->app->cfg.hmac_secret, token, strlen(token), hash);
     char *v = NULL;
-    if (lookup(r->app, hash, &v, e) != 0)
-        return -1;
+    int found = lookup(r->app, hash, may_block, &v, e);
+    if (found != 0)
+        return found;
     char *save = NULL;
     char *revoked = strtok_r(v, "\t", &save);
     char *id = strtok_r(NULL, "\t", &save);
@@ -112,4 +118,14 @@ int auth_authenticate(struct http_req *r, struct api_error *e)
     }
     free(v);
     return rc;
+}
+
+int auth_authenticate(struct http_req *r, struct api_error *e)
+{
+    return authenticate(r, true, e);
+}
+
+int auth_authenticate_cached(struct http_req *r, struct api_error *e)
+{
+    return authenticate(r, false, e);
 }

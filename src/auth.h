@@ -27,5 +27,8 @@ int auth_bearer(const char *header, char *out, size_t size) TG_WUR;
 /* Authenticates the Authorization header of r and fills r->who.  Returns 0,
  * or -1 with 401 unauthenticated (or 503 when the store is down) in e. */
 int auth_authenticate(struct http_req *r, struct api_error *e) TG_WUR;
+/* The same from this process's cache only, never blocking: 0, -1 with e
+ * filled, or 1 when only auth_authenticate can tell. */
+int auth_authenticate_cached(struct http_req *r, struct api_error *e) TG_WUR;
 
 #endif

@@ -4,15 +4,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
-
 #include "app.h"
+#include "cache.h"
 #include "jsonx.h"
 #include "keys.h"
 #include "limits.h"
 #include "localrl.h"
 #include "log.h"
 #include "metrics.h"
+#include "redis.h"
 #include "usagepub.h"
 
 static void set(struct check_outcome *o, int status, const char *reason, const char *message)
@@ -250,6 +250,86 @@ void check_run(struct worker *w, const char *key, size_t keylen, const char *end
 {
     decide(w, key, keylen, endpoint, cost, o);
     record_usage(w->app, endpoint, cost, o);
+}
+
+/* ---- From the event loop ---- */
+
+static enum check_step finish_async(struct check_async *c)
+{
+    record_usage(c->app, c->endpoint, c->cost, &c->o);
+    return CHECK_DONE;
+}
+
+static void on_reply(struct redis_async *ra, redisReply *reply, const char *error)
+{
+    struct check_async *c = ra->arg;
+    struct check_outcome *o = &c->o;
+    struct tg_err err;
+    enum check_step step = CHECK_BLOCKING;
+    (void)error;
+    /* Anything but a plain decision -- a failure, a redirection, a missing
+     * script, a stale record -- is the synchronous path's to handle, exactly
+     * as if it had run from the start. */
+    if (reply && !redis_reply_wants_sync(reply) &&
+        ratelimit_read_reply(reply, &o->req, &o->res, &err) == 0) {
+        if (o->res.stale) {
+            keystore_forget(c->app->keys, c->hash);
+        } else {
+            set_from_limits(o);
+            remember_denial(c->app, c->dkey, o);
+            step = finish_async(c);
+        }
+    }
+    if (reply)
+        freeReplyObject(reply);
+    if (step == CHECK_BLOCKING) {
+        key_record_fini(&o->rec);
+        memset(o, 0, sizeof *o);
+    }
+    c->done(c, step);
+}
+
+enum check_step check_start(struct app *app, struct check_async *c, const char *key,
+                            size_t keylen, const char *endpoint, int64_t cost)
+{
+    struct check_outcome *o = &c->o;
+    memset(o, 0, sizeof *o);
+    c->app = app;
+    c->cost = cost;
+    strlcpy_tg(c->endpoint, endpoint, sizeof c->endpoint);
+    if (!keys_parse(key, keylen, NULL)) {
+        set_invalid(o);
+        return finish_async(c);
+    }
+    keys_hash_hex(app->cfg.hmac_secret, key, keylen, c->hash);
+    denial_key(c->hash, c->endpoint, cost, c->dkey, sizeof c->dkey);
+    if (replay_denial(app, c->dkey, o))
+        return finish_async(c);
+    struct api_error e;
+    int found = keystore_lookup_local(app->keys, c->hash, &o->rec, &e);
+    if (found != 0) {
+        memset(o, 0, sizeof *o);
+        return CHECK_BLOCKING; /* not in memory; or an error the slow path reports */
+    }
+    check_prepare(&o->rec, c->endpoint, cost, &o->req);
+    if (!state_allows(o, now_ms())) {
+        if (strcmp(o->rec.status, "active") != 0)
+            return finish_async(c);
+        key_record_fini(&o->rec);
+        memset(o, 0, sizeof *o);
+        return CHECK_BLOCKING; /* confirm a long-cached record before refusing */
+    }
+    struct rl_call call;
+    ratelimit_call_init(&o->req, cost, &call);
+    c->ra.done = on_reply;
+    c->ra.arg = c;
+    if (redis_eval_async(app->redis, ratelimit_script(), call.nkeys, call.keys, call.nargs,
+                         call.args, &c->ra) != 0) {
+        key_record_fini(&o->rec);
+        memset(o, 0, sizeof *o);
+        return CHECK_BLOCKING;
+    }
+    return CHECK_SENT;
 }
 
 void check_outcome_fini(struct check_outcome *o)

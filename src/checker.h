@@ -18,7 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keys.h"
 #include "keystore.h"
+#include "redis.h"
 #include "ratelimit.h"
 
 struct worker;
@@ -45,6 +47,34 @@ void check_prepare(const struct key_record *rec, const char *endpoint, int64_t c
 void check_run(struct worker *w, const char *key, size_t keylen, const char *endpoint,
                int64_t cost, struct check_outcome *out);
 void check_outcome_fini(struct check_outcome *out);
+
+/* The same decision from the event loop, which must never block: what the
+ * process holds in memory answers, the script goes to Redis without
+ * waiting, and anything else -- a key not cached, a store failure, a
+ * redirection, a stale record -- is left to check_run on a worker thread,
+ * from the start. */
+enum check_step {
+    CHECK_DONE,     /* c->o holds the outcome (usage recorded) */
+    CHECK_SENT,     /* c->done will be called from the loop */
+    CHECK_BLOCKING, /* run check_run instead; c->o is empty */
+};
+struct check_async {
+    /* The caller's: called once, in the loop thread, with CHECK_DONE or
+     * CHECK_BLOCKING. */
+    void (*done)(struct check_async *c, enum check_step step);
+    void *arg;
+    struct check_outcome o;
+    /* The checker's. */
+    struct app *app;
+    int64_t cost;
+    char endpoint[320];
+    char hash[KEYS_HASH_HEX_LEN];
+    char dkey[KEYS_HASH_HEX_LEN + 400];
+    struct redis_async ra;
+};
+/* endpoint: at most 319 bytes (validated by the caller). */
+enum check_step check_start(struct app *app, struct check_async *c, const char *key,
+                            size_t keylen, const char *endpoint, int64_t cost);
 
 /* The answer body of API.md: decision fields, plus the error envelope when
  * refused.  Caller puts it. */

@@ -135,7 +135,13 @@ int http_query_allow(const struct http_req *r, const char *const *allowed, struc
 
 const char *http_param(const struct http_req *r, const char *name)
 {
-    return r->fcgx ? FCGX_GetParam(name, r->fcgx->envp) : NULL;
+    if (!r->env)
+        return NULL;
+    size_t n = strlen(name);
+    for (char *const *e = r->env; *e; e++)
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+            return *e + n + 1;
+    return NULL;
 }
 
 int http_read_body(struct http_req *r, size_t max_body, struct api_error *e)
@@ -151,26 +157,30 @@ int http_read_body(struct http_req *r, size_t max_body, struct api_error *e)
                       "The request body exceeds %zu bytes.", max_body);
         return -1;
     }
-    r->body = xmalloc((size_t)len + 1);
-    size_t got = 0;
-    while (got < (size_t)len) {
-        int n = FCGX_GetStr(r->body + got, (int)((size_t)len - got), r->fcgx->in);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    r->body[got] = '\0';
-    r->body_len = got;
-    if (got != (size_t)len) {
+    /* The declared length governs, as it would on the wire: bytes past it
+     * are not the body. */
+    if (r->in_len < (size_t)len && !r->in_too_large) {
         api_error_set(e, 400, "invalid_argument", NULL, "The request body was truncated.");
         return -1;
     }
+    if (r->in_too_large && r->in_len < (size_t)len) {
+        api_error_set(e, 413, "payload_too_large", NULL,
+                      "The request body exceeds %zu bytes.", max_body);
+        return -1;
+    }
+    r->body = r->in ? r->in : "";
+    r->body_len = (size_t)len;
     return 0;
 }
 
-int http_read(struct http_req *r, FCGX_Request *f, struct api_error *e)
+int http_read(struct http_req *r, char *const *env, const char *in, size_t in_len,
+              bool too_large, struct strbuf *out, struct api_error *e)
 {
-    r->fcgx = f;
+    r->env = env;
+    r->in = in;
+    r->in_len = in_len;
+    r->in_too_large = too_large;
+    r->out = out;
     r->method = http_param(r, "REQUEST_METHOD");
     if (!r->method)
         r->method = "GET";
@@ -199,7 +209,6 @@ void http_req_fini(struct http_req *r)
     }
     r->nquery = 0;
     free(r->path);
-    free(r->body);
     r->path = NULL;
     r->body = NULL;
     log_set_request_id(NULL);
@@ -238,34 +247,62 @@ static const char *reason_phrase(int status)
     }
 }
 
+/* A string literal, its length known at compile time. */
+#define PUT_LIT(b, lit) strbuf_put((b), (lit), sizeof(lit) - 1)
+
+static void put_head(struct http_req *r, int status, const char *extra_headers)
+{
+    struct strbuf *o = r->out;
+    PUT_LIT(o, "Status: ");
+    strbuf_int(o, status);
+    strbuf_putc(o, ' ');
+    const char *phrase = reason_phrase(status);
+    strbuf_put(o, phrase, strlen(phrase));
+    PUT_LIT(o, "\r\nX-Request-Id: ");
+    strbuf_put(o, r->request_id, strlen(r->request_id));
+    PUT_LIT(o, "\r\nCache-Control: no-store\r\n");
+    if (extra_headers)
+        strbuf_put(o, extra_headers, strlen(extra_headers));
+}
+
+static void put_body(struct strbuf *o, const char *content_type, const char *text, size_t len,
+                     bool newline)
+{
+    PUT_LIT(o, "Content-Type: ");
+    strbuf_put(o, content_type, strlen(content_type));
+    PUT_LIT(o, "\r\nContent-Length: ");
+    strbuf_int(o, (int64_t)(len + (newline ? 1 : 0)));
+    PUT_LIT(o, "\r\n\r\n");
+    strbuf_put(o, text, len);
+    if (newline)
+        strbuf_putc(o, '\n');
+}
+
+void http_reply_text(struct http_req *r, int status, const char *content_type, const char *text,
+                     size_t len)
+{
+    r->status = status;
+    if (!r->out)
+        return;
+    put_head(r, status, NULL);
+    put_body(r->out, content_type, text, len, false);
+}
+
 void http_reply(struct http_req *r, int status, json_object *body, const char *extra_headers)
 {
     r->status = status;
-    if (!r->fcgx) {
+    if (!r->out) {
         json_object_put(body);
         return;
     }
-    size_t len = 0;
-    const char *s = body ? json_object_to_json_string_length(
-                               body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len)
-                         : NULL;
-    /* Formatted here: FCGX_FPrintF has its own printf without size modifiers. */
-    char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "Status: %d %s\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\n",
-                     status, reason_phrase(status), r->request_id);
-    FCGX_PutStr(head, n, r->fcgx->out);
-    if (extra_headers)
-        FCGX_PutS(extra_headers, r->fcgx->out);
-    if (s) {
-        n = snprintf(head, sizeof head,
-                     "Content-Type: application/json; charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
-                     len + 1);
-        FCGX_PutStr(head, n, r->fcgx->out);
-        FCGX_PutStr(s, (int)len, r->fcgx->out);
-        FCGX_PutChar('\n', r->fcgx->out);
+    put_head(r, status, extra_headers);
+    if (body) {
+        size_t len = 0;
+        const char *s = json_object_to_json_string_length(
+            body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        put_body(r->out, "application/json; charset=utf-8", s, len, true);
     } else {
-        FCGX_PutS("\r\n", r->fcgx->out);
+        strbuf_put(r->out, "\r\n", 2);
     }
     json_object_put(body);
 }

@@ -1,16 +1,17 @@
-/* http: one API request over FastCGI.  Reads the CGI parameters, the query
- * string and a bounded body; answers JSON with the headers every response
- * carries (X-Request-Id, Content-Type, Cache-Control).  The pure parts
- * (query parsing, percent-decoding, request ids) need no FastCGI. */
+/* http: one API request as the FastCGI server assembled it.  Reads the CGI
+ * parameters, the query string and the body (bounded by the server and per
+ * route); answers JSON with the headers every response carries
+ * (X-Request-Id, Content-Type, Cache-Control) into an output buffer that
+ * the server sends.  Nothing here does I/O. */
 #ifndef TOLLGATE_HTTP_H
 #define TOLLGATE_HTTP_H
 
-#include <fcgiapp.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "jsonx.h"
+#include "strbuf.h"
 
 #define HTTP_MAX_QUERY 32
 #define HTTP_MAX_PARAMS 4
@@ -19,6 +20,8 @@
 
 struct app;
 struct worker;
+struct route;
+struct server_req;
 
 /* The authenticated caller of a management route. */
 struct principal {
@@ -36,12 +39,16 @@ struct query_param {
 struct http_req {
     struct app *app;
     struct worker *worker;
-    FCGX_Request *fcgx;
+    char *const *env;          /* CGI parameters "NAME=VALUE", NULL-terminated (borrowed) */
+    const char *in;            /* the body as received (borrowed), in_len bytes */
+    size_t in_len;
+    bool in_too_large;         /* the server kept only part of it */
+    struct strbuf *out;        /* the answer (borrowed; NULL: discarded) */
     const char *method;
     char *path;                /* raw (still percent-encoded), without the query */
     struct query_param query[HTTP_MAX_QUERY];
     int nquery;
-    char *body;
+    const char *body;          /* after http_read_body: in, NUL-terminated */
     size_t body_len;
     const char *content_type;
     const char *remote_addr;
@@ -50,6 +57,11 @@ struct http_req {
     int nparams;
     struct principal who;
     int status;                /* set when the answer is sent */
+    /* The dispatcher's. */
+    bool authorizer;           /* FastCGI Authorizer role: gate mode */
+    struct server_req *sr;
+    const struct route *route;
+    int64_t t0_ns;
 };
 
 /* True for 1-128 characters of [A-Za-z0-9._:-]. */
@@ -72,10 +84,14 @@ const char *http_query(const struct http_req *r, const char *name);
 int http_query_allow(const struct http_req *r, const char *const *allowed,
                      struct api_error *e) TG_WUR;
 
-/* Fills r from a FastCGI request's parameters: method, path, query, request
- * id.  r must be zeroed.  Returns 0 or -1 with e filled. */
-int http_read(struct http_req *r, FCGX_Request *f, struct api_error *e) TG_WUR;
-/* Reads a body of at most max_body bytes (413 payload_too_large beyond). */
+/* Fills r from the request's parameters (env), body (in, in_len; NUL
+ * terminated, too_large when the server cut it) and answer buffer (out):
+ * method, path, query, request id.  r must be zeroed.  Returns 0 or -1 with
+ * e filled. */
+int http_read(struct http_req *r, char *const *env, const char *in, size_t in_len,
+              bool too_large, struct strbuf *out, struct api_error *e) TG_WUR;
+/* Accepts a body of at most max_body bytes (413 payload_too_large beyond;
+ * 400 when it disagrees with CONTENT_LENGTH). */
 int http_read_body(struct http_req *r, size_t max_body, struct api_error *e) TG_WUR;
 /* Releases what http_read and http_query_parse allocated. */
 void http_req_fini(struct http_req *r);
@@ -87,6 +103,10 @@ json_object *http_json_body(struct http_req *r, struct api_error *e);
 /* A CGI parameter (e.g. "HTTP_AUTHORIZATION") or NULL. */
 const char *http_param(const struct http_req *r, const char *name);
 
+/* Writes a complete CGI answer (status line, the common headers, extra
+ * headers, content type and body) from text; for non-JSON routes. */
+void http_reply_text(struct http_req *r, int status, const char *content_type, const char *text,
+                     size_t len);
 /* Sends status, the common headers, extra_headers (each line ending in
  * "\r\n", may be NULL) and body serialised (NULL: no body).  Takes ownership
  * of body. */

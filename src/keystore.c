@@ -184,6 +184,9 @@ static void version_of(const char *json, char out[24])
     json_object_put(o);
 }
 
+static bool copy_tier(struct keystore *ks, const char *tier, json_object **out,
+                      struct key_record *rec);
+
 /* Replaces the key's own limits by the effective list and fills the quota.
  * Without the tier no decision can be taken: 503, never "no limits". */
 static int apply_tier(struct keystore *ks, struct key_record *rec, struct api_error *e)
@@ -240,6 +243,51 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
         return -1;
     }
     return 0;
+}
+
+/* True when the tiers snapshot is younger than the TTL. */
+static bool tiers_fresh(struct keystore *ks)
+{
+    pthread_mutex_lock(&ks->tiers_lock);
+    bool fresh = ks->tiers && !ks->tiers_loading && now_ms() - ks->tiers_loaded_ms < ks->ttl_ms;
+    pthread_mutex_unlock(&ks->tiers_lock);
+    return fresh;
+}
+
+int keystore_lookup_local(struct keystore *ks, const char *hash, struct key_record *rec,
+                          struct api_error *e)
+{
+    memset(rec, 0, sizeof *rec);
+    if (!tiers_fresh(ks))
+        return 1;
+    char *json = NULL;
+    if (!cache_get(ks->records, hash, now_ms(), &json, NULL))
+        return 1;
+    metrics_cache(ks->metrics, true);
+    int rc = key_record_parse(json, rec);
+    free(json);
+    if (rc != 0) {
+        api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+        return -1;
+    }
+    rec->from_local = true;
+    json_object *tier = NULL;
+    if (rec->found && !copy_tier(ks, rec->tier, &tier, rec)) {
+        key_record_fini(rec);
+        return 1; /* a tier the snapshot does not know yet */
+    }
+    if (tier) {
+        json_object *merged = limits_merge(tier, rec->limits);
+        json_object_put(tier);
+        json_object_put(rec->limits);
+        rec->limits = merged;
+    }
+    return 0;
+}
+
+void keystore_forget(struct keystore *ks, const char *hash)
+{
+    cache_remove(ks->records, hash);
 }
 
 int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *rec,

@@ -66,6 +66,14 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
                     struct api_error *e) TG_WUR;
 void key_record_fini(struct key_record *rec);
 
+/* The same from this process's memory only, never blocking (for the event
+ * loop): 0 with rec filled, 1 when only keystore_lookup can answer (not
+ * cached, or the tiers are due a reload), -1 with e filled. */
+int keystore_lookup_local(struct keystore *ks, const char *hash, struct key_record *rec,
+                          struct api_error *e) TG_WUR;
+/* Drops hash's record from this process's cache (it proved stale). */
+void keystore_forget(struct keystore *ks, const char *hash);
+
 /* The record of key_id straight from PostgreSQL (for management reads);
  * rec->found is false for an unknown id. */
 int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *rec,

@@ -1,57 +1,49 @@
 /* tollgate-fcgi: the FastCGI responder.  Inherits its listening socket on
- * descriptor 0 (spawn-fcgi, mod_fcgid), serves it from `workers` threads, and
- * stops gracefully on SIGTERM/SIGINT/SIGUSR1: requests in flight finish,
- * then everything is released. */
+ * descriptor 0 (spawn-fcgi, mod_fcgid, systemd), serves it from one event
+ * loop with a pool of `workers` threads for blocking work (see server.h and
+ * dispatch.h), and stops gracefully on SIGTERM/SIGINT/SIGUSR1: no new
+ * connection is accepted, the requests in flight finish (10 s at most),
+ * then everything is released and the usage journal flushed. */
 #include <errno.h>
-#include <fcgiapp.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "dispatch.h"
+#include "evloop.h"
+#include "gate.h"
 #include "log.h"
+#include "server.h"
 
 extern char **environ;
 
-static atomic_bool stopping;
+/* Above the largest body a route accepts (1 MiB of usage events), so that
+ * the route's own limit answers 413 with its message. */
+#define SERVER_MAX_BODY (1024 * 1024 + 64 * 1024)
+#define STOP_GRACE_MS 10000
 
-struct thread {
-    pthread_t tid;
-    struct worker w;
+struct stopper {
+    struct evloop_watch watch;
+    struct server *srv;
 };
 
-/* Interrupts a blocked accept(2); deliberately installed without SA_RESTART. */
-static void on_wake(int sig)
+static void on_signal(struct evloop_watch *w, uint32_t events)
 {
-    (void)sig;
-}
-
-static void *worker_main(void *arg)
-{
-    struct thread *t = arg;
-    FCGX_Request req;
-    if (FCGX_InitRequest(&req, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-        log_error("worker %d: FCGX_InitRequest failed", t->w.index);
-        return NULL;
-    }
-    while (!atomic_load(&stopping)) {
-        if (FCGX_Accept_r(&req) < 0) {
-            if (atomic_load(&stopping))
-                break;
-            if (errno != EINTR)
-                log_warn("worker %d: accept failed: %s", t->w.index, strerror(errno));
+    (void)events;
+    struct stopper *st = w->arg;
+    struct signalfd_siginfo si;
+    while (read(w->fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            log_info("SIGHUP ignored: restart the pool to reload the configuration");
             continue;
         }
-        dispatch_request(&t->w, &req);
-        FCGX_Finish_r(&req);
+        log_info("signal %u: stopping after the requests in flight", si.ssi_signo);
+        server_drain(st->srv, STOP_GRACE_MS);
     }
-    FCGX_Free(&req, 1);
-    return NULL;
 }
 
 static void usage(void)
@@ -72,19 +64,8 @@ int main(int argc, char **argv)
             return opt == 'h' ? 0 : 2;
         }
     }
-    struct app app;
-    struct tg_err err;
-    if (app_init(&app, app_config_path(cfg_path), environ, &err) != 0) {
-        fprintf(stderr, "tollgate-fcgi: %s\n", err.msg);
-        return 1;
-    }
-    if (FCGX_Init() != 0) {
-        log_error("FCGX_Init failed");
-        app_fini(&app);
-        return 1;
-    }
-
-    /* Termination signals are taken by sigwait below, in this thread only. */
+    /* Termination signals arrive through the loop; every thread started
+     * from here on inherits the mask. */
     sigset_t stop_set;
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGTERM);
@@ -92,40 +73,39 @@ int main(int argc, char **argv)
     sigaddset(&stop_set, SIGUSR1);
     sigaddset(&stop_set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_wake;
-    sigaction(SIGUSR2, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int n = (int)app.cfg.workers;
-    struct thread *threads = xcalloc((size_t)n, sizeof *threads);
-    for (int i = 0; i < n; i++) {
-        worker_init(&threads[i].w, &app, i);
-        if (pthread_create(&threads[i].tid, NULL, worker_main, &threads[i]) != 0) {
-            log_error("cannot start worker %d", i);
-            abort();
-        }
+    struct app app;
+    struct tg_err err;
+    if (app_init(&app, app_config_path(cfg_path), environ, &err) != 0) {
+        fprintf(stderr, "tollgate-fcgi: %s\n", err.msg);
+        return 1;
     }
-    log_info("tollgate-fcgi started with %d workers", n);
-
-    int sig = 0;
-    while (sigwait(&stop_set, &sig) == 0 && sig == SIGHUP)
-        log_info("SIGHUP ignored: restart the pool to reload the configuration");
-    log_info("signal %d: stopping after the requests in flight", sig);
-    atomic_store(&stopping, true);
-    FCGX_ShutdownPending();
-    for (int i = 0; i < n; i++) {
-        /* A worker inside a request finishes it first; repeat the wake-up
-         * until it has left accept(2). */
-        while (pthread_tryjoin_np(threads[i].tid, NULL) == EBUSY) {
-            pthread_kill(threads[i].tid, SIGUSR2);
-            usleep(10000);
-        }
-        worker_fini(&threads[i].w);
+    int workers = (int)app.cfg.workers;
+    static const struct dispatch_gate gate = {gate_fast, gate_request};
+    struct dispatch *d = dispatch_new(&app, workers, &gate);
+    struct server_ops ops = {dispatch_serve, dispatch_serve_blocking, d};
+    struct server *srv = server_new(app.loop, 0, workers, SERVER_MAX_BODY, &ops);
+    struct stopper st = {.srv = srv};
+    st.watch.fd = signalfd(-1, &stop_set, SFD_NONBLOCK | SFD_CLOEXEC);
+    st.watch.fn = on_signal;
+    st.watch.arg = &st;
+    int rc = 0;
+    if (st.watch.fd < 0 || evloop_watch_add(app.loop, &st.watch, EPOLLIN) != 0 ||
+        server_start(srv) != 0) {
+        log_error("cannot serve descriptor 0: %s", strerror(errno));
+        rc = 1;
+    } else {
+        log_info("tollgate-fcgi started with %d workers", workers);
+        evloop_run(app.loop);
+        log_info("tollgate-fcgi stopped");
     }
-    free(threads);
-    log_info("tollgate-fcgi stopped");
+    server_free(srv);
+    if (st.watch.fd >= 0) {
+        evloop_watch_del(app.loop, &st.watch);
+        close(st.watch.fd);
+    }
+    dispatch_free(d);
     app_fini(&app);
-    return 0;
+    return rc;
 }

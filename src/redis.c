@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evloop.h"
 #include "rcluster.h"
 #include "rnode.h"
 
@@ -53,6 +54,9 @@ struct redis_conn {
     struct cluster *cluster; /* cluster mode */
     int timeout_ms;
     char *password;
+    struct evloop *loop;      /* drives every node's connection */
+    bool own_loop;            /* ... from a thread of this client's */
+    pthread_t thread;
 };
 
 /* ---- Cluster mode ---- */
@@ -73,7 +77,7 @@ static void add_nodes(struct redis_conn *rc)
     c->nodes = xrealloc(c->nodes, c->map.naddrs * sizeof *c->nodes);
     for (; c->nnodes < c->map.naddrs; c->nnodes++) {
         const struct rcluster_addr *a = &c->map.addrs[c->nnodes];
-        c->nodes[c->nnodes] = rnode_new(a->host, a->port, rc->timeout_ms, rc->password);
+        c->nodes[c->nnodes] = rnode_new(rc->loop, a->host, a->port, rc->timeout_ms, rc->password);
     }
 }
 
@@ -243,29 +247,53 @@ static redisReply *cluster_command(struct redis_conn *rc, const char *cmd, int l
 
 /* ---- The client ---- */
 
-static struct redis_conn *conn_new(int timeout_ms, const char *password)
+static void *loop_main(void *arg)
+{
+    evloop_run(arg);
+    return NULL;
+}
+
+static struct redis_conn *conn_new(struct evloop *loop, int timeout_ms, const char *password)
 {
     struct redis_conn *rc = xcalloc(1, sizeof *rc);
     rc->timeout_ms = timeout_ms;
     rc->password = xstrdup(password ? password : "");
+    rc->loop = loop;
+    if (!loop) {
+        rc->loop = evloop_new();
+        rc->own_loop = true;
+        /* Signals are for the main thread: the loop's thread blocks them. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        int rc_create = pthread_create(&rc->thread, NULL, loop_main, rc->loop);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc_create != 0) {
+            fprintf(stderr, "tollgate: cannot start the Redis I/O thread: %s\n",
+                    strerror(rc_create));
+            abort();
+        }
+    }
     return rc;
 }
 
-struct redis_conn *redis_conn_new(const char *host, int port, int timeout_ms, const char *password)
+struct redis_conn *redis_conn_new(struct evloop *loop, const char *host, int port,
+                                  int timeout_ms, const char *password)
 {
-    struct redis_conn *rc = conn_new(timeout_ms, password);
-    rc->single = rnode_new(host, port, timeout_ms, rc->password);
+    struct redis_conn *rc = conn_new(loop, timeout_ms, password);
+    rc->single = rnode_new(rc->loop, host, port, timeout_ms, rc->password);
     return rc;
 }
 
-struct redis_conn *redis_conn_new_cluster(const char *nodes, int timeout_ms,
-                                          const char *password, struct tg_err *err)
+struct redis_conn *redis_conn_new_cluster(struct evloop *loop, const char *nodes,
+                                          int timeout_ms, const char *password,
+                                          struct tg_err *err)
 {
     struct rcluster_addr *seeds = NULL;
     int nseeds = rcluster_parse_seeds(nodes, &seeds, err);
     if (nseeds < 0)
         return NULL;
-    struct redis_conn *rc = conn_new(timeout_ms, password);
+    struct redis_conn *rc = conn_new(loop, timeout_ms, password);
     struct cluster *c = xcalloc(1, sizeof *c);
     rc->cluster = c;
     pthread_rwlock_init(&c->lock, NULL);
@@ -283,6 +311,10 @@ void redis_conn_free(struct redis_conn *rc)
 {
     if (!rc)
         return;
+    if (rc->own_loop) {
+        evloop_stop(rc->loop);
+        pthread_join(rc->thread, NULL);
+    }
     rnode_free(rc->single);
     struct cluster *c = rc->cluster;
     if (c) {
@@ -294,6 +326,8 @@ void redis_conn_free(struct redis_conn *rc)
         pthread_rwlock_destroy(&c->lock);
         free(c);
     }
+    if (rc->own_loop)
+        evloop_free(rc->loop);
     free(rc->password);
     free(rc);
 }
@@ -360,4 +394,60 @@ redisReply *redis_eval(struct redis_conn *rc, const struct redis_script *s, int 
         r = eval_with(rc, "EVAL", s->source, nkeys, keys, nargs, args, err);
     }
     return r;
+}
+
+/* ---- Asynchronous scripts (the event loop's own) ---- */
+
+static void async_done(struct rnode_op *op, redisReply *reply, const char *error)
+{
+    struct redis_async *a = op->arg;
+    redisFreeCommand(a->cmd);
+    a->cmd = NULL;
+    if (!reply && a->rc->cluster)
+        atomic_store(&a->rc->cluster->reload_wanted, true);
+    a->done(a, reply, error); /* may free a */
+}
+
+int redis_eval_async(struct redis_conn *rc, const struct redis_script *s, int nkeys,
+                     const char *const *keys, int nargs, const char *const *args,
+                     struct redis_async *a)
+{
+    struct rnode *node = rc->single;
+    if (rc->cluster) {
+        if (!atomic_load(&rc->cluster->loaded) || atomic_load(&rc->cluster->reload_wanted))
+            return -1; /* the map is the synchronous path's to (re)load */
+        node = slot_node(rc->cluster, nkeys > 0 ? rcluster_slot(keys[0], strlen(keys[0])) : -1);
+    }
+    int argc = 3 + nkeys + nargs;
+    const char *argv[3 + 2 * RATELIMIT_ARGS_MAX];
+    if (argc > (int)TG_ARRAY_LEN(argv))
+        return -1;
+    char nk[16];
+    snprintf(nk, sizeof nk, "%d", nkeys);
+    argv[0] = "EVALSHA";
+    argv[1] = s->sha;
+    argv[2] = nk;
+    for (int i = 0; i < nkeys; i++)
+        argv[3 + i] = keys[i];
+    for (int i = 0; i < nargs; i++)
+        argv[3 + nkeys + i] = args[i];
+    int len = redisFormatCommandArgv(&a->cmd, argc, argv, NULL);
+    if (len < 0)
+        return -1;
+    memset(&a->op, 0, sizeof a->op);
+    a->op.cmd = a->cmd;
+    a->op.len = len;
+    a->op.done = async_done;
+    a->op.arg = a;
+    a->rc = rc;
+    rnode_send(node, &a->op);
+    return 0;
+}
+
+bool redis_reply_wants_sync(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_ERROR)
+        return false;
+    struct rcluster_redirect to;
+    return strncmp(r->str, "NOSCRIPT", 8) == 0 || rcluster_classify(r, &to) != RCLUSTER_PLAIN;
 }

@@ -24,26 +24,35 @@
 #define TOLLGATE_REDIS_H
 
 #include <hiredis/hiredis.h>
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "rnode.h"
 
 #include "util.h"
 
 struct redis_conn;
 
-/* Starts the I/O thread; the connection is opened on first use.  Never
- * fails (out of memory or thread exhaustion abort). */
-struct redis_conn *redis_conn_new(const char *host, int port, int timeout_ms,
-                                  const char *password);
+struct evloop;
+
+/* The connections are driven by loop (the caller runs it, and stops it only
+ * after the last command of any thread), or, with loop NULL, by a thread of
+ * the client's own.  The connection is opened on first use.  Never fails
+ * (out of memory or thread exhaustion abort). */
+struct redis_conn *redis_conn_new(struct evloop *loop, const char *host, int port,
+                                  int timeout_ms, const char *password);
 /* Cluster mode: nodes is "host:port[,host:port...]", seed nodes of which
  * any one suffices to load the slot map (on first use: nothing connects
  * here).  Returns NULL with err filled only when the list is malformed. */
-struct redis_conn *redis_conn_new_cluster(const char *nodes, int timeout_ms,
-                                          const char *password, struct tg_err *err) TG_WUR;
-/* Stops the I/O threads, failing what is still queued; NULL is a no-op. */
+struct redis_conn *redis_conn_new_cluster(struct evloop *loop, const char *nodes,
+                                          int timeout_ms, const char *password,
+                                          struct tg_err *err) TG_WUR;
+/* Fails what is still queued and closes; with an external loop, call it
+ * after the loop stopped.  NULL is a no-op. */
 void redis_conn_free(struct redis_conn *rc);
 
 /* Runs one command given as an argument vector (argvlen NULL: strlen), from
- * any thread.  Returns the reply (caller frees with freeReplyObject) or NULL
+ * any thread but the loop's.  Returns the reply (caller frees with freeReplyObject) or NULL
  * with err filled when the server is unreachable or timed out; an error
  * reply is returned as a reply (in a cluster, after the redirections and
  * retries above). */
@@ -62,5 +71,32 @@ void redis_script_init(struct redis_script *s, const char *source);
 redisReply *redis_eval(struct redis_conn *rc, const struct redis_script *s, int nkeys,
                        const char *const *keys, int nargs, const char *const *args,
                        struct tg_err *err);
+
+/* An EVALSHA sent from the loop thread without waiting.  done runs in the
+ * loop thread with the reply (caller frees) or an error message; a is the
+ * caller's until then. */
+struct redis_async {
+    void (*done)(struct redis_async *a, redisReply *reply, const char *error);
+    void *arg;
+    /* The module's. */
+    struct redis_conn *rc;
+    struct rnode_op op;
+    char *cmd;
+};
+
+/* Largest number of keys plus arguments redis_eval_async takes. */
+#define RATELIMIT_ARGS_MAX 80
+
+/* Sends EVALSHA of s to the node of keys[0] (cluster: by the slot map as it
+ * stands).  Returns 0 (done will run), or -1 when it cannot be sent without
+ * blocking (the slot map is not loaded or wants reloading): the caller takes
+ * the synchronous path.  Nothing is followed or retried: NOSCRIPT, MOVED,
+ * ASK, TRYAGAIN and CLUSTERDOWN reach done as error replies, for which
+ * redis_reply_wants_sync is true (the command did not run; the synchronous
+ * path handles them). */
+int redis_eval_async(struct redis_conn *rc, const struct redis_script *s, int nkeys,
+                     const char *const *keys, int nargs, const char *const *args,
+                     struct redis_async *a) TG_WUR;
+bool redis_reply_wants_sync(const redisReply *r);
 
 #endif

@@ -1,49 +1,49 @@
 #include "rnode.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <semaphore.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/time.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "evloop.h"
+#include "strbuf.h"
 
 /* While a server is down, a new connection is tried at most this often. */
 #define RECONNECT_INTERVAL_MS 100
+/* Bytes read per read(2). */
+#define READ_CHUNK 16384
 
 /* Sent just before a command redirected by ASK, in the same write. */
 static const char ASKING_CMD[] = "*1\r\n$6\r\nASKING\r\n";
 
-/* One command on its way: lives on the calling worker's stack. */
-struct pending {
-    struct pending *next;
-    const char *cmd; /* borrowed from the caller */
-    int len;
-    int skip; /* replies to discard before this command's own (ASKING's) */
-    int64_t deadline_ns;
-    redisReply *reply;
-    char error[128];
-    sem_t done;
-};
+enum state { DOWN, CONNECTING, UP };
 
-/* One server: a connection owned by an I/O thread that pipelines the
- * commands of every worker. */
 struct rnode {
-    /* Shared with the workers, under lock. */
+    struct evloop *loop;
+    /* Shared with other threads, under lock. */
     pthread_mutex_t lock;
-    struct pending *queue, *queue_tail;
-    bool stopping;
-    int wake_fd; /* eventfd: the queue became non-empty, or stop */
-    pthread_t thread;
-    /* The I/O thread's own. */
-    redisContext *ctx;
-    struct pending *sent, *sent_tail; /* written, awaiting replies, in order */
+    struct rnode_op *queue, *queue_tail;
+    /* The loop thread's own. */
+    struct evloop_watch watch;
+    struct evloop_hook hook;
+    uint32_t watching;
+    enum state state;
+    redisReader *reader;
+    struct strbuf out;
+    size_t out_pos;
+    struct rnode_op *sent, *sent_tail; /* written or buffered, awaiting replies, in order */
+    struct rnode_op auth;
+    char *auth_cmd;
+    int auth_len;
+    bool auth_failed;
     int64_t next_attempt_ms;
     /* Constant. */
     char *host;
@@ -52,7 +52,6 @@ struct rnode {
     int timeout_ms;
 };
 
-/* A bounded message; a cut one is still informative. */
 void rnode_msgf(char *out, size_t size, const char *fmt, ...)
 {
     va_list ap;
@@ -61,203 +60,285 @@ void rnode_msgf(char *out, size_t size, const char *fmt, ...)
     va_end(ap);
 }
 
-static void complete(struct pending *p, redisReply *reply, const char *error)
+static void fail_list(struct rnode_op *op, const char *error)
 {
-    p->reply = reply;
-    if (error)
-        strlcpy_tg(p->error, error, sizeof p->error);
-    sem_post(&p->done);
-}
-
-static void fail_list(struct pending *p, const char *error)
-{
-    while (p) {
-        struct pending *next = p->next;
-        complete(p, NULL, error);
-        p = next;
+    while (op) {
+        struct rnode_op *next = op->next;
+        op->next = NULL;
+        op->done(op, NULL, error);
+        op = next;
     }
 }
 
-/* Drops the connection and fails what awaits a reply on it. */
+static void set_events(struct rnode *n, uint32_t events)
+{
+    if (n->watching == events)
+        return;
+    if (evloop_watch_mod(n->loop, &n->watch, events) == 0)
+        n->watching = events;
+}
+
+/* Closes the connection and fails what awaits a reply on it. */
 static void drop(struct rnode *n, const char *why)
 {
-    char msg[128];
+    char msg[160];
     rnode_msgf(msg, sizeof msg, "redis %s:%d: %s", n->host, n->port, why);
-    if (n->ctx)
-        redisFree(n->ctx);
-    n->ctx = NULL;
-    fail_list(n->sent, msg);
+    if (n->state != DOWN) {
+        evloop_watch_del(n->loop, &n->watch);
+        close(n->watch.fd);
+        n->watch.fd = -1;
+        n->watching = 0;
+    }
+    n->state = DOWN;
+    if (n->reader)
+        redisReaderFree(n->reader);
+    n->reader = NULL;
+    strbuf_reset(&n->out);
+    n->out_pos = 0;
+    struct rnode_op *sent = n->sent;
     n->sent = n->sent_tail = NULL;
+    fail_list(sent, msg);
 }
 
-static int auth(struct rnode *n)
+static void auth_done(struct rnode_op *op, redisReply *reply, const char *error)
 {
-    if (!n->password[0])
-        return 0;
-    redisReply *r = redisCommand(n->ctx, "AUTH %s", n->password);
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (r)
-        freeReplyObject(r);
-    return ok ? 0 : -1;
+    struct rnode *n = op->arg;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        n->auth_failed = true;
+    (void)error; /* a failed connection fails the commands behind AUTH too */
+    if (reply)
+        freeReplyObject(reply);
 }
 
-/* Opens the connection if needed; 0, or -1 with msg filled. */
-static int ensure_connected(struct rnode *n, char *msg, size_t size)
+static void append(struct rnode *n, struct rnode_op *op)
 {
-    if (n->ctx)
-        return 0;
+    op->next = NULL;
+    op->skip = 0;
+    if (op->asking) {
+        strbuf_put(&n->out, ASKING_CMD, sizeof ASKING_CMD - 1);
+        op->skip = 1;
+    }
+    strbuf_put(&n->out, op->cmd, (size_t)op->len);
+    if (n->sent_tail)
+        n->sent_tail->next = op;
+    else
+        n->sent = op;
+    n->sent_tail = op;
+}
+
+/* Starts a non-blocking connect.  0, or -1 with msg filled. */
+static int start_connect(struct rnode *n, char *msg, size_t size)
+{
     int64_t now = now_ms();
     if (now < n->next_attempt_ms) {
         rnode_msgf(msg, size, "redis %s:%d unreachable (retrying shortly)", n->host, n->port);
         return -1;
     }
-    struct timeval tv = {n->timeout_ms / 1000, (n->timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(n->host, n->port, tv);
-    if (!c || c->err) {
-        /* Only a failed connect holds the next attempt back: after a lost
-         * connection the next command tries at once. */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", n->port);
+    int gai = getaddrinfo(n->host, port, &hints, &ai);
+    int fd = -1, rc = -1;
+    if (gai != 0) {
+        rnode_msgf(msg, size, "redis %s:%d: %s", n->host, n->port, gai_strerror(gai));
+    } else {
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        }
+        if (fd < 0 || (rc != 0 && errno != EINPROGRESS))
+            rnode_msgf(msg, size, "redis connect %s:%d: %s", n->host, n->port, strerror(errno));
+        else
+            rc = 0;
+    }
+    if (ai)
+        freeaddrinfo(ai);
+    if (rc != 0) {
+        if (fd >= 0)
+            close(fd);
+        /* Only a failed connect holds the next attempt back. */
         n->next_attempt_ms = now + RECONNECT_INTERVAL_MS;
-        rnode_msgf(msg, size, "redis connect %s:%d: %s", n->host, n->port,
-             c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
         return -1;
     }
-    redisSetTimeout(c, tv);
-    n->ctx = c;
-    if (auth(n) != 0) {
-        rnode_msgf(msg, size, "redis %s:%d: AUTH failed", n->host, n->port);
-        redisFree(n->ctx);
-        n->ctx = NULL;
+    n->watch.fd = fd;
+    n->watching = EPOLLOUT;
+    if (evloop_watch_add(n->loop, &n->watch, EPOLLOUT) != 0) {
+        close(fd);
+        rnode_msgf(msg, size, "redis %s:%d: epoll: %s", n->host, n->port, strerror(errno));
         return -1;
+    }
+    n->state = CONNECTING;
+    n->reader = redisReaderCreate();
+    n->auth_failed = false;
+    if (n->auth_cmd) {
+        n->auth.deadline_ns = mono_ns() + (int64_t)n->timeout_ms * 1000000;
+        append(n, &n->auth);
     }
     return 0;
 }
 
-/* Writes every queued command in one go and moves them to sent. */
-static void send_batch(struct rnode *n, struct pending *batch)
+static void flush(struct rnode *n)
 {
-    char msg[128];
-    if (ensure_connected(n, msg, sizeof msg) != 0) {
-        fail_list(batch, msg);
-        return;
-    }
-    for (struct pending *p = batch; p; p = p->next)
-        redisAppendFormattedCommand(n->ctx, p->cmd, (size_t)p->len);
-    if (n->sent_tail)
-        n->sent_tail->next = batch;
-    else
-        n->sent = batch;
-    while (batch && batch->next)
-        batch = batch->next;
-    n->sent_tail = batch;
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(n->ctx, &done) != REDIS_OK) {
-            drop(n, n->ctx->errstr[0] ? n->ctx->errstr : "write failed");
+    while (n->out_pos < n->out.len) {
+        ssize_t w = write(n->watch.fd, n->out.p + n->out_pos, n->out.len - n->out_pos);
+        if (w > 0) {
+            n->out_pos += (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && errno == EAGAIN) {
+            set_events(n, EPOLLIN | EPOLLOUT);
+            return;
+        } else {
+            drop(n, w < 0 ? strerror(errno) : "write failed");
             return;
         }
     }
+    strbuf_reset(&n->out);
+    n->out_pos = 0;
+    set_events(n, EPOLLIN);
 }
 
-/* Reads what the socket holds and answers the waiting workers in order. */
-static void receive(struct rnode *n)
+/* Answers the waiting commands with what the reader holds, in order. */
+static void complete_replies(struct rnode *n)
 {
-    if (redisBufferRead(n->ctx) != REDIS_OK) {
-        drop(n, n->ctx->errstr[0] ? n->ctx->errstr : "read failed");
-        return;
-    }
     for (;;) {
         void *reply = NULL;
-        if (redisGetReplyFromReader(n->ctx, &reply) != REDIS_OK) {
+        if (redisReaderGetReply(n->reader, &reply) != REDIS_OK) {
             drop(n, "protocol error");
             return;
         }
         if (!reply)
             return;
-        struct pending *p = n->sent;
-        if (!p) { /* a reply nobody asked for: the stream is out of step */
+        struct rnode_op *op = n->sent;
+        if (!op) { /* a reply nobody asked for: the stream is out of step */
             freeReplyObject(reply);
             drop(n, "unexpected reply");
             return;
         }
-        if (p->skip > 0) { /* ASKING's reply: the command's own follows */
-            p->skip--;
+        if (op->skip > 0) { /* ASKING's reply: the command's own follows */
+            op->skip--;
             freeReplyObject(reply);
             continue;
         }
-        n->sent = p->next;
+        n->sent = op->next;
         if (!n->sent)
             n->sent_tail = NULL;
-        complete(p, reply, NULL);
+        op->next = NULL;
+        op->done(op, reply, NULL);
+        if (n->auth_failed) {
+            drop(n, "AUTH failed");
+            return;
+        }
     }
 }
 
-static void *io_main(void *arg)
+static void on_io(struct evloop_watch *w, uint32_t events)
 {
-    struct rnode *n = arg;
+    struct rnode *n = w->arg;
+    if (n->state == CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err != 0) {
+            char why[96];
+            rnode_msgf(why, sizeof why, "connect: %s", strerror(err));
+            n->next_attempt_ms = now_ms() + RECONNECT_INTERVAL_MS;
+            drop(n, why);
+            return;
+        }
+        n->state = UP;
+        flush(n);
+        return;
+    }
+    if (events & EPOLLOUT)
+        flush(n);
+    if (n->state != UP || !(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        return;
+    char buf[READ_CHUNK];
     for (;;) {
-        struct pollfd fds[2] = {{n->wake_fd, POLLIN, 0}, {-1, POLLIN, 0}};
-        int timeout = -1;
-        if (n->ctx && n->sent) {
-            fds[1].fd = n->ctx->fd;
-            int64_t left = (n->sent->deadline_ns - mono_ns()) / 1000000;
-            timeout = left > 0 ? (int)left + 1 : 0;
-        }
-        int got = poll(fds, 2, timeout);
-        if (got < 0 && errno != EINTR)
-            abort(); /* only a programming error makes poll fail */
-        if (n->sent && mono_ns() >= n->sent->deadline_ns && !(fds[1].revents & POLLIN))
-            drop(n, "timeout");
-        if (fds[1].revents & (POLLIN | POLLERR | POLLHUP))
-            receive(n);
-        if (fds[0].revents & POLLIN) {
-            uint64_t count;
-            ssize_t r = read(n->wake_fd, &count, sizeof count);
-            (void)r;
-            pthread_mutex_lock(&n->lock);
-            struct pending *batch = n->queue;
-            bool stopping = n->stopping;
-            n->queue = n->queue_tail = NULL;
-            pthread_mutex_unlock(&n->lock);
-            if (stopping) {
-                fail_list(batch, "redis client stopping");
-                drop(n, "stopping");
-                return NULL;
+        ssize_t r = read(w->fd, buf, sizeof buf);
+        if (r > 0) {
+            if (redisReaderFeed(n->reader, buf, (size_t)r) != REDIS_OK) {
+                drop(n, "protocol error");
+                return;
             }
-            if (batch)
-                send_batch(n, batch);
+            if ((size_t)r < sizeof buf)
+                break;
+        } else if (r < 0 && errno == EINTR) {
+            continue;
+        } else if (r < 0 && errno == EAGAIN) {
+            break;
+        } else {
+            drop(n, r == 0 ? "connection closed by the server" : strerror(errno));
+            return;
         }
     }
+    complete_replies(n);
 }
 
-static void wake(struct rnode *n)
+/* Before the loop sleeps: sends what was queued, enforces the deadline of
+ * the oldest command in flight. */
+static int on_idle(struct evloop_hook *h, int64_t now_ns)
 {
-    uint64_t one = 1;
-    ssize_t r = write(n->wake_fd, &one, sizeof one);
-    (void)r;
+    struct rnode *n = h->arg;
+    pthread_mutex_lock(&n->lock);
+    struct rnode_op *batch = n->queue;
+    n->queue = n->queue_tail = NULL;
+    pthread_mutex_unlock(&n->lock);
+    if (batch) {
+        char msg[160];
+        if (n->state == DOWN && start_connect(n, msg, sizeof msg) != 0) {
+            fail_list(batch, msg);
+        } else {
+            int64_t deadline = now_ns + (int64_t)n->timeout_ms * 1000000;
+            while (batch) {
+                struct rnode_op *next = batch->next;
+                batch->deadline_ns = deadline;
+                append(n, batch);
+                batch = next;
+            }
+            if (n->state == UP)
+                flush(n);
+        }
+    }
+    if (!n->sent)
+        return -1;
+    if (now_ns >= n->sent->deadline_ns) {
+        drop(n, n->state == CONNECTING ? "connect timeout" : "timeout");
+        return -1;
+    }
+    return (int)((n->sent->deadline_ns - now_ns) / 1000000) + 1;
 }
 
-/* Starts the I/O thread of host:port; it connects on first use. */
-struct rnode *rnode_new(const char *host, int port, int timeout_ms, const char *password)
+struct rnode *rnode_new(struct evloop *loop, const char *host, int port, int timeout_ms,
+                        const char *password)
 {
     struct rnode *n = xcalloc(1, sizeof *n);
     pthread_mutex_init(&n->lock, NULL);
+    n->loop = loop;
     n->host = xstrdup(host);
     n->password = xstrdup(password ? password : "");
     n->port = port;
     n->timeout_ms = timeout_ms;
-    n->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    /* Signals are for the main thread: the I/O thread blocks them all. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc_create = n->wake_fd < 0 ? -1 : pthread_create(&n->thread, NULL, io_main, n);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc_create != 0) {
-        fprintf(stderr, "tollgate: cannot start the Redis I/O thread: %s\n", strerror(errno));
-        abort();
+    n->watch.fd = -1;
+    n->watch.fn = on_io;
+    n->watch.arg = n;
+    n->hook.fn = on_idle;
+    n->hook.arg = n;
+    if (n->password[0]) {
+        const char *argv[] = {"AUTH", n->password};
+        n->auth_len = redisFormatCommandArgv(&n->auth_cmd, 2, argv, NULL);
+        n->auth.cmd = n->auth_cmd;
+        n->auth.len = n->auth_len;
+        n->auth.done = auth_done;
+        n->auth.arg = n;
     }
+    evloop_hook_add(loop, &n->hook);
     return n;
 }
 
@@ -265,66 +346,75 @@ void rnode_free(struct rnode *n)
 {
     if (!n)
         return;
+    evloop_hook_del(n->loop, &n->hook);
     pthread_mutex_lock(&n->lock);
-    n->stopping = true;
+    struct rnode_op *queued = n->queue;
+    n->queue = n->queue_tail = NULL;
     pthread_mutex_unlock(&n->lock);
-    wake(n);
-    pthread_join(n->thread, NULL);
-    close(n->wake_fd);
+    fail_list(queued, "redis client stopping");
+    drop(n, "stopping");
+    strbuf_fini(&n->out);
+    if (n->auth_cmd)
+        redisFreeCommand(n->auth_cmd);
     pthread_mutex_destroy(&n->lock);
     free(n->host);
     free(n->password);
     free(n);
 }
 
-/* Runs one formatted command on n and waits for its reply; with asking, an
- * ASKING goes just before it in the same write, so nothing can come between
- * them.  Returns the reply or NULL with err filled. */
-redisReply *rnode_call(struct rnode *n, const char *cmd, int len, bool asking,
-                             struct tg_err *err)
+void rnode_send(struct rnode *n, struct rnode_op *op)
 {
-    struct pending p;
-    memset(&p, 0, sizeof p);
-    char *joined = NULL;
-    if (asking) {
-        size_t alen = sizeof ASKING_CMD - 1;
-        joined = xmalloc(alen + (size_t)len);
-        memcpy(joined, ASKING_CMD, alen);
-        memcpy(joined + alen, cmd, (size_t)len);
-        cmd = joined;
-        len += (int)alen;
-        p.skip = 1;
-    }
-    p.cmd = cmd;
-    p.len = len;
-    p.deadline_ns = mono_ns() + (int64_t)n->timeout_ms * 1000000;
-    sem_init(&p.done, 0, 0);
+    op->next = NULL;
     pthread_mutex_lock(&n->lock);
-    bool stopping = n->stopping, was_empty = n->queue == NULL;
-    if (!stopping) {
-        /* p lives on this stack until the I/O thread has completed it: we
-         * wait for that below, and a stopping node fails all it holds. */
-        if (n->queue_tail)
-            n->queue_tail->next = &p;
-        else
-            n->queue = &p; /* cppcheck-suppress autoVariables */
-        n->queue_tail = &p; /* cppcheck-suppress autoVariables */
-    }
+    if (n->queue_tail)
+        n->queue_tail->next = op;
+    else
+        n->queue = op;
+    n->queue_tail = op;
     pthread_mutex_unlock(&n->lock);
-    if (stopping) {
-        strlcpy_tg(p.error, "redis client stopping", sizeof p.error);
-    } else {
-        /* A non-empty queue means a wake-up is already on its way. */
-        if (was_empty)
-            wake(n);
-        while (sem_wait(&p.done) != 0 && errno == EINTR)
-            ;
-    }
-    sem_destroy(&p.done);
-    free(joined);
-    if (!p.reply)
-        tg_err_set(err, "%s", p.error[0] ? p.error : "redis: no reply");
-    return p.reply;
+    if (!evloop_in_loop(n->loop))
+        evloop_wake(n->loop);
+}
+
+/* A waiting caller's command. */
+struct waiter {
+    struct rnode_op op;
+    redisReply *reply;
+    char error[160];
+    sem_t done;
+};
+
+static void waiter_done(struct rnode_op *op, redisReply *reply, const char *error)
+{
+    struct waiter *w = op->arg;
+    w->reply = reply;
+    if (error)
+        strlcpy_tg(w->error, error, sizeof w->error);
+    sem_post(&w->done);
+}
+
+redisReply *rnode_call(struct rnode *n, const char *cmd, int len, bool asking,
+                       struct tg_err *err)
+{
+    if (evloop_in_loop(n->loop))
+        abort(); /* would wait for itself: a programming error */
+    struct waiter w;
+    memset(&w, 0, sizeof w);
+    w.op.cmd = cmd;
+    w.op.len = len;
+    w.op.asking = asking;
+    w.op.done = waiter_done;
+    w.op.arg = &w;
+    sem_init(&w.done, 0, 0);
+    /* w lives on this stack until the loop has completed it: we wait for
+     * that, and a freed node fails all it holds. */
+    rnode_send(n, &w.op);
+    while (sem_wait(&w.done) != 0 && errno == EINTR)
+        ;
+    sem_destroy(&w.done);
+    if (!w.reply)
+        tg_err_set(err, "%s", w.error[0] ? w.error : "redis: no reply");
+    return w.reply;
 }
 
 const char *rnode_host(const struct rnode *n)

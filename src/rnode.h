@@ -1,27 +1,54 @@
-/* rnode: one Redis server behind an I/O thread.  Worker threads queue their
- * commands; the I/O thread writes every command pending at that moment in
- * one go and hands each reply back to its worker in order (auto-pipelining).
- * Timeouts drop the connection (a late reply must never answer the next
- * command); a failed connect holds new attempts back 100 ms.  Internal to
- * the redis module, which routes commands to nodes. */
+/* rnode: one Redis server over one non-blocking connection, driven by an
+ * event loop (src/evloop.h).  Commands from every thread share the
+ * connection: those queued while the loop was busy go out in one write when
+ * it next idles, and replies complete them in order (auto-pipelining).
+ * Commands from the loop thread itself complete through a callback; other
+ * threads may wait for a reply (rnode_call).  Timeouts drop the connection
+ * (a late reply must never answer the next command); a failed connect holds
+ * new attempts back 100 ms, during which commands fail at once.  The
+ * connection's bytes are the module's own (socket, write buffer, hiredis's
+ * reply reader only), so another transport can carry them.  Internal to the
+ * redis module, which routes commands to nodes. */
 #ifndef TOLLGATE_RNODE_H
 #define TOLLGATE_RNODE_H
 
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util.h"
 
+struct evloop;
 struct rnode;
 
-/* Starts the I/O thread; connects on first use.  Never fails. */
-struct rnode *rnode_new(const char *host, int port, int timeout_ms, const char *password);
-/* Stops the thread, failing what is queued; NULL is a no-op. */
+/* A command on its way; owned by the caller until done runs. */
+struct rnode_op {
+    const char *cmd; /* formatted RESP, borrowed until done */
+    int len;
+    bool asking; /* preceded by ASKING in the same write */
+    /* In the loop thread: exactly one of reply (caller frees) and error is
+     * set. */
+    void (*done)(struct rnode_op *op, redisReply *reply, const char *error);
+    void *arg;
+    /* The module's. */
+    struct rnode_op *next;
+    int skip;
+    int64_t deadline_ns;
+};
+
+/* Serves host:port from loop; connects on first use.  Never fails. */
+struct rnode *rnode_new(struct evloop *loop, const char *host, int port, int timeout_ms,
+                        const char *password);
+/* From the loop thread, or after it stopped: fails what is queued or
+ * waiting and closes the connection.  NULL is a no-op. */
 void rnode_free(struct rnode *n);
 
-/* Sends the formatted command cmd (len bytes, RESP), preceded by ASKING in
- * the same write when asking, and waits for its reply (caller frees), or
- * NULL with err filled on a connection failure or timeout. */
+/* Queues op from any thread; op->done runs in the loop thread. */
+void rnode_send(struct rnode *n, struct rnode_op *op);
+
+/* From any thread but the loop's: sends cmd (len bytes) and waits for its
+ * reply (caller frees), or NULL with err filled on a connection failure or
+ * timeout. */
 redisReply *rnode_call(struct rnode *n, const char *cmd, int len, bool asking,
                        struct tg_err *err);
 

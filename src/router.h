@@ -10,12 +10,22 @@
 
 typedef void (*route_fn)(struct http_req *r);
 
+/* A route's answer from the event loop, which must never block (see
+ * dispatch.h): */
+enum route_fast {
+    FAST_ANSWERED, /* the answer is in r->out */
+    FAST_PENDING,  /* dispatch_finish(r) or dispatch_defer(r) will follow */
+    FAST_DEFER,    /* not answered, nothing written: run fn on a worker */
+};
+typedef enum route_fast (*route_fast_fn)(struct http_req *r);
+
 struct route {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/v1/keys/{id}/rotate" */
     unsigned roles;      /* bit set of auth roles; 0 means public */
     route_fn fn;
     size_t max_body;     /* 0: the default of 64 KiB */
+    route_fast_fn fast;  /* NULL: always fn, on a worker */
 };
 
 enum router_result { ROUTER_OK = 0, ROUTER_NOT_FOUND, ROUTER_METHOD_NOT_ALLOWED };

@@ -73,12 +73,9 @@ static void test_bearer_size(void)
 /* Runs auth_authenticate on a request carrying only envp. */
 static int authenticate(char **envp, struct api_error *e)
 {
-    FCGX_Request f;
-    memset(&f, 0, sizeof f);
-    f.envp = envp;
     struct http_req r;
     memset(&r, 0, sizeof r);
-    r.fcgx = envp ? &f : NULL;
+    r.env = envp;
     memset(e, 0, sizeof *e);
     return auth_authenticate(&r, e);
 }

@@ -240,13 +240,6 @@ static void test_query_allow(void)
 
 /* ---- FastCGI parameters without a connection ---- */
 
-/* A FastCGI request holding only envp: http_read and http_param read
- * nothing else. */
-static void fake_request(FCGX_Request *f, char **envp)
-{
-    memset(f, 0, sizeof *f);
-    f->envp = envp;
-}
 
 static void test_read_params(void)
 {
@@ -257,12 +250,10 @@ static void test_read_params(void)
                     "HTTP_X_REQUEST_ID=req-42.a:b_c",
                     "HTTP_AUTHORIZATION=Bearer t",
                     NULL};
-    FCGX_Request f;
-    fake_request(&f, envp);
     struct http_req r;
     struct api_error e;
     memset(&r, 0, sizeof r);
-    CU_ASSERT_EQUAL_FATAL(http_read(&r, &f, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(http_read(&r, envp, NULL, 0, false, NULL, &e), 0);
     CU_ASSERT_STRING_EQUAL(r.method, "POST");
     CU_ASSERT_STRING_EQUAL(r.path, "/v1/keys/a%20b"); /* raw, without the query */
     CU_ASSERT_EQUAL(r.nquery, 2);
@@ -284,12 +275,10 @@ static void test_read_params(void)
 static void test_read_defaults(void)
 {
     char *envp[] = {"HTTP_X_REQUEST_ID=bad id with spaces", NULL};
-    FCGX_Request f;
-    fake_request(&f, envp);
     struct http_req r;
     struct api_error e;
     memset(&r, 0, sizeof r);
-    CU_ASSERT_EQUAL_FATAL(http_read(&r, &f, &e), 0);
+    CU_ASSERT_EQUAL_FATAL(http_read(&r, envp, NULL, 0, false, NULL, &e), 0);
     CU_ASSERT_STRING_EQUAL(r.method, "GET");
     CU_ASSERT_STRING_EQUAL(r.path, "/");
     CU_ASSERT_EQUAL(r.nquery, 0);
@@ -300,10 +289,9 @@ static void test_read_defaults(void)
     http_req_fini(&r);
 
     char *envp2[] = {"REQUEST_URI=/x?a=%zz", NULL};
-    fake_request(&f, envp2);
     memset(&r, 0, sizeof r);
     memset(&e, 0, sizeof e);
-    CU_ASSERT_EQUAL(http_read(&r, &f, &e), -1);
+    CU_ASSERT_EQUAL(http_read(&r, envp2, NULL, 0, false, NULL, &e), -1);
     CU_ASSERT_EQUAL(e.status, 400);
     CU_ASSERT_STRING_EQUAL(r.path, "/x");
     http_req_fini(&r);
@@ -316,15 +304,21 @@ static void test_param_without_fcgx(void)
     CU_ASSERT_PTR_NULL(http_param(&r, "REQUEST_METHOD"));
 }
 
+/* A request of envp with body (len bytes; too_large as the server says). */
+static void body_request(struct http_req *r, char **envp, const char *body, size_t len,
+                         bool too_large)
+{
+    struct api_error e;
+    memset(r, 0, sizeof *r);
+    CU_ASSERT_EQUAL_FATAL(http_read(r, envp, body, len, too_large, NULL, &e), 0);
+}
+
 static void test_read_body_limits(void)
 {
     struct http_req r;
     struct api_error e;
-    FCGX_Request f;
     char *big[] = {"CONTENT_LENGTH=65537", NULL};
-    fake_request(&f, big);
-    memset(&r, 0, sizeof r);
-    r.fcgx = &f;
+    body_request(&r, big, NULL, 0, false);
     memset(&e, 0, sizeof e);
     CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
     CU_ASSERT_EQUAL(e.status, 413);
@@ -335,25 +329,76 @@ static void test_read_body_limits(void)
                                           "CONTENT_LENGTH=+5", "CONTENT_LENGTH=99999999999999999999"};
     for (size_t i = 0; i < TG_ARRAY_LEN(invalid); i++) {
         char *envp[] = {(char *)invalid[i], NULL};
-        fake_request(&f, envp);
-        memset(&r, 0, sizeof r);
-        r.fcgx = &f;
+        body_request(&r, envp, NULL, 0, false);
         memset(&e, 0, sizeof e);
         CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
         CU_ASSERT_EQUAL(e.status, 400);
         http_req_fini(&r);
     }
 
-    /* No body at all: an empty one, nothing read. */
+    /* No body at all: an empty one. */
     char *zero[] = {"CONTENT_LENGTH=0", NULL};
-    fake_request(&f, zero);
-    memset(&r, 0, sizeof r);
-    r.fcgx = &f;
+    body_request(&r, zero, NULL, 0, false);
     CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), 0);
     CU_ASSERT_EQUAL(r.body_len, 0);
     CU_ASSERT_STRING_EQUAL(r.body, "");
     http_req_fini(&r);
     CU_ASSERT_PTR_NULL(r.body);
+
+    /* The declared length governs: fewer bytes is a truncated body, more
+     * are not part of it, and a body the server cut is too large. */
+    char *five[] = {"CONTENT_LENGTH=5", NULL};
+    body_request(&r, five, "abc", 3, false);
+    CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
+    CU_ASSERT_EQUAL(e.status, 400);
+    http_req_fini(&r);
+    body_request(&r, five, "abcdefg", 7, false);
+    CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), 0);
+    CU_ASSERT_EQUAL(r.body_len, 5);
+    CU_ASSERT_EQUAL(memcmp(r.body, "abcde", 5), 0);
+    http_req_fini(&r);
+    body_request(&r, five, "abc", 3, true);
+    CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
+    CU_ASSERT_EQUAL(e.status, 413);
+    http_req_fini(&r);
+}
+
+/* ---- Answers ---- */
+
+static void test_reply_writes_cgi_answer(void)
+{
+    struct strbuf out = {0};
+    char *envp[] = {"HTTP_X_REQUEST_ID=rid-1", NULL};
+    struct http_req r;
+    struct api_error e;
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_EQUAL_FATAL(http_read(&r, envp, NULL, 0, false, &out, &e), 0);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "a", json_object_new_string("x/y"));
+    http_reply(&r, 429, body, "Retry-After: 2\r\n");
+    CU_ASSERT_EQUAL(r.status, 429);
+    CU_ASSERT_STRING_EQUAL(out.p, "Status: 429 Too Many Requests\r\n"
+                                  "X-Request-Id: rid-1\r\n"
+                                  "Cache-Control: no-store\r\n"
+                                  "Retry-After: 2\r\n"
+                                  "Content-Type: application/json; charset=utf-8\r\n"
+                                  "Content-Length: 12\r\n\r\n"
+                                  "{\"a\":\"x/y\"}\n");
+    strbuf_reset(&out);
+    http_reply(&r, 204, NULL, NULL);
+    CU_ASSERT_STRING_EQUAL(out.p, "Status: 204 No Content\r\nX-Request-Id: rid-1\r\n"
+                                  "Cache-Control: no-store\r\n\r\n");
+    strbuf_reset(&out);
+    http_reply_text(&r, 200, "text/plain", "ok", 2);
+    CU_ASSERT_STRING_EQUAL(out.p, "Status: 200 OK\r\nX-Request-Id: rid-1\r\n"
+                                  "Cache-Control: no-store\r\nContent-Type: text/plain\r\n"
+                                  "Content-Length: 2\r\n\r\nok");
+    /* Without an output buffer the answer is only recorded. */
+    r.out = NULL;
+    http_reply(&r, 503, json_object_new_object(), NULL);
+    CU_ASSERT_EQUAL(r.status, 503);
+    http_req_fini(&r);
+    strbuf_fini(&out);
 }
 
 /* ---- JSON bodies ---- */
@@ -430,6 +475,7 @@ int main(void)
         UNIT_TEST(test_read_params),
         UNIT_TEST(test_read_defaults),
         UNIT_TEST(test_param_without_fcgx),
+        UNIT_TEST(test_reply_writes_cgi_answer),
         UNIT_TEST(test_read_body_limits),
         UNIT_TEST(test_json_body),
         UNIT_TEST(test_reply_records_status),

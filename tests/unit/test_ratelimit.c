@@ -147,7 +147,7 @@ static void test_headers_bounded(void)
 
 static void test_check_unreachable(void)
 {
-    struct redis_conn *rc = redis_conn_new("127.0.0.1", 1, 200, NULL);
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
     struct rl_request req;
     struct rl_result res;
     memset(&req, 0, sizeof req);

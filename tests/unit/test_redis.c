@@ -34,7 +34,7 @@ static void test_script_sha(void)
 
 static void test_command_unreachable(void)
 {
-    struct redis_conn *rc = redis_conn_new("127.0.0.1", 1, 200, NULL);
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc); /* never fails: connects on first use */
     const char *argv[] = {"PING"};
     struct tg_err err;
@@ -50,7 +50,7 @@ static void test_command_unreachable(void)
 
 static void test_command_fails_fast(void)
 {
-    struct redis_conn *rc = redis_conn_new("127.0.0.1", 1, 1000, "secret-password");
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 1000, "secret-password");
     const char *argv[] = {"GET", "tg:kr:x"};
     size_t lens[] = {3, 7};
     int64_t start = mono_ns();
@@ -111,7 +111,7 @@ static void test_reconnect_interval(void)
     int port = 0;
     int lfd = silent_listener(&port);
     CU_ASSERT_FATAL(lfd >= 0);
-    struct redis_conn *rc = redis_conn_new("127.0.0.1", port, 30, NULL);
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", port, 30, NULL);
     const char *argv[] = {"PING"};
     struct tg_err err;
     /* The first command connects, then times out waiting for the reply. */
@@ -128,7 +128,7 @@ static void test_reconnect_interval(void)
     close(lfd);
 
     /* A refused connect holds the next attempt back for 100 ms. */
-    rc = redis_conn_new("127.0.0.1", 1, 30, NULL);
+    rc = redis_conn_new(NULL, "127.0.0.1", 1, 30, NULL);
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
     CU_ASSERT(strstr(err.msg, "connect") != NULL);
@@ -145,7 +145,7 @@ static void test_reconnect_interval(void)
 
 static void test_eval_unreachable(void)
 {
-    struct redis_conn *rc = redis_conn_new("127.0.0.1", 1, 200, "");
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, "");
     struct redis_script s;
     redis_script_init(&s, "return redis.call('GET', KEYS[1])");
     const char *keys[] = {"k"};
@@ -415,7 +415,7 @@ static struct redis_conn *fake_client(struct fake *f)
     char seeds[64];
     snprintf(seeds, sizeof seeds, "127.0.0.1:%d", f->port[0]);
     struct tg_err err;
-    struct redis_conn *rc = redis_conn_new_cluster(seeds, 1000, NULL, &err);
+    struct redis_conn *rc = redis_conn_new_cluster(NULL, seeds, 1000, NULL, &err);
     CU_ASSERT_PTR_NOT_NULL(rc);
     return rc;
 }
@@ -673,9 +673,9 @@ static void test_cluster_unreachable(void)
 {
     struct tg_err err;
     memset(&err, 0, sizeof err);
-    CU_ASSERT_PTR_NULL(redis_conn_new_cluster("127.0.0.1", 50, NULL, &err));
+    CU_ASSERT_PTR_NULL(redis_conn_new_cluster(NULL, "127.0.0.1", 50, NULL, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "host:port"));
-    struct redis_conn *rc = redis_conn_new_cluster("127.0.0.1:1, 127.0.0.1:2", 200, "pw", &err);
+    struct redis_conn *rc = redis_conn_new_cluster(NULL, "127.0.0.1:1, 127.0.0.1:2", 200, "pw", &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
     const char *argv[] = {"GET", "tg:kr:x"};
     memset(&err, 0, sizeof err);

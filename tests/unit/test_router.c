@@ -11,15 +11,15 @@ static void h_get(struct http_req *r) { (void)r; }
 static void h_rotate(struct http_req *r) { (void)r; }
 
 static const struct route ROUTES[] = {
-    {"GET", "/v1/keys", 1, h_list, 0},
-    {"POST", "/v1/keys", 1, h_create, 0},
-    {"GET", "/v1/keys/{id}", 1, h_get, 0},
-    {"PATCH", "/v1/keys/{id}", 1, h_get, 0},
-    {"DELETE", "/v1/keys/{id}", 1, h_get, 0},
-    {"POST", "/v1/keys/{id}/rotate", 1, h_rotate, 0},
-    {"GET", "/v1/tiers/{tier}/keys/{id}", 1, h_get, 0},
-    {"GET", "/health", 0, h_get, 0},
-    {"GET", "/", 0, h_get, 0},
+    {"GET", "/v1/keys", 1, h_list, 0, NULL},
+    {"POST", "/v1/keys", 1, h_create, 0, NULL},
+    {"GET", "/v1/keys/{id}", 1, h_get, 0, NULL},
+    {"PATCH", "/v1/keys/{id}", 1, h_get, 0, NULL},
+    {"DELETE", "/v1/keys/{id}", 1, h_get, 0, NULL},
+    {"POST", "/v1/keys/{id}/rotate", 1, h_rotate, 0, NULL},
+    {"GET", "/v1/tiers/{tier}/keys/{id}", 1, h_get, 0, NULL},
+    {"GET", "/health", 0, h_get, 0, NULL},
+    {"GET", "/", 0, h_get, 0, NULL},
 };
 
 struct match {
@@ -170,9 +170,9 @@ static void test_method_not_allowed(void)
 static void test_allow_deduplicated(void)
 {
     static const struct route routes[] = {
-        {"GET", "/v1/keys/{id}", 1, h_get, 0},
-        {"GET", "/v1/keys/me", 1, h_get, 0},
-        {"DELETE", "/v1/keys/me", 1, h_get, 0},
+        {"GET", "/v1/keys/{id}", 1, h_get, 0, NULL},
+        {"GET", "/v1/keys/me", 1, h_get, 0, NULL},
+        {"DELETE", "/v1/keys/me", 1, h_get, 0, NULL},
     };
     struct router *rt = router_new();
     router_add(rt, routes, TG_ARRAY_LEN(routes));
@@ -223,7 +223,7 @@ static void test_empty_and_growing_router(void)
     static struct route many[N];
     for (int i = 0; i < N; i++) {
         snprintf(patterns[i], sizeof patterns[i], "/r%d/{x}", i);
-        many[i] = (struct route){"GET", patterns[i], 0, h_get, 0};
+        many[i] = (struct route){"GET", patterns[i], 0, h_get, 0, NULL};
     }
     router_add(rt, many, 30);
     router_add(rt, many + 30, N - 30);
@@ -247,8 +247,8 @@ static void test_empty_and_growing_router(void)
 static void test_too_many_params(void)
 {
     static const struct route routes[] = {
-        {"GET", "/{a}/{b}/{c}/{d}", 0, h_get, 0},
-        {"GET", "/{a}/{b}/{c}/{d}/{e}", 0, h_get, 0},
+        {"GET", "/{a}/{b}/{c}/{d}", 0, h_get, 0, NULL},
+        {"GET", "/{a}/{b}/{c}/{d}/{e}", 0, h_get, 0, NULL},
     };
     struct router *rt = router_new();
     router_add(rt, routes, 2);
