@@ -169,7 +169,7 @@ static int find_slot(const struct fastcgi_conn *c, uint16_t id)
 
 static void make_ready(struct fastcgi_conn *c, struct fastcgi_request *r)
 {
-    r->complete = true;
+    r->queued = true;
     if (c->ready_tail)
         c->ready_tail->next_ready = r;
     else
@@ -221,6 +221,8 @@ static void begin(struct fastcgi_conn *c, uint16_t id, const uint8_t *b)
             slot = i;
     if (slot < 0) {
         fastcgi_end_put(&c->out, id, 0, FCGI_OVERLOADED);
+        if (!keep)
+            c->close_after = true;
         return;
     }
     struct fastcgi_request *r = xcalloc(1, sizeof *r);
@@ -241,6 +243,10 @@ static int parse_params(struct fastcgi_request *r)
     struct fastcgi_pair p;
     int got;
     while ((got = fastcgi_pair_next(buf, len, &pos, &p)) == 1) {
+        /* "NAME=VALUE" must split back the same way, and be one C string. */
+        if (memchr(p.name, '=', p.name_len) || memchr(p.name, '\0', p.name_len) ||
+            memchr(p.value, '\0', p.value_len))
+            return -1;
         count++;
         bytes += p.name_len + p.value_len + 2;
     }
@@ -304,20 +310,28 @@ static int stdin_record(struct fastcgi_conn *c, struct fastcgi_request *r, const
 
 static void get_values(struct fastcgi_conn *c, const uint8_t *b, size_t len)
 {
+    static const struct {
+        const char *name;
+        const char *value;
+    } known[] = {
+        {"FCGI_MAX_CONNS", "1000"},
+        {"FCGI_MAX_REQS", "64"}, /* FASTCGI_MAX_REQS */
+        {"FCGI_MPXS_CONNS", "1"},
+    };
+    bool given[TG_ARRAY_LEN(known)] = {false};
     struct strbuf body = {0};
     size_t pos = 0;
     struct fastcgi_pair p;
+    /* Each variable answered once: the answer can never outgrow a record. */
     while (fastcgi_pair_next(b, len, &pos, &p) == 1) {
-        const char *v = NULL;
-        char num[16];
-        if (p.name_len == 14 && memcmp(p.name, "FCGI_MAX_CONNS", 14) == 0)
-            v = "1000";
-        else if (p.name_len == 13 && memcmp(p.name, "FCGI_MAX_REQS", 13) == 0)
-            v = (snprintf(num, sizeof num, "%d", FASTCGI_MAX_REQS), num);
-        else if (p.name_len == 15 && memcmp(p.name, "FCGI_MPXS_CONNS", 15) == 0)
-            v = "1";
-        if (v)
-            fastcgi_pair_put(&body, p.name, p.name_len, v, strlen(v));
+        for (size_t i = 0; i < TG_ARRAY_LEN(known); i++) {
+            if (!given[i] && p.name_len == strlen(known[i].name) &&
+                memcmp(p.name, known[i].name, p.name_len) == 0) {
+                fastcgi_pair_put(&body, p.name, p.name_len, known[i].value,
+                                 strlen(known[i].value));
+                given[i] = true;
+            }
+        }
     }
     fastcgi_header_put(&c->out, FCGI_GET_VALUES_RESULT, 0, (uint16_t)body.len, 0);
     strbuf_put(&c->out, body.p ? body.p : "", body.len);
@@ -356,6 +370,7 @@ static int record(struct fastcgi_conn *c, const struct fastcgi_header *h, const 
             return 0;
         if (!r->complete) {
             /* Not handed out yet: answer now, with nothing. */
+            unready(c, r);
             fastcgi_end_put(&c->out, r->id, 0, FCGI_REQUEST_COMPLETE);
             release(c, r);
         } else {
@@ -377,7 +392,8 @@ int fastcgi_conn_input(struct fastcgi_conn *c, const void *data, size_t len)
 {
     if (c->failed)
         return -1;
-    strbuf_put(&c->in, data, len);
+    if (len > 0)
+        strbuf_put(&c->in, data, len);
     for (;;) {
         size_t avail = c->in.len - c->in_pos;
         const uint8_t *p = (const uint8_t *)c->in.p + c->in_pos;
@@ -416,6 +432,7 @@ struct fastcgi_request *fastcgi_conn_next(struct fastcgi_conn *c)
     if (!c->ready)
         c->ready_tail = NULL;
     r->next_ready = NULL;
+    r->complete = true;
     return r;
 }
 

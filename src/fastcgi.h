@@ -20,7 +20,9 @@
  * 413 itself).  A malformed record stream is a protocol error: the caller
  * closes the connection.  The caller runs a connection from one thread; a
  * complete request's fields are immutable, so another thread may build its
- * answer while the connection goes on reading. */
+ * answer while the connection goes on reading (but for `aborted`, which
+ * only the connection's thread touches).  Parameter names holding '=' or
+ * NUL, and values holding NUL, are refused as malformed. */
 #ifndef TOLLGATE_FASTCGI_H
 #define TOLLGATE_FASTCGI_H
 
@@ -34,7 +36,7 @@
 #define FASTCGI_VERSION 1
 #define FASTCGI_HEADER_LEN 8
 #define FASTCGI_MAX_CONTENT 65535
-#define FASTCGI_MAX_REQS 64
+#define FASTCGI_MAX_REQS 64 /* also in GET_VALUES answers (fastcgi.c) */
 #define FASTCGI_MAX_PARAMS 256
 #define FASTCGI_MAX_PARAMS_BYTES (64 * 1024)
 
@@ -111,8 +113,10 @@ struct fastcgi_request {
     bool keep_conn;
     bool params_done;
     bool stdin_done;
+    bool queued;         /* complete, waiting to be handed out */
     bool complete;       /* handed out by fastcgi_conn_next */
-    bool aborted;        /* the web server gave up on it: answer without output */
+    bool aborted;        /* the web server gave up on it: its answer is END_REQUEST
+                          * alone (the connection's thread sets and reads it) */
     bool body_too_large; /* more STDIN arrived than max_body */
     /* The parameters as "NAME=VALUE" strings, NULL-terminated, in arrival
      * order (a repeated name: the first wins in fastcgi_param). */

@@ -1,7 +1,9 @@
 #include "keys.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,17 +90,72 @@ void keys_start(const char *key, char out[KEYS_PREFIX_MAX + 6])
     out[n] = '\0';
 }
 
+/* A thread's HMAC context, keyed once: the one-shot HMAC() looks the
+ * algorithm up and keys it again on every call, which costs more than the
+ * hash of a short key itself. */
+struct hmac_tls {
+    EVP_MAC_CTX *ctx;
+    char *secret; /* what ctx is keyed with */
+};
+
+static pthread_key_t hmac_key;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_tls_free(void *p)
+{
+    struct hmac_tls *t = p;
+    EVP_MAC_CTX_free(t->ctx);
+    free(t->secret);
+    free(t);
+}
+
+static void hmac_key_init(void)
+{
+    if (pthread_key_create(&hmac_key, hmac_tls_free) != 0)
+        abort();
+}
+
+static _Noreturn void no_hmac(void)
+{
+    /* Only a broken OpenSSL installation gets here. */
+    fprintf(stderr, "tollgate: HMAC-SHA-256 unavailable\n");
+    abort();
+}
+
+/* The calling thread's context keyed with secret. */
+static EVP_MAC_CTX *hmac_ctx(const char *secret)
+{
+    pthread_once(&hmac_once, hmac_key_init);
+    struct hmac_tls *t = pthread_getspecific(hmac_key);
+    if (t && strcmp(t->secret, secret) == 0)
+        return t->ctx;
+    if (!t) {
+        t = xcalloc(1, sizeof *t);
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        t->ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+        EVP_MAC_free(mac);
+        if (!t->ctx || pthread_setspecific(hmac_key, t) != 0)
+            no_hmac();
+    }
+    free(t->secret);
+    t->secret = xstrdup(secret);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (!EVP_MAC_init(t->ctx, (const unsigned char *)secret, strlen(secret), params))
+        no_hmac();
+    return t->ctx;
+}
+
 void keys_hash_hex(const char *secret, const char *key, size_t keylen, char out[KEYS_HASH_HEX_LEN])
 {
+    EVP_MAC_CTX *ctx = hmac_ctx(secret);
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)key, keylen, md,
-              &mdlen) ||
-        mdlen != KEYS_HASH_LEN) {
-        /* Only a broken OpenSSL installation gets here. */
-        fprintf(stderr, "tollgate: HMAC-SHA-256 unavailable\n");
-        abort();
-    }
+    size_t mdlen = 0;
+    /* A NULL key re-initialises with the key already set. */
+    if (!EVP_MAC_init(ctx, NULL, 0, NULL) ||
+        !EVP_MAC_update(ctx, (const unsigned char *)key, keylen) ||
+        !EVP_MAC_final(ctx, md, &mdlen, sizeof md) || mdlen != KEYS_HASH_LEN)
+        no_hmac();
     hex_encode(md, KEYS_HASH_LEN, out);
 }
 
