@@ -307,18 +307,17 @@ static void usage_owner(struct http_req *r)
 
 /* ---- live ---- */
 
-static json_object *window_json(const struct rl_window *w, json_object *limit)
+static json_object *window_json(const struct rl_window *w, const struct key_limit *limit)
 {
     json_object *o = json_object_new_object();
-    json_object *ep = jsonx_get(limit, "endpoint");
     json_object_object_add(o, "name", json_object_new_string(w->name));
     json_object_object_add(o, "window_s", json_object_new_int64(w->window_s));
     json_object_object_add(o, "limit", json_object_new_int64(w->limit));
     json_object_object_add(o, "used", json_object_new_int64(w->used));
     json_object_object_add(o, "remaining", json_object_new_int64(w->remaining));
     json_object_object_add(o, "reset_ms", json_object_new_int64(w->reset_ms));
-    if (ep)
-        json_object_object_add(o, "endpoint", json_object_get(ep));
+    if (limit->endpoint[0])
+        json_object_object_add(o, "endpoint", json_object_new_string(limit->endpoint));
     return o;
 }
 
@@ -348,8 +347,7 @@ static void usage_live(struct http_req *r)
     }
     json_object *data = json_object_new_array();
     for (size_t i = 0; i < req.nwindows; i++)
-        json_object_array_add(data, window_json(&req.windows[i],
-                                                json_object_array_get_idx(rec.limits, i)));
+        json_object_array_add(data, window_json(&req.windows[i], &rec.limits[i]));
     json_object *body = json_object_new_object();
     json_object_object_add(body, "data", data);
     json_object *quota = NULL;

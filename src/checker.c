@@ -1,5 +1,6 @@
 #include "checker.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,12 @@
 #include "metrics.h"
 #include "redis.h"
 #include "usagepub.h"
+
+/* Empties o; the limits past rec.nlimits are never read, so they are left. */
+static void reset(struct check_outcome *o)
+{
+    memset(o, 0, offsetof(struct check_outcome, rec) + offsetof(struct key_record, limits));
+}
 
 static void set(struct check_outcome *o, int status, const char *reason, const char *message)
 {
@@ -35,11 +42,11 @@ static bool state_allows(struct check_outcome *o, int64_t now)
     o->known = true;
     if (!rec->found || (rec->has_secret_expires && rec->secret_expires_ms <= now))
         set_invalid(o);
-    else if (strcmp(rec->status, "revoked") == 0)
+    else if (rec->status == KEY_REVOKED)
         set(o, 403, "revoked", "The API key has been revoked.");
     else if (rec->has_expires && rec->expires_ms <= now)
         set(o, 401, "expired", "The API key has expired.");
-    else if (strcmp(rec->status, "suspended") == 0)
+    else if (rec->status == KEY_SUSPENDED)
         set(o, 403, "suspended", "The API key is suspended.");
     else
         set(o, 200, NULL, NULL);
@@ -48,23 +55,21 @@ static bool state_allows(struct check_outcome *o, int64_t now)
 
 /* Copies the windows that apply to endpoint; a check without an endpoint is
  * subject only to unscoped limits. */
-static void applicable_windows(json_object *limits, const char *endpoint, struct rl_request *req)
+static void applicable_windows(const struct key_record *rec, const char *endpoint,
+                               struct rl_request *req)
 {
-    size_t n = limits ? json_object_array_length(limits) : 0;
     req->nwindows = 0;
-    for (size_t i = 0; i < n && req->nwindows < RATELIMIT_MAX_WINDOWS; i++) {
-        json_object *l = json_object_array_get_idx(limits, i);
-        json_object *ep = jsonx_get(l, "endpoint"), *prec = jsonx_get(l, "precision");
-        if (endpoint && ep &&
-            (strcmp(endpoint, "*") == 0 ||
-             !limits_endpoint_match(json_object_get_string(ep), endpoint)))
+    for (size_t i = 0; i < rec->nlimits && req->nwindows < RATELIMIT_MAX_WINDOWS; i++) {
+        const struct key_limit *l = &rec->limits[i];
+        if (endpoint && l->endpoint[0] &&
+            (strcmp(endpoint, "*") == 0 || !limits_endpoint_match(l->endpoint, endpoint)))
             continue;
         struct rl_window *w = &req->windows[req->nwindows++];
         memset(w, 0, sizeof *w);
-        strlcpy_tg(w->name, json_object_get_string(jsonx_get(l, "name")), sizeof w->name);
-        w->window_s = json_object_get_int64(jsonx_get(l, "window_s"));
-        w->limit = json_object_get_int64(jsonx_get(l, "limit"));
-        w->precision = prec ? json_object_get_int64(prec) : LIMITS_PRECISION_DEFAULT;
+        strlcpy_tg(w->name, l->name, sizeof w->name);
+        w->window_s = l->window_s;
+        w->limit = l->limit;
+        w->precision = l->precision;
     }
 }
 
@@ -81,7 +86,7 @@ void check_prepare(const struct key_record *rec, const char *endpoint, int64_t c
     req->has_remaining = rec->has_remaining;
     req->remaining = rec->remaining;
     req->remaining_version = rec->remaining_version;
-    applicable_windows(rec->limits, endpoint, req);
+    applicable_windows(rec, endpoint, req);
 }
 
 static void set_from_limits(struct check_outcome *o)
@@ -113,6 +118,10 @@ static void denial_key(const char *hash, const char *endpoint, int64_t cost, cha
     snprintf(out, size, "%s|%lld|%s", hash, (long long)cost, endpoint);
 }
 
+/* What a remembered denial keeps: the outcome without the record's limits
+ * (the windows of the decision are in req). */
+#define DENIAL_SIZE (offsetof(struct check_outcome, rec) + offsetof(struct key_record, limits))
+
 static bool replay_denial(struct app *app, const char *dkey, struct check_outcome *o)
 {
     char *blob = NULL;
@@ -120,11 +129,11 @@ static bool replay_denial(struct app *app, const char *dkey, struct check_outcom
     int64_t now = now_ms();
     if (!cache_get(app->denials, dkey, now, &blob, &len))
         return false;
-    bool ok = len == sizeof *o;
+    bool ok = len == DENIAL_SIZE;
     if (ok) {
-        memcpy(o, blob, sizeof *o);
+        memcpy(o, blob, DENIAL_SIZE);
+        o->rec.nlimits = 0;
         int64_t elapsed = now - o->res.now_ms;
-        o->rec.limits = NULL;
         o->req.key_id = o->rec.id;
         o->res.now_ms = now;
         o->res.retry_after_ms = o->res.retry_after_ms > elapsed ? o->res.retry_after_ms - elapsed : 1;
@@ -141,21 +150,23 @@ static void remember_denial(struct app *app, const char *dkey, const struct chec
 {
     if (o->status != 429 || !o->counted || !o->res.has_retry)
         return;
-    struct check_outcome copy = *o;
-    copy.rec.limits = NULL;
+    char copy[DENIAL_SIZE];
+    memcpy(copy, o, DENIAL_SIZE);
     /* The decision time in this process's clock, for the replay's arithmetic. */
-    copy.res.now_ms = now_ms();
+    int64_t now = now_ms();
+    memcpy(copy + offsetof(struct check_outcome, res) + offsetof(struct rl_result, now_ms), &now,
+           sizeof now);
     int64_t ttl = o->res.retry_after_ms < app->cfg.cache_ttl_ms ? o->res.retry_after_ms
                                                                 : app->cfg.cache_ttl_ms;
     if (ttl > 0)
-        cache_put_ttl(app->denials, dkey, &copy, sizeof copy, copy.res.now_ms, ttl);
+        cache_put_ttl(app->denials, dkey, copy, sizeof copy, now, ttl);
 }
 
 static void decide(struct worker *w, const char *key, size_t keylen, const char *endpoint,
                    int64_t cost, struct check_outcome *o)
 {
     struct app *app = w->app;
-    memset(o, 0, sizeof *o);
+    reset(o);
     if (!keys_parse(key, keylen, NULL)) {
         set_invalid(o);
         return;
@@ -179,7 +190,7 @@ static void decide(struct worker *w, const char *key, size_t keylen, const char 
         if (!state_allows(o, now_ms())) {
             /* A long-cached active record was never compared with Redis for
              * this answer: confirm it there before refusing. */
-            if (!o->rec.from_local || strcmp(o->rec.status, "active") != 0)
+            if (!o->rec.from_local || o->rec.status != KEY_ACTIVE)
                 return;
             src = KS_SKIP_LOCAL;
             continue;
@@ -284,7 +295,7 @@ static void on_reply(struct redis_async *ra, redisReply *reply, const char *erro
         freeReplyObject(reply);
     if (step == CHECK_BLOCKING) {
         key_record_fini(&o->rec);
-        memset(o, 0, sizeof *o);
+        reset(o);
     }
     c->done(c, step);
 }
@@ -293,7 +304,7 @@ enum check_step check_start(struct app *app, struct check_async *c, const char *
                             size_t keylen, const char *endpoint, int64_t cost)
 {
     struct check_outcome *o = &c->o;
-    memset(o, 0, sizeof *o);
+    reset(o);
     c->app = app;
     c->cost = cost;
     strlcpy_tg(c->endpoint, endpoint, sizeof c->endpoint);
@@ -308,15 +319,15 @@ enum check_step check_start(struct app *app, struct check_async *c, const char *
     struct api_error e;
     int found = keystore_lookup_local(app->keys, c->hash, &o->rec, &e);
     if (found != 0) {
-        memset(o, 0, sizeof *o);
+        reset(o);
         return CHECK_BLOCKING; /* not in memory; or an error the slow path reports */
     }
     check_prepare(&o->rec, c->endpoint, cost, &o->req);
     if (!state_allows(o, now_ms())) {
-        if (strcmp(o->rec.status, "active") != 0)
+        if (o->rec.status != KEY_ACTIVE)
             return finish_async(c);
         key_record_fini(&o->rec);
-        memset(o, 0, sizeof *o);
+        reset(o);
         return CHECK_BLOCKING; /* confirm a long-cached record before refusing */
     }
     struct rl_call call;
@@ -326,7 +337,7 @@ enum check_step check_start(struct app *app, struct check_async *c, const char *
     if (redis_eval_async(app->redis, ratelimit_script(), call.nkeys, call.keys, call.nargs,
                          call.args, &c->ra) != 0) {
         key_record_fini(&o->rec);
-        memset(o, 0, sizeof *o);
+        reset(o);
         return CHECK_BLOCKING;
     }
     return CHECK_SENT;

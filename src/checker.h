@@ -31,9 +31,9 @@ struct check_outcome {
     const char *message;
     bool known;          /* the key was identified (key_id etc. are shown) */
     bool counted;        /* the rate-limit decision ran: res is valid */
-    struct key_record rec;
     struct rl_request req;
     struct rl_result res;
+    struct key_record rec; /* last: its limits are the bulk, and often unused */
 };
 
 /* Fills req from rec for a check of endpoint and cost; endpoint NULL takes

@@ -1,6 +1,7 @@
 #include "keystore.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +14,18 @@
 #include "ratelimit.h"
 #include "redis.h"
 
-/* Redis keeps a record this long after it was last written; a missing key is
- * remembered briefly so a flood of unknown keys does not reach PostgreSQL. */
-#define RECORD_TTL_MS "300000"
+/* Redis keeps a record this long after it was last written or read (a read
+ * renews it: keys in use never fall through to PostgreSQL, and the process
+ * caches' own lifetimes end before it); a missing key is remembered briefly
+ * so a flood of unknown keys does not reach PostgreSQL. */
+#define RECORD_TTL_MS "900000"
 #define MISSING_TTL_MS "60000"
 #define MISSING_RECORD "{\"v\":0,\"missing\":true}"
 #define CACHE_ENTRIES 100000
 /* An active record is re-validated by the check script's version test on
- * every use, so keeping it long costs no freshness. */
+ * every use, so keeping it long costs no freshness.  Each entry gets a
+ * lifetime drawn from [3/4, 1] of this, so the records that one burst of
+ * traffic loaded do not all expire, and reload, in the same second. */
 #define ACTIVE_LOCAL_TTL_MS 600000
 
 /* Writes ARGV[1]|ARGV[2] unless the stored record has a higher version: a
@@ -34,6 +39,16 @@ static const char PUT_SCRIPT[] =
     "redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])\n"
     "return 1\n";
 
+/* A tier as the check path uses it. */
+struct tier_snap {
+    char name[40];
+    bool has_quota;
+    int64_t quota_included;
+    bool quota_blocks;
+    size_t nlimits;
+    struct key_limit limits[LIMITS_MAX];
+};
+
 struct keystore {
     struct pg_pool *pg;
     struct metrics *metrics;
@@ -41,7 +56,8 @@ struct keystore {
     struct redis_script put;
     int64_t ttl_ms;
     pthread_mutex_t tiers_lock;
-    json_object *tiers; /* name -> limits array */
+    struct tier_snap *tiers; /* the snapshot, ntiers of them; NULL until loaded */
+    size_t ntiers;
     int64_t tiers_loaded_ms;
     bool tiers_loading;
 };
@@ -63,7 +79,7 @@ void keystore_free(struct keystore *ks)
     if (!ks)
         return;
     cache_free(ks->records);
-    json_object_put(ks->tiers);
+    free(ks->tiers);
     pthread_mutex_destroy(&ks->tiers_lock);
     free(ks);
 }
@@ -83,37 +99,122 @@ static bool get_int(json_object *o, const char *name, int64_t *out)
     return true;
 }
 
+const char *key_status_name(enum key_status st)
+{
+    switch (st) {
+    case KEY_ACTIVE: return "active";
+    case KEY_SUSPENDED: return "suspended";
+    case KEY_REVOKED: return "revoked";
+    }
+    return "active";
+}
+
+static int status_parse(const char *s, enum key_status *out)
+{
+    static const enum key_status all[] = {KEY_ACTIVE, KEY_SUSPENDED, KEY_REVOKED};
+    for (size_t i = 0; i < TG_ARRAY_LEN(all); i++) {
+        if (strcmp(s, key_status_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int key_limits_parse(json_object *arr, struct key_limit *out, size_t max)
+{
+    if (!arr)
+        return 0;
+    if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) > max)
+        return -1;
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++) {
+        json_object *l = json_object_array_get_idx(arr, i);
+        json_object *name = jsonx_get(l, "name"), *ep = jsonx_get(l, "endpoint");
+        struct key_limit *k = &out[i];
+        memset(k, 0, sizeof *k);
+        if (!name || json_object_get_string_len(name) >= (int)sizeof k->name ||
+            (ep && json_object_get_string_len(ep) >= (int)sizeof k->endpoint) ||
+            !get_int(l, "window_s", &k->window_s) || !get_int(l, "limit", &k->limit))
+            return -1;
+        if (!get_int(l, "precision", &k->precision))
+            k->precision = LIMITS_PRECISION_DEFAULT;
+        strlcpy_tg(k->name, json_object_get_string(name), sizeof k->name);
+        if (ep)
+            strlcpy_tg(k->endpoint, json_object_get_string(ep), sizeof k->endpoint);
+    }
+    return (int)n;
+}
+
+static const struct key_limit *limit_named(const struct key_limit *l, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(l[i].name, name) == 0)
+            return &l[i];
+    return NULL;
+}
+
+size_t key_limits_merge(const struct key_limit *base, size_t nb, const struct key_limit *over,
+                        size_t no, struct key_limit *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nb && n < KEY_LIMITS_MAX; i++) {
+        const struct key_limit *o = limit_named(over, no, base[i].name);
+        out[n++] = o ? *o : base[i];
+    }
+    for (size_t i = 0; i < no && n < KEY_LIMITS_MAX; i++)
+        if (!limit_named(base, nb, over[i].name))
+            out[n++] = over[i];
+    return n;
+}
+
+size_t key_record_size(const struct key_record *rec)
+{
+    return offsetof(struct key_record, limits) + rec->nlimits * sizeof rec->limits[0];
+}
+
 int key_record_parse(const char *json, struct key_record *rec)
 {
-    memset(rec, 0, sizeof *rec);
+    memset(rec, 0, offsetof(struct key_record, limits));
     json_object *o = json_tokener_parse(json);
     if (!o || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         return -1;
     }
+    int rc = 0;
     if (!jsonx_has(o, "missing")) {
         rec->found = true;
         copy_str(o, "id", rec->id, sizeof rec->id);
         copy_str(o, "owner_id", rec->owner_id, sizeof rec->owner_id);
         copy_str(o, "tier", rec->tier, sizeof rec->tier);
-        copy_str(o, "status", rec->status, sizeof rec->status);
+        json_object *st = jsonx_get(o, "status");
+        if (st && status_parse(json_object_get_string(st), &rec->status) != 0)
+            rc = -1;
         rec->has_expires = get_int(o, "expires_ms", &rec->expires_ms);
         rec->has_secret_expires = get_int(o, "secret_expires_ms", &rec->secret_expires_ms);
         rec->has_remaining = get_int(o, "remaining", &rec->remaining);
         get_int(o, "v", &rec->version);
         get_int(o, "rv", &rec->remaining_version);
-        json_object *l = jsonx_get(o, "limits");
-        if (l)
-            json_object_deep_copy(l, &rec->limits, NULL);
+        int n = key_limits_parse(jsonx_get(o, "limits"), rec->limits, LIMITS_MAX);
+        if (n < 0)
+            rc = -1;
+        else
+            rec->nlimits = (size_t)n;
     }
     json_object_put(o);
-    return 0;
+    return rc;
 }
 
 void key_record_fini(struct key_record *rec)
 {
-    json_object_put(rec->limits);
-    rec->limits = NULL;
+    (void)rec;
+}
+
+static int64_t local_ttl_ms(void)
+{
+    uint32_t r;
+    random_bytes(&r, sizeof r);
+    return ACTIVE_LOCAL_TTL_MS * 3 / 4 + (int64_t)(r % (ACTIVE_LOCAL_TTL_MS / 4));
 }
 
 static void redis_key(const char *hash, char out[80])
@@ -143,9 +244,9 @@ static char *redis_get(struct keystore *ks, struct redis_conn *redis, const char
 {
     char rk[80];
     redis_key(hash, rk);
-    const char *argv[] = {"GET", rk};
+    const char *argv[] = {"GETEX", rk, "PX", RECORD_TTL_MS};
     struct tg_err err;
-    redisReply *r = redis_command(redis, 2, argv, NULL, &err);
+    redisReply *r = redis_command(redis, 4, argv, NULL, &err);
     char *out = NULL;
     if (!r) {
         log_warn("record cache read failed: %s", err.msg);
@@ -184,8 +285,8 @@ static void version_of(const char *json, char out[24])
     json_object_put(o);
 }
 
-static bool copy_tier(struct keystore *ks, const char *tier, json_object **out,
-                      struct key_record *rec);
+static bool merge_tier(struct keystore *ks, struct key_record *rec);
+static void refresh_tiers(struct keystore *ks, bool force);
 
 /* Replaces the key's own limits by the effective list and fills the quota.
  * Without the tier no decision can be taken: 503, never "no limits". */
@@ -193,23 +294,38 @@ static int apply_tier(struct keystore *ks, struct key_record *rec, struct api_er
 {
     if (!rec->found)
         return 0;
-    json_object *tier = keystore_tier_limits(ks, rec->tier, rec);
-    if (!tier) {
-        api_error_set(e, 503, "unavailable", NULL, "The tiers cannot be read; retry.");
-        return -1;
+    refresh_tiers(ks, false);
+    if (merge_tier(ks, rec))
+        return 0;
+    refresh_tiers(ks, true); /* a tier the snapshot does not know yet */
+    if (merge_tier(ks, rec))
+        return 0;
+    api_error_set(e, 503, "unavailable", NULL, "The tiers cannot be read; retry.");
+    return -1;
+}
+
+/* The record of hash from the process cache (its own limits); false when
+ * absent or expired. */
+static bool cached_record(struct keystore *ks, const char *hash, struct key_record *rec)
+{
+    char *blob = NULL;
+    size_t len = 0;
+    if (!cache_get(ks->records, hash, now_ms(), &blob, &len))
+        return false;
+    bool ok = len >= offsetof(struct key_record, limits) && len <= sizeof *rec;
+    if (ok) {
+        memcpy(rec, blob, len);
+        ok = key_record_size(rec) == len;
     }
-    json_object *merged = limits_merge(tier, rec->limits);
-    json_object_put(tier);
-    json_object_put(rec->limits);
-    rec->limits = merged;
-    return 0;
+    free(blob);
+    return ok;
 }
 
 int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *hash,
                     enum keystore_source src, struct key_record *rec, struct api_error *e)
 {
     char *json = NULL;
-    bool cached = src == KS_ANY && cache_get(ks->records, hash, now_ms(), &json, NULL);
+    bool cached = src == KS_ANY && cached_record(ks, hash, rec);
     if (src == KS_ANY)
         metrics_cache(ks->metrics, cached);
     if (!cached) {
@@ -224,13 +340,13 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
             redis_put(ks, redis, hash, version, json, missing ? MISSING_TTL_MS : RECORD_TTL_MS);
         }
     }
-    int rc = key_record_parse(json, rec);
+    int rc = cached ? 0 : key_record_parse(json, rec);
     if (rc == 0 && !cached) {
         /* Every check of an active key runs the version-checking script, so
          * such a record may stay longer than one whose answer needs none. */
-        bool vouched = rec->found && strcmp(rec->status, "active") == 0;
-        cache_put_ttl(ks->records, hash, json, strlen(json), now_ms(),
-                      vouched ? ACTIVE_LOCAL_TTL_MS : ks->ttl_ms);
+        bool vouched = rec->found && rec->status == KEY_ACTIVE;
+        cache_put_ttl(ks->records, hash, rec, key_record_size(rec), now_ms(),
+                      vouched ? local_ttl_ms() : ks->ttl_ms);
     }
     free(json);
     if (rc != 0) {
@@ -257,31 +373,13 @@ static bool tiers_fresh(struct keystore *ks)
 int keystore_lookup_local(struct keystore *ks, const char *hash, struct key_record *rec,
                           struct api_error *e)
 {
-    memset(rec, 0, sizeof *rec);
-    if (!tiers_fresh(ks))
-        return 1;
-    char *json = NULL;
-    if (!cache_get(ks->records, hash, now_ms(), &json, NULL))
+    (void)e;
+    if (!tiers_fresh(ks) || !cached_record(ks, hash, rec))
         return 1;
     metrics_cache(ks->metrics, true);
-    int rc = key_record_parse(json, rec);
-    free(json);
-    if (rc != 0) {
-        api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
-        return -1;
-    }
     rec->from_local = true;
-    json_object *tier = NULL;
-    if (rec->found && !copy_tier(ks, rec->tier, &tier, rec)) {
-        key_record_fini(rec);
+    if (rec->found && !merge_tier(ks, rec))
         return 1; /* a tier the snapshot does not know yet */
-    }
-    if (tier) {
-        json_object *merged = limits_merge(tier, rec->limits);
-        json_object_put(tier);
-        json_object_put(rec->limits);
-        rec->limits = merged;
-    }
     return 0;
 }
 
@@ -352,6 +450,33 @@ void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_c
     }
 }
 
+/* The typed snapshot of the tiers JSON map {name: {limits, quota}}; NULL
+ * when malformed. */
+static struct tier_snap *tiers_parse(json_object *map, size_t *count)
+{
+    size_t n = (size_t)json_object_object_length(map), i = 0;
+    struct tier_snap *t = xcalloc(n ? n : 1, sizeof *t);
+    json_object_object_foreach(map, name, v)
+    {
+        struct tier_snap *x = &t[i++];
+        strlcpy_tg(x->name, name, sizeof x->name);
+        int nl = key_limits_parse(jsonx_get(v, "limits"), x->limits, LIMITS_MAX);
+        if (nl < 0) {
+            free(t);
+            return NULL;
+        }
+        x->nlimits = (size_t)nl;
+        json_object *q = jsonx_get(v, "quota");
+        json_object *inc = q ? jsonx_get(q, "included") : NULL;
+        json_object *ov = q ? jsonx_get(q, "overage") : NULL;
+        x->has_quota = inc != NULL;
+        x->quota_included = inc ? json_object_get_int64(inc) : 0;
+        x->quota_blocks = ov && strcmp(json_object_get_string(ov), "block") == 0;
+    }
+    *count = n;
+    return t;
+}
+
 /* Reloads the tiers when the snapshot is older than the TTL (one thread
  * reloads while the others keep using the snapshot), or at once when force:
  * a tier the snapshot does not know yet was just created. */
@@ -374,52 +499,41 @@ static void refresh_tiers(struct keystore *ks, bool force)
                             0, NULL, "tiers", &e);
         pg_release(ks->pg, c);
     }
-    if (!map)
-        log_warn("tiers reload failed (%s); keeping the previous snapshot", e.message);
+    size_t count = 0;
+    struct tier_snap *snap = map ? tiers_parse(map, &count) : NULL;
+    if (!snap)
+        log_warn("tiers reload failed (%s); keeping the previous snapshot",
+                 map ? "a tier is malformed" : e.message);
+    json_object_put(map);
     pthread_mutex_lock(&ks->tiers_lock);
-    if (map) {
-        json_object_put(ks->tiers);
-        ks->tiers = map;
+    if (snap) {
+        free(ks->tiers);
+        ks->tiers = snap;
+        ks->ntiers = count;
     }
     ks->tiers_loaded_ms = now_ms(); /* after a failure too: retry after a TTL */
     ks->tiers_loading = false;
     pthread_mutex_unlock(&ks->tiers_lock);
 }
 
-/* Copies the tier's limits (and quota into rec); false when the snapshot
- * does not hold the tier. */
-static bool copy_tier(struct keystore *ks, const char *tier, json_object **out,
-                      struct key_record *rec)
+/* Merges the tier's limits under rec's own and fills the quota; false when
+ * the snapshot does not hold the tier. */
+static bool merge_tier(struct keystore *ks, struct key_record *rec)
 {
+    struct key_limit own[LIMITS_MAX];
+    size_t nown = rec->nlimits < LIMITS_MAX ? rec->nlimits : LIMITS_MAX;
+    memcpy(own, rec->limits, nown * sizeof own[0]);
     pthread_mutex_lock(&ks->tiers_lock);
-    json_object *t = ks->tiers ? jsonx_get(ks->tiers, tier) : NULL;
+    const struct tier_snap *t = NULL;
+    for (size_t i = 0; i < ks->ntiers && !t; i++)
+        if (strcmp(ks->tiers[i].name, rec->tier) == 0)
+            t = &ks->tiers[i];
     if (t) {
-        json_object *l = jsonx_get(t, "limits"), *q = jsonx_get(t, "quota");
-        *out = NULL;
-        if (l)
-            json_object_deep_copy(l, out, NULL);
-        if (rec) {
-            json_object *inc = q ? jsonx_get(q, "included") : NULL;
-            json_object *ov = q ? jsonx_get(q, "overage") : NULL;
-            rec->has_quota = inc != NULL;
-            rec->quota_included = inc ? json_object_get_int64(inc) : 0;
-            rec->quota_blocks = ov && strcmp(json_object_get_string(ov), "block") == 0;
-        }
+        rec->has_quota = t->has_quota;
+        rec->quota_included = t->quota_included;
+        rec->quota_blocks = t->quota_blocks;
+        rec->nlimits = key_limits_merge(t->limits, t->nlimits, own, nown, rec->limits);
     }
     pthread_mutex_unlock(&ks->tiers_lock);
-    if (t && !*out)
-        *out = json_object_new_array();
     return t != NULL;
-}
-
-json_object *keystore_tier_limits(struct keystore *ks, const char *tier, struct key_record *rec)
-{
-    json_object *out = NULL;
-    refresh_tiers(ks, false);
-    if (copy_tier(ks, tier, &out, rec))
-        return out;
-    refresh_tiers(ks, true);
-    if (copy_tier(ks, tier, &out, rec))
-        return out;
-    return NULL;
 }

@@ -17,13 +17,32 @@ struct pg_conn;
 struct redis_conn;
 struct keystore;
 
+/* A tier's limits merged with a key's own: at most 16 of each. */
+#define KEY_LIMITS_MAX 32
+
+/* One rate-limit window, typed once when the record is read. */
+struct key_limit {
+    int64_t window_s;
+    int64_t limit;
+    int64_t precision;
+    char name[33];
+    char endpoint[257]; /* pattern "METHOD /path[*]"; "" applies everywhere */
+};
+
+enum key_status { KEY_ACTIVE, KEY_SUSPENDED, KEY_REVOKED };
+
+/* The name of a status ("active", ...). */
+const char *key_status_name(enum key_status s);
+
+/* Everything the check path needs of a key, parsed once: the process cache
+ * keeps it in this form (the limits last, only as many as there are). */
 struct key_record {
     bool found;
     bool from_local;
     char id[48];
     char owner_id[520];
     char tier[40];
-    char status[16];
+    enum key_status status;
     bool has_expires;
     int64_t expires_ms;
     bool has_secret_expires; /* a rotated secret in its grace period */
@@ -32,12 +51,19 @@ struct key_record {
     int64_t remaining;
     int64_t version;           /* bumped by every change of the key */
     int64_t remaining_version; /* bumped when the API sets remaining */
-    json_object *limits;       /* effective: tier's merged with the key's own */
     /* The tier's period quota. */
     bool has_quota;
     int64_t quota_included;
     bool quota_blocks;
+    /* After a lookup, the effective limits: the tier's merged with the
+     * key's own (key_record_parse: the key's own only). */
+    size_t nlimits;
+    struct key_limit limits[KEY_LIMITS_MAX];
 };
+
+/* The bytes of rec that hold information: the limits in use, not the
+ * array's spare room. */
+size_t key_record_size(const struct key_record *rec);
 
 struct metrics;
 
@@ -64,6 +90,7 @@ enum keystore_source {
 int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *hash,
                     enum keystore_source src, struct key_record *rec,
                     struct api_error *e) TG_WUR;
+/* Nothing to release any more; kept so callers need not know. */
 void key_record_fini(struct key_record *rec);
 
 /* The same from this process's memory only, never blocking (for the event
@@ -86,13 +113,19 @@ int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *r
 void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *conn,
                       const char *key_id);
 
-/* A copy of the limits of tier (caller puts), and the tier's quota into
- * rec's quota fields when rec is not NULL; NULL when the tier cannot be
- * read (the snapshot is reloaded at once for a tier it does not know). */
-json_object *keystore_tier_limits(struct keystore *ks, const char *tier, struct key_record *rec);
-
 /* Parses a record as stored ("{...}" JSON of tg_key_record) into rec
- * (limits are the key's own overrides).  Returns 0 or -1. */
+ * (limits are the key's own overrides).  Returns 0, or -1 when malformed
+ * (limits included: more than 16, or a field out of its range). */
 int key_record_parse(const char *json, struct key_record *rec) TG_WUR;
+
+/* Reads a validated limits array (see limits.h) into out (room for max);
+ * returns the count, or -1 when it does not fit or is malformed. */
+int key_limits_parse(json_object *arr, struct key_limit *out, size_t max);
+
+/* out = base's limits in order, each replaced by the override of the same
+ * name, then the overrides whose names base lacks.  Returns the count (at
+ * most nb + no; out has room for KEY_LIMITS_MAX). */
+size_t key_limits_merge(const struct key_limit *base, size_t nb, const struct key_limit *over,
+                        size_t no, struct key_limit *out);
 
 #endif
