@@ -56,7 +56,10 @@ static void answer(struct http_req *r, const struct check_outcome *o, int64_t t0
 {
     char headers[2048];
     check_outcome_headers(o, headers, sizeof headers);
-    http_reply(r, o->status, check_outcome_json(o), headers);
+    struct strbuf body = {0};
+    check_outcome_write_json(o, &body);
+    http_reply_json_text(r, o->status, headers, body.p, body.len);
+    strbuf_fini(&body);
     metrics_check(r->app->metrics, o->reason, mono_ns() - t0);
 }
 

@@ -65,7 +65,10 @@ static void answer(struct http_req *r, const struct check_outcome *o, int64_t t0
         if (o->status == 401)
             strlcpy_tg(headers + strlen(headers), "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n",
                        sizeof headers - strlen(headers));
-        http_reply(r, o->status, check_outcome_json(o), headers);
+        struct strbuf body = {0};
+        check_outcome_write_json(o, &body);
+        http_reply_json_text(r, o->status, headers, body.p, body.len);
+        strbuf_fini(&body);
     }
     metrics_check(r->app->metrics, o->reason, mono_ns() - t0);
 }

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "redis.h"
+#include "strbuf.h"
 #include "usagepub.h"
 
 /* Empties o; the limits past rec.nlimits are never read, so they are left. */
@@ -348,53 +349,71 @@ void check_outcome_fini(struct check_outcome *o)
     key_record_fini(&o->rec);
 }
 
-static json_object *windows_json(const struct check_outcome *o)
+/* Writes ,"name": */
+static void put_key(struct strbuf *b, const char *name)
 {
-    json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < o->req.nwindows; i++) {
-        const struct rl_window *w = &o->req.windows[i];
-        json_object *x = json_object_new_object();
-        json_object_object_add(x, "name", json_object_new_string(w->name));
-        json_object_object_add(x, "limit", json_object_new_int64(w->limit));
-        if (o->counted) {
-            json_object_object_add(x, "remaining", json_object_new_int64(w->remaining));
-            json_object_object_add(x, "reset_ms", json_object_new_int64(w->reset_ms));
-        }
-        json_object_array_add(arr, x);
-    }
-    return arr;
+    strbuf_putc(b, ',');
+    strbuf_json_str(b, name);
+    strbuf_putc(b, ':');
 }
 
-json_object *check_outcome_json(const struct check_outcome *o)
+static void put_str_or_null(struct strbuf *b, const char *name, const char *v)
 {
-    json_object *j = json_object_new_object();
+    put_key(b, name);
+    if (v)
+        strbuf_json_str(b, v);
+    else
+        strbuf_put(b, "null", 4);
+}
+
+static void put_int(struct strbuf *b, const char *name, int64_t v)
+{
+    put_key(b, name);
+    strbuf_int(b, v);
+}
+
+void check_outcome_write_json(const struct check_outcome *o, struct strbuf *b)
+{
     const struct key_record *rec = &o->rec;
-    json_object_object_add(j, "allowed", json_object_new_boolean(o->status == 200));
-    json_object_object_add(j, "reason", jsonx_str_or_null(o->reason));
-    json_object_object_add(j, "key_id", o->known ? json_object_new_string(rec->id) : NULL);
-    json_object_object_add(j, "owner_id", o->known ? json_object_new_string(rec->owner_id) : NULL);
-    json_object_object_add(j, "tier", o->known ? json_object_new_string(rec->tier) : NULL);
-    json_object_object_add(j, "limits", o->known ? windows_json(o) : json_object_new_array());
-    json_object *remaining = NULL;
+    strbuf_put(b, o->status == 200 ? "{\"allowed\":true" : "{\"allowed\":false", o->status == 200 ? 15 : 16);
+    put_str_or_null(b, "reason", o->reason);
+    put_str_or_null(b, "key_id", o->known ? rec->id : NULL);
+    put_str_or_null(b, "owner_id", o->known ? rec->owner_id : NULL);
+    put_str_or_null(b, "tier", o->known ? rec->tier : NULL);
+    put_key(b, "limits");
+    strbuf_putc(b, '[');
+    for (size_t i = 0; o->known && i < o->req.nwindows; i++) {
+        const struct rl_window *w = &o->req.windows[i];
+        strbuf_put(b, i ? ",{\"name\":" : "{\"name\":", i ? 9 : 8);
+        strbuf_json_str(b, w->name);
+        put_int(b, "limit", w->limit);
+        if (o->counted) {
+            put_int(b, "remaining", w->remaining);
+            put_int(b, "reset_ms", w->reset_ms);
+        }
+        strbuf_putc(b, '}');
+    }
+    strbuf_putc(b, ']');
     if (o->known && rec->has_remaining)
-        remaining = json_object_new_int64(o->counted ? o->res.remaining : rec->remaining);
-    json_object_object_add(j, "remaining", remaining);
+        put_int(b, "remaining", o->counted ? o->res.remaining : rec->remaining);
+    else
+        put_str_or_null(b, "remaining", NULL);
     if (o->counted && o->status == 429) {
         const char *limit = o->res.denied == RL_WINDOW  ? o->req.windows[o->res.denied_window].name
                             : o->res.denied == RL_QUOTA ? "quota"
                                                         : "remaining";
-        json_object_object_add(j, "limit", json_object_new_string(limit));
+        put_str_or_null(b, "limit", limit);
         if (o->res.has_retry)
-            json_object_object_add(j, "retry_after_ms",
-                                   json_object_new_int64(o->res.retry_after_ms));
+            put_int(b, "retry_after_ms", o->res.retry_after_ms);
     }
     if (o->reason) {
-        json_object *err = json_object_new_object();
-        json_object_object_add(err, "code", json_object_new_string(o->reason));
-        json_object_object_add(err, "message", json_object_new_string(o->message));
-        json_object_object_add(j, "error", err);
+        put_key(b, "error");
+        strbuf_put(b, "{\"code\":", 8);
+        strbuf_json_str(b, o->reason);
+        put_str_or_null(b, "message", o->message);
+        strbuf_putc(b, '}');
     }
-    return j;
+    strbuf_putc(b, '}');
 }
 
 void check_outcome_headers(const struct check_outcome *o, char *buf, size_t size)

@@ -76,9 +76,11 @@ struct check_async {
 enum check_step check_start(struct app *app, struct check_async *c, const char *key,
                             size_t keylen, const char *endpoint, int64_t cost);
 
-/* The answer body of API.md: decision fields, plus the error envelope when
- * refused.  Caller puts it. */
-json_object *check_outcome_json(const struct check_outcome *out);
+struct strbuf;
+/* Appends the answer body of API.md to b: decision fields, plus the error
+ * envelope when refused (written directly: the hot path builds no JSON
+ * tree). */
+void check_outcome_write_json(const struct check_outcome *out, struct strbuf *b);
 
 /* The rate-limit headers of a 200 or 429 answer (empty otherwise). */
 void check_outcome_headers(const struct check_outcome *out, char *buf, size_t size);

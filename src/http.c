@@ -288,6 +288,16 @@ void http_reply_text(struct http_req *r, int status, const char *content_type, c
     put_body(r->out, content_type, text, len, false);
 }
 
+void http_reply_json_text(struct http_req *r, int status, const char *extra_headers,
+                          const char *json, size_t len)
+{
+    r->status = status;
+    if (!r->out)
+        return;
+    put_head(r, status, extra_headers);
+    put_body(r->out, "application/json; charset=utf-8", json, len, true);
+}
+
 void http_reply(struct http_req *r, int status, json_object *body, const char *extra_headers)
 {
     r->status = status;

@@ -107,6 +107,9 @@ const char *http_param(const struct http_req *r, const char *name);
  * headers, content type and body) from text; for non-JSON routes. */
 void http_reply_text(struct http_req *r, int status, const char *content_type, const char *text,
                      size_t len);
+/* The same with a JSON body already serialised (len bytes). */
+void http_reply_json_text(struct http_req *r, int status, const char *extra_headers,
+                          const char *json, size_t len);
 /* Sends status, the common headers, extra_headers (each line ending in
  * "\r\n", may be NULL) and body serialised (NULL: no body).  Takes ownership
  * of body. */

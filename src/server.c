@@ -30,6 +30,7 @@ struct conn {
     bool busy;      /* inside on_conn: finishing is left to its end */
     bool closed;    /* descriptor gone; freed when nothing is in flight */
     bool lingering; /* answered, write side shut, waiting for the peer's EOF */
+    bool want_out;  /* EPOLLOUT armed: the socket was full */
     int64_t linger_deadline_ns;
     struct conn *prev, *next;
 };
@@ -76,8 +77,7 @@ static void conn_free(struct conn *c)
 static void conn_close(struct conn *c)
 {
     if (!c->closed) {
-        evloop_watch_del(c->srv->loop, &c->watch);
-        close(c->watch.fd);
+        close(c->watch.fd); /* leaves the epoll set with it: no descriptor is shared */
         c->closed = true;
         if (c->lingering) {
             c->lingering = false;
@@ -105,7 +105,9 @@ static void conn_flush(struct conn *c)
         } else if (w < 0 && errno == EINTR) {
             continue;
         } else if (w < 0 && errno == EAGAIN) {
-            (void)evloop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLOUT);
+            if (!c->want_out)
+                (void)evloop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLOUT);
+            c->want_out = true;
             return;
         } else {
             conn_close(c); /* the web server went away */
@@ -115,7 +117,10 @@ static void conn_flush(struct conn *c)
     if (out->len) {
         strbuf_reset(out);
         c->out_pos = 0;
+    }
+    if (c->want_out) {
         (void)evloop_watch_mod(c->srv->loop, &c->watch, EPOLLIN);
+        c->want_out = false;
     }
     if (!fastcgi_conn_done(&c->fc) || c->lingering)
         return;
@@ -404,10 +409,8 @@ void server_free(struct server *s)
     }
     while (s->conns) {
         struct conn *c = s->conns;
-        if (!c->closed) {
-            evloop_watch_del(s->loop, &c->watch);
+        if (!c->closed)
             close(c->watch.fd);
-        }
         conn_free(c);
     }
     evloop_hook_del(s->loop, &s->hook);

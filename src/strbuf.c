@@ -40,6 +40,42 @@ void strbuf_int(struct strbuf *b, int64_t v)
     b->len += (size_t)snprintf(b->p + b->len, 21, "%lld", (long long)v);
 }
 
+void strbuf_json_str(struct strbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    strbuf_putc(b, '"');
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        strbuf_put(b, run, (size_t)(p - run));
+        if (c == '\0')
+            break;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        strbuf_put(b, esc, n);
+        run = p + 1;
+    }
+    strbuf_putc(b, '"');
+}
+
 void strbuf_printf(struct strbuf *b, const char *fmt, ...)
 {
     va_list ap;

@@ -20,6 +20,9 @@ void strbuf_putc(struct strbuf *b, char c);
 /* A decimal integer. */
 void strbuf_int(struct strbuf *b, int64_t v);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s as a JSON string, quoted and escaped as json-c writes it (", \\ and
+ * control characters; '/' and UTF-8 as they are). */
+void strbuf_json_str(struct strbuf *b, const char *s);
 /* Empties the text, keeping the allocation. */
 void strbuf_reset(struct strbuf *b);
 void strbuf_fini(struct strbuf *b);

@@ -1,6 +1,9 @@
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "strbuf.h"
+#include "util.h"
 #include "unit.h"
 
 static void test_put_and_grow(void)
@@ -58,11 +61,31 @@ static void test_reserve_and_empty(void)
     strbuf_fini(&b);
 }
 
+/* The same text as json-c's plain serialisation, for every kind of byte. */
+static void test_json_str_matches_json_c(void)
+{
+    static const char *const cases[] = {
+        "", "plain", "q\"uote", "back\\slash", "a/b", "tab\there", "nl\ncr\r",
+        "\b\f\x01\x1f\x7f", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "</script>",
+    };
+    for (size_t i = 0; i < TG_ARRAY_LEN(cases); i++) {
+        struct strbuf b = {0};
+        strbuf_json_str(&b, cases[i]);
+        json_object *j = json_object_new_string(cases[i]);
+        const char *want = json_object_to_json_string_ext(
+            j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        CU_ASSERT_STRING_EQUAL(b.p, want);
+        json_object_put(j);
+        strbuf_fini(&b);
+    }
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_put_and_grow),
         UNIT_TEST(test_int_and_printf),
+        UNIT_TEST(test_json_str_matches_json_c),
         UNIT_TEST(test_reserve_and_empty),
     };
     return unit_run("strbuf", tests, sizeof tests / sizeof tests[0]);
