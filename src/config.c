@@ -97,7 +97,7 @@ static const struct option options[] = {
     OPT("usage", "journal_mb", OPT_INT, journal_mb, "64", 1, 65536, NULL),
     OPT("usage", "flush_ms", OPT_INT, flush_ms, "250", 10, 10000, NULL),
     OPT("usage", "prefetch", OPT_INT, prefetch, "2000", 1, 65535, NULL),
-    OPT("usage", "aggregate_ms", OPT_INT, aggregate_ms, "1000", 10, 10000, NULL),
+    OPT("usage", "aggregate_ms", OPT_INT, aggregate_ms, "3000", 10, 10000, NULL),
     OPT("usage", "close_grace_min", OPT_INT, close_grace_min, "60", 0, 44640, NULL),
 };
 
