@@ -8,12 +8,14 @@
 #include <stdbool.h>
 
 #include "jsonx.h"
+#include "rlconst.h"
 
-#define LIMITS_MAX 16
-#define LIMITS_WINDOW_MAX 2678400
-#define LIMITS_LIMIT_MAX 1000000000
-#define LIMITS_PRECISION_DEFAULT 10
-#define LIMITS_PRECISION_MAX 60
+/* The bounds are those the rate-limit script relies on (rlconst.h). */
+#define LIMITS_MAX RL_WINDOWS_MAX
+#define LIMITS_WINDOW_MAX RL_WINDOW_S_MAX
+#define LIMITS_LIMIT_MAX RL_LIMIT_MAX
+#define LIMITS_PRECISION_DEFAULT RL_PRECISION_DEFAULT
+#define LIMITS_PRECISION_MAX RL_PRECISION_MAX
 
 /* Validates arr (the value of field, e.g. "limits") as a list of at most 16
  * limits {name, window_s, limit, precision?, endpoint?} with unique names.
