@@ -13,9 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rlconst.h"
 #include "util.h"
 
-#define RATELIMIT_MAX_WINDOWS 16
+#define RATELIMIT_MAX_WINDOWS RL_WINDOWS_MAX
 
 struct redis_conn;
 
@@ -59,15 +60,19 @@ struct rl_result {
 };
 
 /* The script's keys and arguments for req at cost (0 peeks): what an
- * asynchronous caller sends with EVALSHA of ratelimit_script().  Pointers
- * into call and into req (window names); both must outlive the use. */
+ * asynchronous caller sends with EVALSHA of ratelimit_script().  Points into
+ * call only, so req may change or go once it is built.  The request is
+ * validated here (key id, cost, counts, every window's name and bounds):
+ * the script trusts its arguments, and a call built from an invalid request
+ * makes it answer an error reply. */
 struct rl_call {
-    char wk[96], sk[96];
     const char *keys[2];
     int nkeys;
-    const char *args[7 + 4 * RATELIMIT_MAX_WINDOWS];
+    const char *args[6 + 4 * RL_WINDOWS_MAX];
     int nargs;
-    char num[7 + 3 * RATELIMIT_MAX_WINDOWS][24];
+    char key[2][RL_KEY_ID_MAX + 8];
+    char num[6 + 3 * RL_WINDOWS_MAX][24];
+    char id[RL_WINDOWS_MAX][RL_NAME_MAX + 24];
 };
 struct redis_script;
 struct redisReply;

@@ -165,21 +165,20 @@ if not peek and denied == 0 then
       p = p + n + 5
     end
     if drop then
-      local keep, mine, kept = {}, {}, 0
-      for w = 1, nwin do mine[at[w]] = true end
-      p = 1
-      while p <= nst do
-        local n = st[p + 1]
-        if mine[p] then kept = kept + n + 5 end
-        p = p + n + 5
+      local mine, kept, ns = {}, 0, {}
+      for w = 1, nwin do
+        mine[at[w]] = true
+        kept = kept + st[at[w] + 1] + 5
       end
-      local ns = {}
       p = 1
       while p <= nst do
         local n = st[p + 1]
         local live = (st[p + 3] + 2 * n + 1) * st[p + 2] > now
-        if mine[p] or (live and kept + n + 5 <= RL_STATE_VALUES_MAX) then
-          if not mine[p] then kept = kept + n + 5 end
+        if not mine[p] and live and kept + n + 5 <= RL_STATE_VALUES_MAX then
+          kept = kept + n + 5
+          mine[p] = true
+        end
+        if mine[p] then
           for k = p, p + n + 4 do ns[#ns + 1] = st[k] end
         end
         p = p + n + 5

@@ -1,6 +1,8 @@
-/* Unit tests of ratelimit's parts that need no Redis: the choice of the
+/* Unit tests of ratelimit's parts that need no Redis: the script's call
+ * (arguments, validation), the reading of its replies, the choice of the
  * tightest window, the response headers, and failures against a port where
- * nothing listens. */
+ * nothing listens.  tests/integration/rl_trace runs the script itself. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -145,6 +147,230 @@ static void test_headers_bounded(void)
     CU_ASSERT(n == 0 || (n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n'));
 }
 
+/* A request of two windows, valid as the API would store it. */
+static void call_request(struct rl_request *req)
+{
+    memset(req, 0, sizeof *req);
+    req->key_id = "key_0123456789abcdefghij";
+    req->version = 7;
+    req->cost = 1;
+    add_window(req, "per_second", 1, 50, 50, 0);
+    add_window(req, "per_minute", 60, 2000, 2000, 0);
+    req->windows[1].precision = 7;
+}
+
+static void test_call_arguments(void)
+{
+    struct rl_request req;
+    struct rl_call call;
+    call_request(&req);
+    ratelimit_call_init(&req, 3, &call);
+    CU_ASSERT_EQUAL(call.nkeys, 2);
+    CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{key_0123456789abcdefghij}:b");
+    CU_ASSERT_STRING_EQUAL(call.keys[1], "tg:{key_0123456789abcdefghij}:s");
+    /* cost, version, no quota, quota blocks, no credits, credit version;
+     * then id, limit, bucket ms (rounded up) and precision of each window. */
+    static const char *const want[] = {
+        "3",  "7", "-1", "0", "-1", "0",
+        "per_second:1:10", "50", "100", "10",
+        "per_minute:60:7", "2000", "8572", "7",
+    };
+    CU_ASSERT_EQUAL(call.nargs, (int)TG_ARRAY_LEN(want));
+    for (int i = 0; i < call.nargs && i < (int)TG_ARRAY_LEN(want); i++)
+        CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
+    /* The call owns its text: the request may go. */
+    memset(&req, 0, sizeof req);
+    CU_ASSERT_STRING_EQUAL(call.args[6], "per_second:1:10");
+}
+
+static void test_call_quota_and_credits(void)
+{
+    struct rl_request req;
+    struct rl_call call;
+    call_request(&req);
+    req.nwindows = 0;
+    req.has_quota = true;
+    req.quota_included = 1000000;
+    req.quota_blocks = true;
+    req.has_remaining = true;
+    req.remaining = 0;
+    req.remaining_version = 12;
+    ratelimit_call_init(&req, 0, &call);
+    static const char *const want[] = {"0", "7", "1000000", "1", "0", "12"};
+    CU_ASSERT_EQUAL(call.nargs, 6);
+    for (int i = 0; i < call.nargs && i < 6; i++)
+        CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
+}
+
+static void test_call_bounds(void)
+{
+    struct rl_request req;
+    struct rl_call call;
+    call_request(&req);
+    req.windows[0].window_s = RL_WINDOW_S_MAX;
+    req.windows[0].limit = RL_LIMIT_MAX;
+    req.windows[0].precision = RL_PRECISION_MAX;
+    req.version = RL_COUNT_MAX;
+    memset(req.windows[1].name, 'z', RL_NAME_MAX);
+    req.windows[1].name[RL_NAME_MAX] = '\0';
+    ratelimit_call_init(&req, RL_COST_MAX, &call);
+    CU_ASSERT_STRING_EQUAL(call.args[0], "1000");
+    CU_ASSERT_STRING_EQUAL(call.args[1], "1000000000000000");
+    CU_ASSERT_STRING_EQUAL(call.args[6], "per_second:2678400:60");
+    CU_ASSERT_STRING_EQUAL(call.args[7], "1000000000");
+    CU_ASSERT_STRING_EQUAL(call.args[8], "44640000");
+    CU_ASSERT_EQUAL(strlen(call.args[10]), RL_NAME_MAX + 5);
+}
+
+/* Each way a request can be wrong makes a call the script refuses. */
+static void test_call_invalid(void)
+{
+    enum { CASES = 16 };
+    for (int c = 0; c < CASES; c++) {
+        struct rl_request req;
+        struct rl_call call;
+        int64_t cost = 1;
+        char long_id[RL_KEY_ID_MAX + 2];
+        call_request(&req);
+        switch (c) {
+        case 0: cost = -1; break;
+        case 1: cost = RL_COST_MAX + 1; break;
+        case 2: req.key_id = "key_{x}"; break;
+        case 3:
+            memset(long_id, 'k', sizeof long_id - 1);
+            long_id[sizeof long_id - 1] = '\0';
+            req.key_id = long_id;
+            break;
+        case 4: req.key_id = ""; break;
+        case 5: req.version = -1; break;
+        case 6: req.windows[1].precision = 0; break;
+        case 7: req.windows[1].precision = RL_PRECISION_MAX + 1; break;
+        case 8: req.windows[0].window_s = 0; break;
+        case 9: req.windows[0].window_s = RL_WINDOW_S_MAX + 1; break;
+        case 10: req.windows[0].limit = 0; break;
+        case 11: strcpy(req.windows[0].name, "Per_Second"); break;
+        case 12: memset(req.windows[0].name, 'a', sizeof req.windows[0].name); break;
+        case 13: req.nwindows = RL_WINDOWS_MAX + 1; break;
+        case 14: req.has_quota = true; req.quota_included = -5; break;
+        default: req.has_remaining = true; req.remaining = RL_COUNT_MAX + 1; break;
+        }
+        ratelimit_call_init(&req, cost, &call);
+        CU_ASSERT_STRING_EQUAL(call.args[0], "-1");
+        CU_ASSERT_EQUAL(call.nargs, 6);
+        CU_ASSERT_EQUAL(call.nkeys, 2);
+        CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{invalid}:b");
+    }
+}
+
+/* A reply as hiredis would build it: an array of integers. */
+static redisReply *int_array(const long long *v, size_t n)
+{
+    redisReply *r = calloc(1, sizeof *r);
+    r->type = REDIS_REPLY_ARRAY;
+    r->elements = n;
+    r->element = calloc(n ? n : 1, sizeof *r->element);
+    for (size_t i = 0; i < n; i++) {
+        r->element[i] = calloc(1, sizeof *r->element[i]);
+        r->element[i]->type = REDIS_REPLY_INTEGER;
+        r->element[i]->integer = v[i];
+    }
+    return r;
+}
+
+static void test_read_reply(void)
+{
+    struct rl_request req;
+    struct rl_result res;
+    struct tg_err err;
+    call_request(&req);
+    /* Refused by the second window, with a retry time; credits left. */
+    static const long long denied[] = {1, 1700000000123, 1, 2, 950, 0, 0, 4, 3, 120, 2000, 950};
+    redisReply *r = int_array(denied, TG_ARRAY_LEN(denied));
+    CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), 0);
+    CU_ASSERT_FALSE(res.stale);
+    CU_ASSERT_EQUAL(res.now_ms, 1700000000123);
+    CU_ASSERT_EQUAL(res.denied, RL_WINDOW);
+    CU_ASSERT_EQUAL(res.denied_window, 1);
+    CU_ASSERT(res.has_retry);
+    CU_ASSERT_EQUAL(res.retry_after_ms, 950);
+    CU_ASSERT_EQUAL(res.remaining, 4);
+    CU_ASSERT_EQUAL(req.windows[0].used, 3);
+    CU_ASSERT_EQUAL(req.windows[0].remaining, 47);
+    CU_ASSERT_EQUAL(req.windows[0].reset_ms, 120);
+    CU_ASSERT_EQUAL(req.windows[1].remaining, 0);
+    freeReplyObject(r);
+    /* Allowed: no retry, whatever the field says. */
+    static const long long allowed[] = {1, 5, 0, 0, -1, 9, 86400000, -1, 1, 100, 1, 60000};
+    r = int_array(allowed, TG_ARRAY_LEN(allowed));
+    CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), 0);
+    CU_ASSERT_EQUAL(res.denied, RL_ALLOWED);
+    CU_ASSERT_FALSE(res.has_retry);
+    CU_ASSERT_EQUAL(res.quota_used, 9);
+    CU_ASSERT_EQUAL(res.period_end_ms, 86400000);
+    freeReplyObject(r);
+    /* Credits refused: denied without a retry time. */
+    static const long long credits[] = {1, 5, 3, 0, -1, 0, 0, 0, 1, 100, 1, 60000};
+    r = int_array(credits, TG_ARRAY_LEN(credits));
+    CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), 0);
+    CU_ASSERT_EQUAL(res.denied, RL_REMAINING);
+    CU_ASSERT_FALSE(res.has_retry);
+    freeReplyObject(r);
+    /* A stale record: only the time comes back. */
+    static const long long stale[] = {2, 42};
+    r = int_array(stale, TG_ARRAY_LEN(stale));
+    CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), 0);
+    CU_ASSERT(res.stale);
+    CU_ASSERT_EQUAL(res.now_ms, 42);
+    freeReplyObject(r);
+}
+
+static void test_read_reply_malformed(void)
+{
+    struct rl_request req;
+    struct rl_result res;
+    struct tg_err err;
+    call_request(&req);
+    /* One window too few for the request. */
+    static const long long short_reply[] = {1, 5, 0, 0, -1, 0, 0, -1, 1, 100};
+    redisReply *r = int_array(short_reply, TG_ARRAY_LEN(short_reply));
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), -1);
+    CU_ASSERT(err.msg[0] != '\0');
+    freeReplyObject(r);
+    r = int_array(NULL, 0);
+    CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), -1);
+    freeReplyObject(r);
+    /* An error reply, such as the script's answer to an invalid call. */
+    r = calloc(1, sizeof *r);
+    r->type = REDIS_REPLY_ERROR;
+    r->str = strdup("ERR tollgate: invalid rate-limit call");
+    r->len = strlen(r->str);
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "invalid rate-limit call"));
+    freeReplyObject(r);
+}
+
+/* An invalid request fails before any I/O, with its own message. */
+static void test_check_invalid(void)
+{
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
+    struct rl_request req;
+    struct rl_result res;
+    struct tg_err err;
+    call_request(&req);
+    req.windows[0].precision = 0;
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_EQUAL(ratelimit_check(rc, &req, &res, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "window 0"));
+    call_request(&req);
+    req.key_id = NULL;
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_EQUAL(ratelimit_peek(rc, &req, &res, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "key id"));
+    redis_conn_free(rc);
+}
+
 static void test_check_unreachable(void)
 {
     struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
@@ -176,6 +402,13 @@ int main(void)
         UNIT_TEST(test_headers_retry),
         UNIT_TEST(test_headers_bounded),
         UNIT_TEST(test_check_unreachable),
+        UNIT_TEST(test_call_arguments),
+        UNIT_TEST(test_call_quota_and_credits),
+        UNIT_TEST(test_call_bounds),
+        UNIT_TEST(test_call_invalid),
+        UNIT_TEST(test_read_reply),
+        UNIT_TEST(test_read_reply_malformed),
+        UNIT_TEST(test_check_invalid),
     };
     int rc = unit_run("ratelimit", tests, TG_ARRAY_LEN(tests));
     log_close();
