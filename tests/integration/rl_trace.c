@@ -1,0 +1,289 @@
+/* rl_trace: runs the Redis decision script and the local fallback limiter
+ * (src/localrl.c) on one trace and compares every decision.
+ *
+ *   TOLLGATE_REDIS_HOST=127.0.0.1 TOLLGATE_REDIS_PORT=56379 tests/integration/rl_trace
+ *
+ * TOLLGATE_REDIS_PASSWORD is used when set; TOLLGATE_REDIS_NODES (a cluster's
+ * seed nodes, as in the configuration) replaces host and port.
+ *
+ * The trace is a pseudo-random sequence of checks (and a few peeks) with
+ * costs and real pauses, spread over keys whose windows differ in number,
+ * length, limit and precision.  Each check goes through ratelimit_check, so
+ * it is the script as the responders send it; localrl then decides the same
+ * request at the Redis time the script answered with, the pool size set to 1
+ * so that it enforces the whole limit.  Everything localrl decides must
+ * match: refusal, refusing window, retry time, and each window's use and
+ * reset.  (localrl keeps no quota or credits, so the trace has none.)  At
+ * the end the admitted checks of each key are checked against the promise
+ * itself: no interval of a window's length holds more admitted cost than
+ * its limit.
+ *
+ * Prints "N checks, N mismatches" and exits 1 on any mismatch or broken
+ * promise, 2 when it cannot run.  It takes about 10 s and stops early
+ * past 15 s.  TOLLGATE_RL_TRACE_SEED=<number> repeats a trace. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "localrl.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "redis.h"
+#include "util.h"
+
+#define KEYS 6
+#define STEPS 1500
+#define DEADLINE_MS 15000
+#define SHOW_MAX 10
+
+struct admitted {
+    int64_t at_ms, cost;
+};
+
+struct trace_key {
+    char id[48];
+    struct rl_request shape; /* key id and windows; no quota, no credits */
+    struct admitted *log;
+    size_t nlog;
+};
+
+/* xorshift64*: a small generator whose sequence a seed repeats. */
+static uint64_t next_random(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 2685821657736338717ULL;
+}
+
+static int64_t between(uint64_t *st, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(next_random(st) % (uint64_t)(hi - lo + 1));
+}
+
+/* Windows of 1 to 3 s, so that the trace sees them slide, with the
+ * precisions that matter: 1 (two buckets), odd divisions and 10 and 60. */
+static void draw_key(struct trace_key *k, uint64_t *st, uint64_t seed, int index)
+{
+    static const int64_t precisions[] = {1, 2, 3, 7, 10, 10, 10, 60};
+    memset(k, 0, sizeof *k);
+    snprintf(k->id, sizeof k->id, "rltrace_%016" PRIx64 "_%d", seed, index);
+    k->shape.key_id = k->id;
+    k->shape.version = 1;
+    k->shape.nwindows = (size_t)between(st, 1, 4);
+    if (index == 0)
+        k->shape.nwindows = 2; /* the common case: two windows at precision 10 */
+    for (size_t w = 0; w < k->shape.nwindows; w++) {
+        struct rl_window *x = &k->shape.windows[w];
+        snprintf(x->name, sizeof x->name, "w%zu", w);
+        x->window_s = between(st, 1, 3);
+        x->limit = between(st, 10, 150);
+        x->precision = index == 0 ? 10 : precisions[between(st, 0, 7)];
+    }
+    k->log = xcalloc(STEPS, sizeof *k->log);
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static bool same_decision(const struct rl_request *a, const struct rl_result *ra,
+                          const struct rl_request *b, const struct rl_result *rb)
+{
+    if (ra->denied != rb->denied || ra->has_retry != rb->has_retry)
+        return false;
+    if (ra->denied == RL_WINDOW && ra->denied_window != rb->denied_window)
+        return false;
+    if (ra->has_retry && ra->retry_after_ms != rb->retry_after_ms)
+        return false;
+    for (size_t w = 0; w < a->nwindows; w++) {
+        const struct rl_window *x = &a->windows[w], *y = &b->windows[w];
+        if (x->used != y->used || x->remaining != y->remaining || x->reset_ms != y->reset_ms)
+            return false;
+    }
+    return true;
+}
+
+static void show_one(const char *who, const struct rl_request *q, const struct rl_result *r)
+{
+    fprintf(stderr, "  %-6s denied %d window %d retry %s%lld;", who, (int)r->denied,
+            r->denied_window, r->has_retry ? "" : "none ", (long long)r->retry_after_ms);
+    for (size_t w = 0; w < q->nwindows; w++)
+        fprintf(stderr, " [%s used %lld rem %lld reset %lld]", q->windows[w].name,
+                (long long)q->windows[w].used, (long long)q->windows[w].remaining,
+                (long long)q->windows[w].reset_ms);
+    fprintf(stderr, "\n");
+}
+
+static void show_mismatch(int step, const struct trace_key *k, int64_t cost, int64_t now,
+                          const struct rl_request *q, const struct rl_result *r,
+                          const struct rl_request *lq, const struct rl_result *lr)
+{
+    fprintf(stderr, "mismatch at step %d, key %s, cost %lld, now %lld; windows:", step, k->id,
+            (long long)cost, (long long)now);
+    for (size_t w = 0; w < k->shape.nwindows; w++)
+        fprintf(stderr, " %s %llds/%lld/p%lld", k->shape.windows[w].name,
+                (long long)k->shape.windows[w].window_s, (long long)k->shape.windows[w].limit,
+                (long long)k->shape.windows[w].precision);
+    fprintf(stderr, "\n");
+    show_one("script", q, r);
+    show_one("localrl", lq, lr);
+}
+
+/* The promise on the admitted checks of k: any interval of a window's
+ * length that holds admitted cost starts at an admitted check, so checking
+ * those intervals suffices.  Returns the number of broken windows. */
+static int broken_windows(const struct trace_key *k)
+{
+    int broken = 0;
+    for (size_t w = 0; w < k->shape.nwindows; w++) {
+        const struct rl_window *x = &k->shape.windows[w];
+        for (size_t i = 0; i < k->nlog; i++) {
+            int64_t sum = 0;
+            for (size_t j = i; j < k->nlog && k->log[j].at_ms < k->log[i].at_ms + x->window_s * 1000;
+                 j++)
+                sum += k->log[j].cost;
+            if (sum > x->limit) {
+                fprintf(stderr, "promise broken: key %s window %s: %lld admitted in %lld s from %lld\n",
+                        k->id, x->name, (long long)sum, (long long)x->window_s,
+                        (long long)k->log[i].at_ms);
+                broken++;
+                break;
+            }
+        }
+    }
+    return broken;
+}
+
+static struct redis_conn *connect_redis(void)
+{
+    const char *nodes = getenv("TOLLGATE_REDIS_NODES");
+    const char *host = getenv("TOLLGATE_REDIS_HOST");
+    const char *port = getenv("TOLLGATE_REDIS_PORT");
+    const char *password = getenv("TOLLGATE_REDIS_PASSWORD");
+    if (password && !*password)
+        password = NULL;
+    if (nodes && *nodes) {
+        struct tg_err err;
+        struct redis_conn *rc = redis_conn_new_cluster(NULL, nodes, 2000, password, &err);
+        if (!rc)
+            fprintf(stderr, "rl_trace: TOLLGATE_REDIS_NODES: %s\n", err.msg);
+        printf("rl_trace: cluster %s\n", nodes);
+        return rc;
+    }
+    int64_t p = 6379;
+    if (port && parse_int64(port, 1, 65535, &p) != 0) {
+        fprintf(stderr, "rl_trace: TOLLGATE_REDIS_PORT=%s is not a port\n", port);
+        return NULL;
+    }
+    if (!host || !*host)
+        host = "127.0.0.1";
+    printf("rl_trace: redis %s:%lld\n", host, (long long)p);
+    return redis_conn_new(NULL, host, (int)p, 2000, password);
+}
+
+static uint64_t trace_seed(void)
+{
+    uint64_t seed;
+    const char *env = getenv("TOLLGATE_RL_TRACE_SEED");
+    int64_t given;
+    if (env && parse_int64(env, 1, INT64_MAX, &given) == 0)
+        return (uint64_t)given;
+    do
+        random_bytes(&seed, sizeof seed);
+    while (seed == 0 || seed > INT64_MAX);
+    return seed;
+}
+
+static void delete_keys(struct redis_conn *rc, const struct trace_key *k)
+{
+    char b[96], s[96];
+    snprintf(b, sizeof b, "tg:{%.*s}:b", (int)sizeof k->id, k->id);
+    snprintf(s, sizeof s, "tg:{%.*s}:s", (int)sizeof k->id, k->id);
+    const char *argv[] = {"DEL", b, s};
+    struct tg_err err;
+    redisReply *r = redis_command(rc, 3, argv, NULL, &err);
+    if (r)
+        freeReplyObject(r);
+}
+
+int main(void)
+{
+    log_open(NULL, LOG_ERROR);
+    struct redis_conn *rc = connect_redis();
+    if (!rc)
+        return 2;
+    uint64_t seed = trace_seed(), st = seed;
+    printf("rl_trace: seed %" PRIu64 "\n", seed);
+    static struct trace_key keys[KEYS];
+    for (int i = 0; i < KEYS; i++)
+        draw_key(&keys[i], &st, seed, i);
+    struct localrl *local = localrl_new(1024);
+
+    int checks = 0, peeks = 0, retry = 0, never = 0, mismatches = 0, status = 0, step;
+    int64_t start = mono_ms(), last_now = 0;
+    for (step = 0; step < STEPS && mono_ms() - start < DEADLINE_MS; step++) {
+        struct trace_key *k = &keys[between(&st, 0, KEYS - 1)];
+        int64_t r = between(&st, 0, 99);
+        int64_t cost = r < 85 ? between(&st, 1, 3) : r < 97 ? between(&st, 4, 10) : between(&st, 11, 60);
+        bool peek = between(&st, 0, 19) == 0;
+        struct rl_request q = k->shape, lq;
+        struct rl_result res, lres;
+        struct tg_err err;
+        q.cost = cost;
+        int rcode = peek ? ratelimit_peek(rc, &q, &res, &err) : ratelimit_check(rc, &q, &res, &err);
+        if (rcode != 0) {
+            fprintf(stderr, "rl_trace: step %d: %s\n", step, err.msg);
+            status = 2;
+            break;
+        }
+        if (res.stale || res.now_ms < last_now) {
+            fprintf(stderr, "rl_trace: step %d: %s\n", step,
+                    res.stale ? "unexpected stale answer" : "Redis time went back");
+            status = 2;
+            break;
+        }
+        last_now = res.now_ms;
+        lq = k->shape;
+        lq.cost = peek ? 0 : cost;
+        localrl_check(local, &lq, 1, res.now_ms, &lres);
+        checks++;
+        if (!same_decision(&q, &res, &lq, &lres)) {
+            if (mismatches++ < SHOW_MAX)
+                show_mismatch(step, k, peek ? 0 : cost, res.now_ms, &q, &res, &lq, &lres);
+        }
+        if (peek)
+            peeks++;
+        else if (res.denied == RL_ALLOWED)
+            k->log[k->nlog++] = (struct admitted){res.now_ms, cost};
+        else if (res.has_retry)
+            retry++;
+        else
+            never++;
+        /* Mostly bursts; now and then a pause of up to 20 or 120 ms. */
+        int64_t pause = between(&st, 0, 99);
+        if (pause >= 70)
+            sleep_ms(pause < 92 ? between(&st, 1, 20) : between(&st, 21, 120));
+    }
+    int broken = 0, admitted = 0;
+    for (int i = 0; i < KEYS; i++) {
+        broken += broken_windows(&keys[i]);
+        admitted += (int)keys[i].nlog;
+        delete_keys(rc, &keys[i]);
+        free(keys[i].log);
+    }
+    localrl_free(local);
+    redis_conn_free(rc);
+    printf("rl_trace: %d admitted, %d denied with a retry time, %d without, %d peeks\n", admitted,
+           retry, never, peeks);
+    printf("%d checks in %lld ms, %d mismatches, %d broken windows\n", checks,
+           (long long)(mono_ms() - start), mismatches, broken);
+    log_close();
+    if (status)
+        return status;
+    return mismatches || broken ? 1 : 0;
+}
