@@ -60,6 +60,7 @@ struct keystore {
     size_t ntiers;
     int64_t tiers_loaded_ms;
     bool tiers_loading;
+    bool tiers_claimed; /* a request went to a worker to have them reloaded */
 };
 
 struct keystore *keystore_new(struct pg_pool *pg, struct metrics *metrics, int64_t ttl_ms)
@@ -361,20 +362,34 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
     return 0;
 }
 
-/* True when the tiers snapshot is younger than the TTL. */
-static bool tiers_fresh(struct keystore *ks)
+/* Whether the event loop may use the tiers snapshot: while it is younger
+ * than the TTL; past that, one caller is told no (it goes to a worker,
+ * whose lookup reloads the tiers) and the others go on with the snapshot
+ * until the reload lands -- but never with one older than
+ * TIERS_STALE_MAX_MS past the TTL. */
+#define TIERS_STALE_MAX_MS 1000
+static bool tiers_usable(struct keystore *ks)
 {
     pthread_mutex_lock(&ks->tiers_lock);
-    bool fresh = ks->tiers && !ks->tiers_loading && now_ms() - ks->tiers_loaded_ms < ks->ttl_ms;
+    int64_t age = now_ms() - ks->tiers_loaded_ms;
+    bool ok;
+    if (!ks->tiers || age >= ks->ttl_ms + TIERS_STALE_MAX_MS)
+        ok = false;
+    else if (age < ks->ttl_ms || ks->tiers_loading || ks->tiers_claimed)
+        ok = true;
+    else {
+        ks->tiers_claimed = true;
+        ok = false;
+    }
     pthread_mutex_unlock(&ks->tiers_lock);
-    return fresh;
+    return ok;
 }
 
 int keystore_lookup_local(struct keystore *ks, const char *hash, struct key_record *rec,
                           struct api_error *e)
 {
     (void)e;
-    if (!tiers_fresh(ks) || !cached_record(ks, hash, rec))
+    if (!tiers_usable(ks) || !cached_record(ks, hash, rec))
         return 1;
     metrics_cache(ks->metrics, true);
     rec->from_local = true;
@@ -513,6 +528,7 @@ static void refresh_tiers(struct keystore *ks, bool force)
     }
     ks->tiers_loaded_ms = now_ms(); /* after a failure too: retry after a TTL */
     ks->tiers_loading = false;
+    ks->tiers_claimed = false;
     pthread_mutex_unlock(&ks->tiers_lock);
 }
 
