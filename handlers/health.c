@@ -34,13 +34,8 @@ static bool probe_pg(struct http_req *r)
 
 static bool probe_redis(struct http_req *r)
 {
-    const char *argv[] = {"PING"};
     struct tg_err err;
-    redisReply *rep = redis_command(r->worker->redis, 1, argv, NULL, &err);
-    bool ok = rep && rep->type == REDIS_REPLY_STATUS;
-    if (rep)
-        freeReplyObject(rep);
-    return ok;
+    return redis_ping(r->worker->redis, &err) == 0;
 }
 
 static void readyz(struct http_req *r)

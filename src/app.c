@@ -5,7 +5,6 @@
 
 #include "cache.h"
 #include "evloop.h"
-#include "handlers.h"
 #include "keystore.h"
 #include "localrl.h"
 #include "log.h"
@@ -64,8 +63,7 @@ int app_init(struct app *app, const char *path, char *const *envp, struct tg_err
     app->keys = keystore_new(app->pg, app->metrics, app->cfg.cache_ttl_ms);
     app->denials = cache_new(DENIAL_CACHE_ENTRIES, app->cfg.cache_ttl_ms);
     app->local = localrl_new(LOCAL_WINDOWS);
-    app->router = router_new();
-    handlers_register(app->router);
+    app->router = router_new(); /* the main program adds the routes */
     if (app->cfg.usage_enabled) {
         app->pub = usagepub_start(&app->cfg, app->metrics, err);
         if (!app->pub) {

@@ -204,14 +204,19 @@ static void decide(struct worker *w, const char *key, size_t keylen, const char 
                 continue;
             }
             metrics_redis_error(app->metrics, REDIS_ERR_RATELIMIT);
-            log_warn("rate-limit store error (%s mode): %s", app->cfg.on_store_error, err.msg);
-            if (strcmp(app->cfg.on_store_error, "open") == 0) {
+            log_warn("rate-limit store error (%s mode): %s",
+                     store_error_name(app->cfg.store_error), err.msg);
+            switch (app->cfg.store_error) {
+            case STORE_ERROR_OPEN:
                 set(o, 200, NULL, NULL);
-            } else if (strcmp(app->cfg.on_store_error, "local") == 0) {
+                break;
+            case STORE_ERROR_LOCAL:
                 localrl_check(app->local, &o->req, app->cfg.local_processes, now_ms(), &o->res);
                 set_from_limits(o);
-            } else {
+                break;
+            case STORE_ERROR_CLOSED:
                 set(o, 503, "unavailable", "The rate-limit store is unavailable.");
+                break;
             }
             return;
         }

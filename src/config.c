@@ -45,11 +45,29 @@ static const char *check_prefix(const char *v)
     return NULL;
 }
 
+static const char *const store_error_names[] = {
+    [STORE_ERROR_CLOSED] = "closed", [STORE_ERROR_OPEN] = "open", [STORE_ERROR_LOCAL] = "local"};
+
+const char *store_error_name(enum store_error_mode m)
+{
+    return store_error_names[m];
+}
+
+static int store_error_parse(const char *v, enum store_error_mode *out)
+{
+    for (size_t i = 0; i < TG_ARRAY_LEN(store_error_names); i++) {
+        if (strcmp(v, store_error_names[i]) == 0) {
+            *out = (enum store_error_mode)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static const char *check_store_error(const char *v)
 {
-    if (strcmp(v, "closed") && strcmp(v, "open") && strcmp(v, "local"))
-        return "must be closed, open or local";
-    return NULL;
+    enum store_error_mode m;
+    return store_error_parse(v, &m) == 0 ? NULL : "must be closed, open or local";
 }
 
 static const char *check_nonempty(const char *v)
@@ -233,6 +251,8 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
             goto fail;
         }
     }
+    /* Validated on the way in: parsed once here for the code to read. */
+    (void)store_error_parse(cfg->on_store_error, &cfg->store_error);
     return 0;
 fail:
     config_fini(cfg);

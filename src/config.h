@@ -7,6 +7,11 @@
 
 #include "util.h"
 
+/* ratelimit.on_store_error: what a check does when Redis cannot decide. */
+enum store_error_mode { STORE_ERROR_CLOSED, STORE_ERROR_OPEN, STORE_ERROR_LOCAL };
+/* "closed", "open", "local". */
+const char *store_error_name(enum store_error_mode m);
+
 struct config {
     /* [server] */
     int64_t workers;
@@ -34,7 +39,8 @@ struct config {
     char *amqp_password;
     char *amqp_vhost;
     /* [ratelimit] */
-    char *on_store_error;
+    char *on_store_error;    /* as written; store_error below is what code reads */
+    enum store_error_mode store_error;
     int64_t local_processes; /* the pool size, dividing limits in local mode */
     /* [usage] */
     int64_t usage_enabled;   /* 0: checks are not journalled (benchmark baseline) */

@@ -16,6 +16,7 @@
 #include "dispatch.h"
 #include "evloop.h"
 #include "gate.h"
+#include "handlers.h"
 #include "log.h"
 #include "server.h"
 
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tollgate-fcgi: %s\n", err.msg);
         return 1;
     }
+    handlers_register(app.router);
     int workers = (int)app.cfg.workers;
     static const struct dispatch_gate gate = {gate_fast, gate_request};
     struct dispatch *d = dispatch_new(&app, workers, &gate);

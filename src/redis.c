@@ -353,6 +353,19 @@ redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,
     return r;
 }
 
+int redis_ping(struct redis_conn *rc, struct tg_err *err)
+{
+    const char *argv[] = {"PING"};
+    redisReply *r = redis_command(rc, 1, argv, NULL, err);
+    if (!r)
+        return -1;
+    int ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0 ? 0 : -1;
+    if (ok != 0)
+        tg_err_set(err, "redis: PING answered %s", r->type == REDIS_REPLY_ERROR ? r->str : "oddly");
+    freeReplyObject(r);
+    return ok;
+}
+
 void redis_script_init(struct redis_script *s, const char *source)
 {
     unsigned char md[SHA_DIGEST_LENGTH];

@@ -59,6 +59,10 @@ void redis_conn_free(struct redis_conn *rc);
 redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,
                           const size_t *argvlen, struct tg_err *err);
 
+/* PING (in a cluster, any one node): 0 when the server answered PONG, else
+ * -1 with err filled. */
+int redis_ping(struct redis_conn *rc, struct tg_err *err) TG_WUR;
+
 /* A Lua script identified by its SHA-1, computed once. */
 struct redis_script {
     const char *source;

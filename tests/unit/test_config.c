@@ -57,6 +57,7 @@ static void test_defaults(void)
     CU_ASSERT_STRING_EQUAL(cfg.amqp_password, "guest");
     CU_ASSERT_STRING_EQUAL(cfg.amqp_vhost, "/");
     CU_ASSERT_STRING_EQUAL(cfg.on_store_error, "closed");
+    CU_ASSERT_EQUAL(cfg.store_error, STORE_ERROR_CLOSED);
     config_fini(&cfg);
     CU_ASSERT_PTR_NULL(cfg.hmac_secret);
     CU_ASSERT_PTR_NULL(cfg.log_level);
@@ -114,6 +115,8 @@ static void test_file_values(void)
     CU_ASSERT_STRING_EQUAL(cfg.amqp_password, "s");
     CU_ASSERT_STRING_EQUAL(cfg.amqp_vhost, "/tg");
     CU_ASSERT_STRING_EQUAL(cfg.on_store_error, "open");
+    CU_ASSERT_EQUAL(cfg.store_error, STORE_ERROR_OPEN);
+    CU_ASSERT_STRING_EQUAL(store_error_name(STORE_ERROR_LOCAL), "local");
     config_fini(&cfg);
 }
 

@@ -12,8 +12,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <semaphore.h>
 #include <time.h>
 
+#include "evloop.h"
 #include "log.h"
 #include "rcluster.h"
 #include "redis.h"
@@ -694,6 +696,128 @@ static void test_cluster_unreachable(void)
     redis_conn_free(rc);
 }
 
+/* ---- Asynchronous scripts from an event loop ---- */
+
+struct async_case {
+    struct redis_conn *rc;
+    const struct redis_script *s;
+    const char *key;
+    struct redis_async a;
+    struct evloop_task task;
+    int sent;           /* redis_eval_async's result */
+    long long integer;  /* the reply: an integer, or -1 */
+    bool wants_sync;
+    bool failed;        /* no reply at all */
+    bool in_loop;
+    sem_t done;
+};
+
+static void async_done(struct redis_async *a, redisReply *reply, const char *error)
+{
+    struct async_case *c = a->arg;
+    c->in_loop = true;
+    c->failed = reply == NULL && error != NULL;
+    c->integer = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    c->wants_sync = redis_reply_wants_sync(reply);
+    if (reply)
+        freeReplyObject(reply);
+    sem_post(&c->done);
+}
+
+static void async_send(struct evloop_task *t)
+{
+    struct async_case *c = t->arg;
+    const char *keys[] = {c->key};
+    const char *args[] = {"1"};
+    c->a.done = async_done;
+    c->a.arg = c;
+    c->sent = redis_eval_async(c->rc, c->s, 1, keys, 1, args, &c->a);
+    if (c->sent != 0)
+        sem_post(&c->done);
+}
+
+/* Sends the script on key from the loop (run by another thread) and waits. */
+static void run_async(struct evloop *loop, struct async_case *c)
+{
+    c->in_loop = false;
+    c->integer = -1;
+    c->wants_sync = c->failed = false;
+    sem_init(&c->done, 0, 0);
+    c->task.fn = async_send;
+    c->task.arg = c;
+    evloop_post(loop, &c->task);
+    while (sem_wait(&c->done) != 0 && errno == EINTR)
+        ;
+    sem_destroy(&c->done);
+}
+
+static void *loop_main(void *arg)
+{
+    evloop_run(arg);
+    return NULL;
+}
+
+static void test_cluster_async(void)
+{
+    struct fake f;
+    CU_ASSERT_FATAL(fake_start(&f) == 0);
+    struct evloop *loop = evloop_new();
+    char seeds[64];
+    snprintf(seeds, sizeof seeds, "127.0.0.1:%d", f.port[0]);
+    struct tg_err err;
+    struct redis_conn *rc = redis_conn_new_cluster(loop, seeds, 1000, NULL, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
+    pthread_t t;
+    pthread_create(&t, NULL, loop_main, loop);
+    struct redis_script s;
+    redis_script_init(&s, "return 1");
+    char k1[16], k2[16];
+    key_on(&f, 1, -1, k1);
+    key_on(&f, 2, -1, k2);
+    struct async_case c = {.rc = rc, .s = &s, .key = k1};
+    /* No slot map yet: the synchronous path must load it. */
+    run_async(loop, &c);
+    CU_ASSERT_EQUAL(c.sent, -1);
+    /* A synchronous call (from this thread, through the loop) loads the map
+     * and the script on node 1; then the loop's own call goes there. */
+    CU_ASSERT_EQUAL(eval_on(rc, &s, k1), 1);
+    CU_ASSERT_EQUAL(redis_ping(rc, &err), 0);
+    run_async(loop, &c);
+    CU_ASSERT_EQUAL(c.sent, 0);
+    CU_ASSERT_TRUE(c.in_loop);
+    CU_ASSERT_EQUAL(c.integer, 1);
+    CU_ASSERT_FALSE(c.wants_sync);
+    /* Node 2 lacks the script: NOSCRIPT is handed back, not followed. */
+    c.key = k2;
+    run_async(loop, &c);
+    CU_ASSERT_EQUAL(c.sent, 0);
+    CU_ASSERT_EQUAL(c.integer, -1);
+    CU_ASSERT_TRUE(c.wants_sync);
+    /* A MOVED is handed back as well. */
+    c.key = k1;
+    pthread_mutex_lock(&f.lock);
+    f.pingpong_left = 1;
+    pthread_mutex_unlock(&f.lock);
+    run_async(loop, &c);
+    CU_ASSERT_EQUAL(c.sent, 0);
+    CU_ASSERT_TRUE(c.wants_sync);
+    evloop_stop(loop);
+    pthread_join(t, NULL);
+    redis_conn_free(rc);
+    evloop_free(loop);
+    fake_stop(&f);
+}
+
+static void test_ping_unreachable(void)
+{
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
+    struct tg_err err;
+    memset(&err, 0, sizeof err);
+    CU_ASSERT_EQUAL(redis_ping(rc, &err), -1);
+    CU_ASSERT(err.msg[0] != '\0');
+    redis_conn_free(rc);
+}
+
 int main(void)
 {
     log_open("/dev/null", LOG_ERROR);
@@ -709,6 +833,8 @@ int main(void)
         UNIT_TEST(test_cluster_retries),
         UNIT_TEST(test_cluster_noscript),
         UNIT_TEST(test_cluster_unreachable),
+        UNIT_TEST(test_cluster_async),
+        UNIT_TEST(test_ping_unreachable),
     };
     int rc = unit_run("redis", tests, TG_ARRAY_LEN(tests));
     log_close();
