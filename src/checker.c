@@ -123,12 +123,12 @@ static void denial_key(const char *hash, const char *endpoint, int64_t cost, cha
  * (the windows of the decision are in req). */
 #define DENIAL_SIZE (offsetof(struct check_outcome, rec) + offsetof(struct key_record, limits))
 
-static bool replay_denial(struct app *app, const char *dkey, struct check_outcome *o)
+static bool replay_denial(const struct check_env *env, const char *dkey, struct check_outcome *o)
 {
     char *blob = NULL;
     size_t len = 0;
-    int64_t now = now_ms();
-    if (!cache_get(app->denials, dkey, now, &blob, &len))
+    int64_t now = env->now_ms(env->ctx);
+    if (!env->denials || !cache_get(env->denials, dkey, now, &blob, &len))
         return false;
     bool ok = len == DENIAL_SIZE;
     if (ok) {
@@ -147,48 +147,47 @@ static bool replay_denial(struct app *app, const char *dkey, struct check_outcom
     return ok;
 }
 
-static void remember_denial(struct app *app, const char *dkey, const struct check_outcome *o)
+static void remember_denial(const struct check_env *env, const char *dkey,
+                            const struct check_outcome *o)
 {
-    if (o->status != 429 || !o->counted || !o->res.has_retry)
+    if (!env->denials || o->status != 429 || !o->counted || !o->res.has_retry)
         return;
     char copy[DENIAL_SIZE];
     memcpy(copy, o, DENIAL_SIZE);
     /* The decision time in this process's clock, for the replay's arithmetic. */
-    int64_t now = now_ms();
+    int64_t now = env->now_ms(env->ctx);
     memcpy(copy + offsetof(struct check_outcome, res) + offsetof(struct rl_result, now_ms), &now,
            sizeof now);
-    int64_t ttl = o->res.retry_after_ms < app->cfg.cache_ttl_ms ? o->res.retry_after_ms
-                                                                : app->cfg.cache_ttl_ms;
+    int64_t ttl = o->res.retry_after_ms < env->denial_ttl_ms ? o->res.retry_after_ms
+                                                             : env->denial_ttl_ms;
     if (ttl > 0)
-        cache_put_ttl(app->denials, dkey, copy, sizeof copy, now, ttl);
+        cache_put_ttl(env->denials, dkey, copy, sizeof copy, now, ttl);
 }
 
-static void decide(struct worker *w, const char *key, size_t keylen, const char *endpoint,
-                   int64_t cost, struct check_outcome *o)
+void check_decide(const struct check_env *env, const char *key, size_t keylen,
+                  const char *endpoint, int64_t cost, struct check_outcome *o)
 {
-    struct app *app = w->app;
     reset(o);
     if (!keys_parse(key, keylen, NULL)) {
         set_invalid(o);
         return;
     }
     char hash[KEYS_HASH_HEX_LEN], dkey[KEYS_HASH_HEX_LEN + 400];
-    keys_hash_hex(app->cfg.hmac_secret, key, keylen, hash);
+    keys_hash_hex(env->hmac_secret, key, keylen, hash);
     denial_key(hash, endpoint, cost, dkey, sizeof dkey);
-    if (replay_denial(app, dkey, o))
+    if (replay_denial(env, dkey, o))
         return;
     enum keystore_source src = KS_ANY;
     for (int attempt = 0; attempt < 3; attempt++) {
         struct api_error e;
         struct tg_err err;
-        key_record_fini(&o->rec);
-        if (keystore_lookup(app->keys, w->redis, hash, src, &o->rec, &e) != 0) {
+        if (env->lookup(env->ctx, hash, src, &o->rec, &e) != 0) {
             set(o, e.status, e.code, "The key store is unavailable.");
             o->known = false;
             return;
         }
         check_prepare(&o->rec, endpoint, cost, &o->req);
-        if (!state_allows(o, now_ms())) {
+        if (!state_allows(o, env->now_ms(env->ctx))) {
             /* A long-cached active record was never compared with Redis for
              * this answer: confirm it there before refusing. */
             if (!o->rec.from_local || o->rec.status != KEY_ACTIVE)
@@ -196,22 +195,24 @@ static void decide(struct worker *w, const char *key, size_t keylen, const char 
             src = KS_SKIP_LOCAL;
             continue;
         }
-        if (ratelimit_check(w->redis, &o->req, &o->res, &err) != 0) {
+        if (env->decide(env->ctx, &o->req, &o->res, &err) != 0) {
             /* Without Redis nothing vouches for a cached record: decide on
              * PostgreSQL's before applying the failure mode. */
             if (o->rec.from_local) {
                 src = KS_FRESH;
                 continue;
             }
-            metrics_redis_error(app->metrics, REDIS_ERR_RATELIMIT);
-            log_warn("rate-limit store error (%s mode): %s",
-                     store_error_name(app->cfg.store_error), err.msg);
-            switch (app->cfg.store_error) {
+            if (env->metrics)
+                metrics_redis_error(env->metrics, REDIS_ERR_RATELIMIT);
+            log_warn("rate-limit store error (%s mode): %s", store_error_name(env->on_store_error),
+                     err.msg);
+            switch (env->on_store_error) {
             case STORE_ERROR_OPEN:
                 set(o, 200, NULL, NULL);
                 break;
             case STORE_ERROR_LOCAL:
-                localrl_check(app->local, &o->req, app->cfg.local_processes, now_ms(), &o->res);
+                localrl_check(env->local, &o->req, env->local_processes, env->now_ms(env->ctx),
+                              &o->res);
                 set_from_limits(o);
                 break;
             case STORE_ERROR_CLOSED:
@@ -222,7 +223,7 @@ static void decide(struct worker *w, const char *key, size_t keylen, const char 
         }
         if (!o->res.stale) {
             set_from_limits(o);
-            remember_denial(app, dkey, o);
+            remember_denial(env, dkey, o);
             return;
         }
         src = KS_FRESH;
@@ -230,6 +231,46 @@ static void decide(struct worker *w, const char *key, size_t keylen, const char 
     log_error("key record still stale after reloads");
     set(o, 503, "unavailable", "The key store is inconsistent; retry.");
     o->known = false;
+}
+
+/* ---- The stores of a running process ---- */
+
+static int worker_lookup(void *ctx, const char *hash, enum keystore_source src,
+                         struct key_record *rec, struct api_error *e)
+{
+    struct worker *w = ctx;
+    return keystore_lookup(w->app->keys, w->redis, hash, src, rec, e);
+}
+
+static int worker_decide(void *ctx, struct rl_request *req, struct rl_result *res,
+                         struct tg_err *err)
+{
+    struct worker *w = ctx;
+    return ratelimit_check(w->redis, req, res, err);
+}
+
+static int64_t wall_ms(void *ctx)
+{
+    (void)ctx;
+    return now_ms();
+}
+
+/* The environment of a process's checks; w may be NULL when only the
+ * clock and the remembered refusals are used (the event loop). */
+static void process_env(struct app *app, struct worker *w, struct check_env *env)
+{
+    memset(env, 0, sizeof *env);
+    env->lookup = worker_lookup;
+    env->decide = worker_decide;
+    env->now_ms = wall_ms;
+    env->ctx = w;
+    env->hmac_secret = app->cfg.hmac_secret;
+    env->on_store_error = app->cfg.store_error;
+    env->denials = app->denials;
+    env->denial_ttl_ms = app->cfg.cache_ttl_ms;
+    env->local = app->local;
+    env->local_processes = app->cfg.local_processes;
+    env->metrics = app->metrics;
 }
 
 static enum usage_outcome usage_outcome_of(const struct check_outcome *o)
@@ -265,7 +306,9 @@ static void record_usage(struct app *app, const char *endpoint, int64_t cost,
 void check_run(struct worker *w, const char *key, size_t keylen, const char *endpoint,
                int64_t cost, struct check_outcome *o)
 {
-    decide(w, key, keylen, endpoint, cost, o);
+    struct check_env env;
+    process_env(w->app, w, &env);
+    check_decide(&env, key, keylen, endpoint, cost, o);
     record_usage(w->app, endpoint, cost, o);
 }
 
@@ -292,8 +335,10 @@ static void on_reply(struct redis_async *ra, redisReply *reply, const char *erro
         if (o->res.stale) {
             keystore_forget(c->app->keys, c->hash);
         } else {
+            struct check_env env;
+            process_env(c->app, NULL, &env);
             set_from_limits(o);
-            remember_denial(c->app, c->dkey, o);
+            remember_denial(&env, c->dkey, o);
             step = finish_async(c);
         }
     }
@@ -320,7 +365,9 @@ enum check_step check_start(struct app *app, struct check_async *c, const char *
     }
     keys_hash_hex(app->cfg.hmac_secret, key, keylen, c->hash);
     denial_key(c->hash, c->endpoint, cost, c->dkey, sizeof c->dkey);
-    if (replay_denial(app, c->dkey, o))
+    struct check_env env;
+    process_env(app, NULL, &env);
+    if (replay_denial(&env, c->dkey, o))
         return finish_async(c);
     struct api_error e;
     int found = keystore_lookup_local(app->keys, c->hash, &o->rec, &e);

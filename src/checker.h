@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "keys.h"
 #include "keystore.h"
 #include "redis.h"
@@ -35,6 +36,35 @@ struct check_outcome {
     struct rl_result res;
     struct key_record rec; /* last: its limits are the bulk, and often unused */
 };
+
+/* What the decision needs from outside: the record lookup, the rate-limit
+ * decision and the clock, so that the order of the steps can be tested
+ * without stores; check_run supplies the process's own. */
+struct cache;
+struct localrl;
+struct metrics;
+struct check_env {
+    /* keystore_lookup's contract */
+    int (*lookup)(void *ctx, const char *hash, enum keystore_source src, struct key_record *rec,
+                  struct api_error *e);
+    /* ratelimit_check's contract */
+    int (*decide)(void *ctx, struct rl_request *req, struct rl_result *res,
+                  struct tg_err *err);
+    int64_t (*now_ms)(void *ctx);
+    void *ctx;
+    const char *hmac_secret;
+    enum store_error_mode on_store_error;
+    struct cache *denials; /* refusals replayed until their retry time; NULL: none */
+    int64_t denial_ttl_ms; /* ... but never longer than this */
+    struct localrl *local; /* STORE_ERROR_LOCAL's windows */
+    int64_t local_processes;
+    struct metrics *metrics; /* may be NULL */
+};
+
+/* The decision of steps 1-4 for key, endpoint and cost; always fills out
+ * (no usage is recorded: check_run does that). */
+void check_decide(const struct check_env *env, const char *key, size_t keylen,
+                  const char *endpoint, int64_t cost, struct check_outcome *out);
 
 /* Fills req from rec for a check of endpoint and cost; endpoint NULL takes
  * every window of the key (for reading its state). */

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache.h"
 #include "checker.h"
+#include "localrl.h"
+#include "log.h"
 #include "strbuf.h"
 #include "unit.h"
 
@@ -125,12 +128,271 @@ static void test_body_allowed_and_limited(void)
                     "\"message\":\"The API key is suspended.\"}}");
 }
 
+/* ---- The decision's order, with scripted stores and clock ---- */
+
+/* A scripted world: the record each layer holds, what the rate-limit
+ * decision answers, and a clock. */
+struct world {
+    struct key_record local, fresh;   /* KS_ANY answers local when has_local */
+    bool has_local;
+    int lookups[3];                   /* by source */
+    bool lookup_fails;
+    int decides;
+    int stale_left;                   /* answers stale this many times */
+    int store_errors_left;            /* fails this many times */
+    enum rl_denied deny;
+    int64_t retry_ms;
+    int64_t now;
+};
+
+static int w_lookup(void *ctx, const char *hash, enum keystore_source src, struct key_record *rec,
+                    struct api_error *e)
+{
+    struct world *w = ctx;
+    CU_ASSERT_EQUAL(strlen(hash), KEYS_HASH_HEX_LEN - 1);
+    w->lookups[src]++;
+    if (w->lookup_fails) {
+        api_error_set(e, 503, "unavailable", NULL, "down");
+        return -1;
+    }
+    *rec = src == KS_ANY && w->has_local ? w->local : w->fresh;
+    rec->from_local = src == KS_ANY && w->has_local;
+    return 0;
+}
+
+static int w_decide(void *ctx, struct rl_request *req, struct rl_result *res, struct tg_err *err)
+{
+    struct world *w = ctx;
+    w->decides++;
+    memset(res, 0, sizeof *res);
+    if (w->store_errors_left > 0) {
+        w->store_errors_left--;
+        tg_err_set(err, "scripted store error");
+        return -1;
+    }
+    if (w->stale_left > 0) {
+        w->stale_left--;
+        res->stale = true;
+        return 0;
+    }
+    res->denied = w->deny;
+    res->now_ms = w->now;
+    if (w->deny != RL_ALLOWED) {
+        res->has_retry = true;
+        res->retry_after_ms = w->retry_ms;
+    }
+    for (size_t i = 0; i < req->nwindows; i++)
+        req->windows[i].remaining = w->deny == RL_ALLOWED ? 1 : 0;
+    return 0;
+}
+
+static int64_t w_now(void *ctx)
+{
+    return ((struct world *)ctx)->now;
+}
+
+static void world_init(struct world *w, struct check_env *env)
+{
+    memset(w, 0, sizeof *w);
+    record(&w->fresh);
+    w->local = w->fresh;
+    w->now = 1800000000000;
+    memset(env, 0, sizeof *env);
+    env->lookup = w_lookup;
+    env->decide = w_decide;
+    env->now_ms = w_now;
+    env->ctx = w;
+    env->hmac_secret = "unit-secret";
+    env->on_store_error = STORE_ERROR_CLOSED;
+    env->denial_ttl_ms = 500;
+}
+
+static char key[KEYS_MAX_LEN];
+
+static void decide(const struct check_env *env, struct check_outcome *o)
+{
+    check_decide(env, key, strlen(key), "GET /v1/search", 1, o);
+}
+
+static void test_decide_malformed_key_costs_nothing(void)
+{
+    struct world w;
+    struct check_env env;
+    world_init(&w, &env);
+    struct check_outcome o;
+    check_decide(&env, "tg_nope", 7, "*", 1, &o);
+    CU_ASSERT_EQUAL(o.status, 401);
+    CU_ASSERT_STRING_EQUAL(o.reason, "invalid_key");
+    CU_ASSERT_EQUAL(w.lookups[KS_ANY] + w.lookups[KS_FRESH] + w.lookups[KS_SKIP_LOCAL], 0);
+}
+
+static void test_decide_state_precedence(void)
+{
+    struct world w;
+    struct check_env env;
+    struct check_outcome o;
+    world_init(&w, &env);
+    /* Revoked and expired: revoked, the more permanent. */
+    w.fresh.status = KEY_REVOKED;
+    w.fresh.has_expires = true;
+    w.fresh.expires_ms = w.now - 1;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(o.status, 403);
+    CU_ASSERT_STRING_EQUAL(o.reason, "revoked");
+    CU_ASSERT_EQUAL(w.decides, 0);
+    /* Suspended and expired: expired. */
+    w.fresh.status = KEY_SUSPENDED;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(o.status, 401);
+    CU_ASSERT_STRING_EQUAL(o.reason, "expired");
+    /* A rotated secret past its grace: invalid, whatever else holds. */
+    w.fresh.has_secret_expires = true;
+    w.fresh.secret_expires_ms = w.now;
+    decide(&env, &o);
+    CU_ASSERT_STRING_EQUAL(o.reason, "invalid_key");
+    CU_ASSERT_FALSE(o.known);
+    /* Unknown. */
+    w.fresh.found = false;
+    decide(&env, &o);
+    CU_ASSERT_STRING_EQUAL(o.reason, "invalid_key");
+    CU_ASSERT_EQUAL(w.decides, 0);
+}
+
+static void test_decide_confirms_cached_refusal(void)
+{
+    struct world w;
+    struct check_env env;
+    struct check_outcome o;
+    world_init(&w, &env);
+    /* The cached active record says expired; the store's has been extended. */
+    w.has_local = true;
+    w.local.has_expires = true;
+    w.local.expires_ms = w.now - 1;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(w.lookups[KS_ANY], 1);
+    CU_ASSERT_EQUAL(w.lookups[KS_SKIP_LOCAL], 1);
+    CU_ASSERT_EQUAL(o.status, 200);
+    CU_ASSERT_EQUAL(w.decides, 1);
+}
+
+static void test_decide_stale_record_reloaded(void)
+{
+    struct world w;
+    struct check_env env;
+    struct check_outcome o;
+    world_init(&w, &env);
+    w.has_local = true;
+    w.stale_left = 1;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(o.status, 200);
+    CU_ASSERT_EQUAL(w.lookups[KS_FRESH], 1);
+    CU_ASSERT_EQUAL(w.decides, 2);
+    /* Stale again and again: refused, never decided on an old record. */
+    w.stale_left = 3;
+    w.decides = 0;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(o.status, 503);
+    CU_ASSERT_EQUAL(w.decides, 3);
+}
+
+static void test_decide_store_failure_modes(void)
+{
+    struct world w;
+    struct check_env env;
+    struct check_outcome o;
+    static const struct {
+        enum store_error_mode mode;
+        int status;
+    } modes[] = {{STORE_ERROR_CLOSED, 503}, {STORE_ERROR_OPEN, 200}, {STORE_ERROR_LOCAL, 200}};
+    for (size_t i = 0; i < TG_ARRAY_LEN(modes); i++) {
+        world_init(&w, &env);
+        struct localrl *l = localrl_new(16);
+        env.local = l;
+        env.local_processes = 1;
+        env.on_store_error = modes[i].mode;
+        /* A cached record is first re-read from PostgreSQL; the mode
+         * applies when the store still fails. */
+        w.has_local = true;
+        w.store_errors_left = 2;
+        decide(&env, &o);
+        CU_ASSERT_EQUAL(w.lookups[KS_FRESH], 1);
+        CU_ASSERT_EQUAL(w.decides, 2);
+        CU_ASSERT_EQUAL(o.status, modes[i].status);
+        if (modes[i].mode == STORE_ERROR_LOCAL) {
+            /* Local windows of limit 5 (per_second) hold the line. */
+            int admitted = 1;
+            for (int k = 0; k < 10; k++) {
+                w.store_errors_left = 1;
+                w.has_local = false;
+                decide(&env, &o);
+                admitted += o.status == 200;
+            }
+            CU_ASSERT_EQUAL(admitted, 5);
+        }
+        localrl_free(l);
+    }
+}
+
+static void test_decide_lookup_failure(void)
+{
+    struct world w;
+    struct check_env env;
+    struct check_outcome o;
+    world_init(&w, &env);
+    w.lookup_fails = true;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(o.status, 503);
+    CU_ASSERT_FALSE(o.known);
+    CU_ASSERT_EQUAL(w.decides, 0);
+}
+
+static void test_decide_denial_replayed(void)
+{
+    struct world w;
+    struct check_env env;
+    struct check_outcome o;
+    world_init(&w, &env);
+    env.denials = cache_new(64, 500);
+    w.deny = RL_WINDOW;
+    w.retry_ms = 300;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(o.status, 429);
+    CU_ASSERT_STRING_EQUAL(o.reason, "rate_limited");
+    CU_ASSERT_EQUAL(w.decides, 1);
+    /* Within the retry time: refused again without asking the store, with
+     * the retry counted down. */
+    w.now += 100;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(o.status, 429);
+    CU_ASSERT_EQUAL(w.decides, 1);
+    CU_ASSERT_EQUAL(o.res.retry_after_ms, 200);
+    CU_ASSERT_STRING_EQUAL(o.rec.id, "key_1");
+    /* After it: asked again (and now allowed). */
+    w.now += 250;
+    w.deny = RL_ALLOWED;
+    decide(&env, &o);
+    CU_ASSERT_EQUAL(o.status, 200);
+    CU_ASSERT_EQUAL(w.decides, 2);
+    cache_free(env.denials);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_prepare_selects_windows),
         UNIT_TEST(test_body_invalid_key),
         UNIT_TEST(test_body_allowed_and_limited),
+        UNIT_TEST(test_decide_malformed_key_costs_nothing),
+        UNIT_TEST(test_decide_state_precedence),
+        UNIT_TEST(test_decide_confirms_cached_refusal),
+        UNIT_TEST(test_decide_stale_record_reloaded),
+        UNIT_TEST(test_decide_store_failure_modes),
+        UNIT_TEST(test_decide_lookup_failure),
+        UNIT_TEST(test_decide_denial_replayed),
     };
-    return unit_run("checker", tests, TG_ARRAY_LEN(tests));
+    keys_generate("tg", key);
+    log_open("/dev/null", LOG_ERROR);
+    int rc = unit_run("checker", tests, TG_ARRAY_LEN(tests));
+    log_close();
+    return rc;
 }
