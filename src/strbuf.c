@@ -22,6 +22,8 @@ void strbuf_reserve(struct strbuf *b, size_t more)
 void strbuf_put(struct strbuf *b, const char *s, size_t n)
 {
     strbuf_reserve(b, n);
+    if (n == 0)
+        return; /* s may be NULL then */
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
