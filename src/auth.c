@@ -51,12 +51,28 @@ static void unauthenticated(struct api_error *e)
                   "A valid admin token is required (Authorization: Bearer <token>).");
 }
 
-/* Cached value: "<revoked 0|1>\t<id>\t<role>\t<name>". */
-static int lookup(struct app *app, const char *hash, bool may_block, char **value,
+/* What the cache keeps per token hash: the principal, typed, or the mark of
+ * a revoked token. */
+struct token_entry {
+    bool revoked;
+    struct principal who;
+};
+
+/* The entry of hash from the process cache or, when may_block, from
+ * PostgreSQL: 0, 1 (not cached and !may_block), or -1 with e filled. */
+static int lookup(struct app *app, const char *hash, bool may_block, struct token_entry *out,
                   struct api_error *e)
 {
-    if (cache_get(app->tokens, hash, now_ms(), value, NULL))
-        return 0;
+    char *blob = NULL;
+    size_t len = 0;
+    if (cache_get(app->tokens, hash, now_ms(), &blob, &len)) {
+        bool ok = len == sizeof *out;
+        if (ok)
+            memcpy(out, blob, sizeof *out);
+        free(blob);
+        if (ok)
+            return 0;
+    }
     if (!may_block)
         return 1;
     struct pg_conn *c = pg_acquire(app->pg, e);
@@ -77,13 +93,14 @@ static int lookup(struct app *app, const char *hash, bool may_block, char **valu
         unauthenticated(e);
         return -1;
     }
-    size_t len = 4 + strlen(pg_val(res, 0, 1)) + strlen(pg_val(res, 0, 2)) +
-                 strlen(pg_val(res, 0, 3)) + 1;
-    *value = xmalloc(len);
-    snprintf(*value, len, "%c\t%s\t%s\t%s", pg_val(res, 0, 0)[0] == 't' ? '1' : '0',
-             pg_val(res, 0, 1), pg_val(res, 0, 2), pg_val(res, 0, 3));
+    memset(out, 0, sizeof *out);
+    out->revoked = pg_val(res, 0, 0)[0] == 't';
+    strlcpy_tg(out->who.id, pg_val(res, 0, 1), sizeof out->who.id);
+    strlcpy_tg(out->who.role, pg_val(res, 0, 2), sizeof out->who.role);
+    strlcpy_tg(out->who.name, pg_val(res, 0, 3), sizeof out->who.name);
+    out->who.role_bit = auth_role_bit(out->who.role);
     pg_res_free(res);
-    cache_put(app->tokens, hash, *value, strlen(*value), now_ms());
+    cache_put(app->tokens, hash, out, sizeof *out, now_ms());
     return 0;
 }
 
@@ -97,27 +114,16 @@ static int authenticate(struct http_req *r, bool may_block, struct api_error *e)
     }
     char hash[KEYS_HASH_HEX_LEN];
     keys_hash_hex(r->app->cfg.hmac_secret, token, strlen(token), hash);
-    char *v = NULL;
-    int found = lookup(r->app, hash, may_block, &v, e);
+    struct token_entry t;
+    int found = lookup(r->app, hash, may_block, &t, e);
     if (found != 0)
         return found;
-    char *save = NULL;
-    char *revoked = strtok_r(v, "\t", &save);
-    char *id = strtok_r(NULL, "\t", &save);
-    char *role = strtok_r(NULL, "\t", &save);
-    char *name = strtok_r(NULL, "", &save);
-    int rc = -1;
-    if (revoked && id && role && revoked[0] == '0') {
-        strlcpy_tg(r->who.id, id, sizeof r->who.id);
-        strlcpy_tg(r->who.role, role, sizeof r->who.role);
-        strlcpy_tg(r->who.name, name ? name : "", sizeof r->who.name);
-        r->who.role_bit = auth_role_bit(role);
-        rc = 0;
-    } else {
+    if (t.revoked) {
         unauthenticated(e);
+        return -1;
     }
-    free(v);
-    return rc;
+    r->who = t.who;
+    return 0;
 }
 
 int auth_authenticate(struct http_req *r, struct api_error *e)
