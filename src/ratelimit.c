@@ -73,28 +73,45 @@ static int request_check(const struct rl_request *req, int64_t cost, struct tg_e
     return 0;
 }
 
-/* Writes v in decimal at out (room for 21 bytes) and returns the end. */
-static char *put_int(char *out, int64_t v)
+/* Writes v (at least 0) in decimal at out, room for 21 bytes, and returns
+ * the end. */
+static char *put_dec(char *out, int64_t v)
 {
     char tmp[20];
     size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    uint64_t u = (uint64_t)v;
     do {
         tmp[n++] = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (v < 0)
-        *out++ = '-';
     while (n)
         *out++ = tmp[--n];
     *out = '\0';
     return out;
 }
 
-static void add_int(struct rl_call *call, int *nn, int64_t v)
+/* The next argument: v (at least 0) in hexadecimal, which the script reads
+ * with tonumber(s, 16), a cheaper conversion than a decimal one. */
+static void add_hex(struct rl_call *call, int *nn, int64_t v)
 {
-    put_int(call->num[*nn], v);
+    static const char digits[] = "0123456789abcdef";
+    char tmp[16], *out = call->num[*nn];
+    size_t n = 0;
+    uint64_t u = (uint64_t)v;
+    do {
+        tmp[n++] = digits[u & 15];
+        u >>= 4;
+    } while (u);
+    while (n)
+        *out++ = tmp[--n];
+    *out = '\0';
     call->args[call->nargs++] = call->num[(*nn)++];
+}
+
+/* The next argument: none (a quota or credits that do not apply). */
+static void add_none(struct rl_call *call)
+{
+    call->args[call->nargs++] = "";
 }
 
 void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_call *call)
@@ -102,7 +119,7 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
     struct tg_err err;
     bool valid = request_check(req, cost, &err) == 0;
     const char *key_id = valid ? req->key_id : "invalid";
-    tag_key(key_id, "b", call->key[0], sizeof call->key[0]);
+    tag_key(key_id, "c", call->key[0], sizeof call->key[0]);
     tag_key(key_id, "s", call->key[1], sizeof call->key[1]);
     call->keys[0] = call->key[0];
     call->keys[1] = call->key[1];
@@ -110,17 +127,23 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
     call->nargs = 0;
     int nn = 0;
     if (!valid) {
-        /* The script answers an error reply to a cost of -1. */
+        /* The script answers an error reply to a call without a cost. */
         for (int i = 0; i < 6; i++)
-            add_int(call, &nn, i == 0 ? -1 : 0);
+            add_none(call);
         return;
     }
-    add_int(call, &nn, cost);
-    add_int(call, &nn, req->version);
-    add_int(call, &nn, req->has_quota ? req->quota_included : -1);
-    add_int(call, &nn, req->quota_blocks ? 1 : 0);
-    add_int(call, &nn, req->has_remaining ? req->remaining : -1);
-    add_int(call, &nn, req->remaining_version);
+    add_hex(call, &nn, cost);
+    add_hex(call, &nn, req->version);
+    if (req->has_quota)
+        add_hex(call, &nn, req->quota_included);
+    else
+        add_none(call);
+    add_hex(call, &nn, req->quota_blocks ? 1 : 0);
+    if (req->has_remaining)
+        add_hex(call, &nn, req->remaining);
+    else
+        add_none(call);
+    add_hex(call, &nn, req->remaining_version);
     for (size_t w = 0; w < req->nwindows; w++) {
         const struct rl_window *x = &req->windows[w];
         /* The window's identity: its counts are kept under this name, so a
@@ -129,13 +152,13 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
         size_t n = strlen(x->name);
         memcpy(p, x->name, n);
         p[n] = ':';
-        p = put_int(p + n + 1, x->window_s);
+        p = put_dec(p + n + 1, x->window_s);
         *p++ = ':';
-        put_int(p, x->precision);
+        put_dec(p, x->precision);
         call->args[call->nargs++] = call->id[w];
-        add_int(call, &nn, x->limit);
-        add_int(call, &nn, (x->window_s * 1000 + x->precision - 1) / x->precision);
-        add_int(call, &nn, x->precision);
+        add_hex(call, &nn, x->limit);
+        add_hex(call, &nn, (x->window_s * 1000 + x->precision - 1) / x->precision);
+        add_hex(call, &nn, x->precision);
     }
 }
 

@@ -202,7 +202,7 @@ static uint64_t trace_seed(void)
 static void delete_keys(struct redis_conn *rc, const struct trace_key *k)
 {
     char b[96], s[96];
-    snprintf(b, sizeof b, "tg:{%.*s}:b", (int)sizeof k->id, k->id);
+    snprintf(b, sizeof b, "tg:{%.*s}:c", (int)sizeof k->id, k->id);
     snprintf(s, sizeof s, "tg:{%.*s}:s", (int)sizeof k->id, k->id);
     const char *argv[] = {"DEL", b, s};
     struct tg_err err;

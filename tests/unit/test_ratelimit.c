@@ -166,14 +166,15 @@ static void test_call_arguments(void)
     call_request(&req);
     ratelimit_call_init(&req, 3, &call);
     CU_ASSERT_EQUAL(call.nkeys, 2);
-    CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{key_0123456789abcdefghij}:b");
+    CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{key_0123456789abcdefghij}:c");
     CU_ASSERT_STRING_EQUAL(call.keys[1], "tg:{key_0123456789abcdefghij}:s");
     /* cost, version, no quota, quota blocks, no credits, credit version;
-     * then id, limit, bucket ms (rounded up) and precision of each window. */
+     * then id, limit, bucket ms (rounded up) and precision of each window;
+     * numbers in hexadecimal. */
     static const char *const want[] = {
-        "3",  "7", "-1", "0", "-1", "0",
-        "per_second:1:10", "50", "100", "10",
-        "per_minute:60:7", "2000", "8572", "7",
+        "3", "7", "", "0", "", "0",
+        "per_second:1:10", "32", "64", "a",
+        "per_minute:60:7", "7d0", "217c", "7",
     };
     CU_ASSERT_EQUAL(call.nargs, (int)TG_ARRAY_LEN(want));
     for (int i = 0; i < call.nargs && i < (int)TG_ARRAY_LEN(want); i++)
@@ -196,7 +197,7 @@ static void test_call_quota_and_credits(void)
     req.remaining = 0;
     req.remaining_version = 12;
     ratelimit_call_init(&req, 0, &call);
-    static const char *const want[] = {"0", "7", "1000000", "1", "0", "12"};
+    static const char *const want[] = {"0", "7", "f4240", "1", "0", "c"};
     CU_ASSERT_EQUAL(call.nargs, 6);
     for (int i = 0; i < call.nargs && i < 6; i++)
         CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
@@ -214,11 +215,12 @@ static void test_call_bounds(void)
     memset(req.windows[1].name, 'z', RL_NAME_MAX);
     req.windows[1].name[RL_NAME_MAX] = '\0';
     ratelimit_call_init(&req, RL_COST_MAX, &call);
-    CU_ASSERT_STRING_EQUAL(call.args[0], "1000");
-    CU_ASSERT_STRING_EQUAL(call.args[1], "1000000000000000");
+    CU_ASSERT_STRING_EQUAL(call.args[0], "3e8");
+    CU_ASSERT_STRING_EQUAL(call.args[1], "38d7ea4c68000");
     CU_ASSERT_STRING_EQUAL(call.args[6], "per_second:2678400:60");
-    CU_ASSERT_STRING_EQUAL(call.args[7], "1000000000");
-    CU_ASSERT_STRING_EQUAL(call.args[8], "44640000");
+    CU_ASSERT_STRING_EQUAL(call.args[7], "3b9aca00");
+    CU_ASSERT_STRING_EQUAL(call.args[8], "2a92700");
+    CU_ASSERT_STRING_EQUAL(call.args[9], "3c");
     CU_ASSERT_EQUAL(strlen(call.args[10]), RL_NAME_MAX + 5);
 }
 
@@ -255,10 +257,10 @@ static void test_call_invalid(void)
         default: req.has_remaining = true; req.remaining = RL_COUNT_MAX + 1; break;
         }
         ratelimit_call_init(&req, cost, &call);
-        CU_ASSERT_STRING_EQUAL(call.args[0], "-1");
+        CU_ASSERT_STRING_EQUAL(call.args[0], "");
         CU_ASSERT_EQUAL(call.nargs, 6);
         CU_ASSERT_EQUAL(call.nkeys, 2);
-        CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{invalid}:b");
+        CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{invalid}:c");
     }
 }
 
