@@ -1,7 +1,7 @@
 #!/bin/sh
 # Turns the rate-limit script into a C string, preceded by the constants of
 # its C header as Lua locals, so that both sides read one source:
-#   embed-lua.sh src/rlconst.h src/ratelimit.lua > src/ratelimit_lua.c
+#   embed-lua.sh src/check/rlconst.h src/check/ratelimit.lua > src/ratelimit_lua.c
 set -e
 header=$1
 script=$2

@@ -1,4 +1,4 @@
-/* POST /v1/check: the JSON face of the checker (src/checker.c), answered
+/* POST /v1/check: the JSON face of the checker (src/check/checker.c), answered
  * from the event loop when the key is in memory (check_fast), else on a
  * worker (check). */
 #include <stdlib.h>

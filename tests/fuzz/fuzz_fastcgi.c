@@ -1,4 +1,4 @@
-/* libFuzzer harness for src/fastcgi.c.  The input is what a web server
+/* libFuzzer harness for src/server/fastcgi.c.  The input is what a web server
  * sends on one connection, cut into pieces: the first byte chooses the
  * piece sizes (high bit set: all of (byte & 0x7f) + 1 bytes; else drawn at
  * random up to 4 * byte + 1), the second seeds the choices of the

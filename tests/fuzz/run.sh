@@ -5,7 +5,7 @@
 #   tests/fuzz/run.sh [SECONDS] [LIBFUZZER_FLAG...]     SECONDS defaults to 60
 #
 # Needs clang and libFuzzer's runtime (Debian 12: clang, libclang-rt-14-dev). The harness
-# compiles src/fastcgi.c, src/strbuf.c and src/util.c directly: they need nothing but libc.
+# compiles src/server/fastcgi.c, src/base/strbuf.c and src/base/util.c directly: they need nothing but libc.
 # Binary, log, grown corpus and crash reproducers go to $FUZZ_OUT (default build/fuzz).
 # Exits non-zero when the fuzzer found a crash (its reproducer path and stack trace are
 # printed) and prints the number of executions either way.
@@ -26,8 +26,8 @@ mkdir -p "$OUT/corpus-fastcgi"
 
 "$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
-	-I"$ROOT/src" \
-	"$ROOT/tests/fuzz/fuzz_fastcgi.c" "$ROOT/src/fastcgi.c" "$ROOT/src/strbuf.c" "$ROOT/src/util.c" \
+	-I"$ROOT/src/base" -I"$ROOT/src/server" \
+	"$ROOT/tests/fuzz/fuzz_fastcgi.c" "$ROOT/src/server/fastcgi.c" "$ROOT/src/base/strbuf.c" "$ROOT/src/base/util.c" \
 	-o "$OUT/fuzz_fastcgi"
 
 # The first corpus directory receives new inputs; the committed seeds stay as they are.

@@ -1,5 +1,5 @@
 /* rl_trace: runs the Redis decision script and the local fallback limiter
- * (src/localrl.c) on one trace and compares every decision.
+ * (src/check/localrl.c) on one trace and compares every decision.
  *
  *   TOLLGATE_REDIS_HOST=127.0.0.1 TOLLGATE_REDIS_PORT=56379 tests/integration/rl_trace
  *

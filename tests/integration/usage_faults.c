@@ -1024,7 +1024,7 @@ static int amqp_wait_confirms(struct amqp *a, int timeout_ms)
 	return 0;
 }
 
-/* A batch body as src/usagemsg.h describes it: one bucket per endpoint
+/* A batch body as src/usage/usagemsg.h describes it: one bucket per endpoint
  * "<endpoint_base><i>" (i < nendpoints) of the current minute, with these
  * counts each. */
 static void batch_body(char *out, size_t n, const char *batch, const char *key_id,

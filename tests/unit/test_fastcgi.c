@@ -1,4 +1,4 @@
-/* Tests of the FastCGI protocol module (src/fastcgi.h): the record and
+/* Tests of the FastCGI protocol module (src/server/fastcgi.h): the record and
  * name-value encodings, a connection assembling Responder and Authorizer
  * requests from any fragmentation, the management records, the limits and
  * the protocol errors, and conformance both ways with libfcgi, the
