@@ -152,12 +152,17 @@ int http_read_body(struct http_req *r, size_t max_body, struct api_error *e)
         api_error_set(e, 400, "invalid_argument", NULL, "Invalid Content-Length.");
         return -1;
     }
-    if ((uint64_t)len > max_body) {
+    /* Without a length (a chunked body passed on as it came) the body is
+     * what the server received, up to its end. */
+    bool declared = cl && *cl;
+    if (!declared)
+        len = (int64_t)r->in_len;
+    if ((uint64_t)len > max_body || (!declared && r->in_too_large)) {
         api_error_set(e, 413, "payload_too_large", NULL,
                       "The request body exceeds %zu bytes.", max_body);
         return -1;
     }
-    /* The declared length governs, as it would on the wire: bytes past it
+    /* A declared length governs, as it would on the wire: bytes past it
      * are not the body. */
     if (r->in_len < (size_t)len && !r->in_too_large) {
         api_error_set(e, 400, "invalid_argument", NULL, "The request body was truncated.");

@@ -361,6 +361,22 @@ static void test_read_body_limits(void)
     CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
     CU_ASSERT_EQUAL(e.status, 413);
     http_req_fini(&r);
+
+    /* No length (a chunked body passed on): all that arrived, within the
+     * route's limit. */
+    char *none[] = {"REQUEST_METHOD=POST", NULL};
+    body_request(&r, none, "{\"a\":1}", 7, false);
+    CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), 0);
+    CU_ASSERT_EQUAL(r.body_len, 7);
+    http_req_fini(&r);
+    body_request(&r, none, "0123456789", 10, false);
+    CU_ASSERT_EQUAL(http_read_body(&r, 8, &e), -1);
+    CU_ASSERT_EQUAL(e.status, 413);
+    http_req_fini(&r);
+    body_request(&r, none, "0123", 4, true);
+    CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
+    CU_ASSERT_EQUAL(e.status, 413);
+    http_req_fini(&r);
 }
 
 /* ---- Answers ---- */
