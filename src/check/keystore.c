@@ -61,6 +61,7 @@ struct keystore {
     int64_t tiers_loaded_ms;
     bool tiers_loading;
     bool tiers_claimed; /* a request went to a worker to have them reloaded */
+    char tiers_stamp[48]; /* "count:sum of xmins" of the snapshot's table */
 };
 
 struct keystore *keystore_new(struct pg_pool *pg, struct metrics *metrics, int64_t ttl_ms)
@@ -506,13 +507,38 @@ static void refresh_tiers(struct keystore *ks, bool force)
         return;
     struct api_error e;
     json_object *map = NULL;
+    bool unchanged = false;
+    char stamp[sizeof ks->tiers_stamp];
+    stamp[0] = '\0';
     struct pg_conn *c = pg_acquire(ks->pg, &e);
     if (c) {
-        map = pg_query_json(c,
-                            "SELECT coalesce(jsonb_object_agg(name, jsonb_build_object("
-                            " 'limits', limits, 'quota', quota)), '{}') FROM tiers",
-                            0, NULL, "tiers", &e);
+        /* The whole table only when a row was added or changed: every write
+         * gives its row a new xmin, so the count and the sum of xmins move. */
+        struct pg_res *r = pg_query(c,
+                                    "SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)"
+                                    " FROM tiers",
+                                    0, NULL, &e);
+        if (r) {
+            strlcpy_tg(stamp, pg_val(r, 0, 0), sizeof stamp);
+            pg_res_free(r);
+        }
+        pthread_mutex_lock(&ks->tiers_lock);
+        unchanged = ks->tiers && stamp[0] && strcmp(stamp, ks->tiers_stamp) == 0;
+        pthread_mutex_unlock(&ks->tiers_lock);
+        if (!unchanged)
+            map = pg_query_json(c,
+                                "SELECT coalesce(jsonb_object_agg(name, jsonb_build_object("
+                                " 'limits', limits, 'quota', quota)), '{}') FROM tiers",
+                                0, NULL, "tiers", &e);
         pg_release(ks->pg, c);
+    }
+    if (unchanged) {
+        pthread_mutex_lock(&ks->tiers_lock);
+        ks->tiers_loaded_ms = now_ms();
+        ks->tiers_loading = false;
+        ks->tiers_claimed = false;
+        pthread_mutex_unlock(&ks->tiers_lock);
+        return;
     }
     size_t count = 0;
     struct tier_snap *snap = map ? tiers_parse(map, &count) : NULL;
@@ -525,6 +551,9 @@ static void refresh_tiers(struct keystore *ks, bool force)
         free(ks->tiers);
         ks->tiers = snap;
         ks->ntiers = count;
+        /* Taken before the table was read: a change in between only
+         * causes one more reload. */
+        memcpy(ks->tiers_stamp, stamp, sizeof ks->tiers_stamp);
     }
     ks->tiers_loaded_ms = now_ms(); /* after a failure too: retry after a TTL */
     ks->tiers_loading = false;
