@@ -1,12 +1,10 @@
 /* POST /v1/check: the JSON face of the checker (src/check/checker.c), answered
  * from the event loop when the key is in memory (check_fast), else on a
  * worker (check). */
-#include <stdlib.h>
 
 #include "auth.h"
 #include "checker.h"
 #include "common.h"
-#include "dispatch.h"
 #include "handlers.h"
 #include "limits.h"
 #include "metrics.h"
@@ -76,46 +74,14 @@ static void check(struct http_req *r)
     json_object_put(a.body);
 }
 
-struct fast_check {
-    struct check_async c;
-    struct http_req *r;
-    int64_t t0;
-};
-
-static void fast_done(struct check_async *c, enum check_step step)
-{
-    struct fast_check *fc = c->arg;
-    struct http_req *r = fc->r;
-    if (step == CHECK_DONE) {
-        answer(r, &c->o, fc->t0);
-        check_outcome_fini(&c->o);
-        dispatch_finish(r);
-    } else {
-        dispatch_defer(r);
-    }
-    free(fc);
-}
-
 static enum route_fast check_fast(struct http_req *r)
 {
     struct check_args a;
     if (!read_args(r, &a))
         return FAST_ANSWERED;
-    struct fast_check *fc = xcalloc(1, sizeof *fc);
-    fc->r = r;
-    fc->t0 = mono_ns();
-    fc->c.done = fast_done;
-    fc->c.arg = fc;
-    enum check_step step = check_start(r->app, &fc->c, a.key, a.keylen, a.endpoint, a.cost);
+    enum route_fast f = check_in_loop(r, a.key, a.keylen, a.endpoint, a.cost, answer);
     json_object_put(a.body);
-    if (step == CHECK_SENT)
-        return FAST_PENDING;
-    if (step == CHECK_DONE) {
-        answer(r, &fc->c.o, fc->t0);
-        check_outcome_fini(&fc->c.o);
-    }
-    free(fc);
-    return step == CHECK_DONE ? FAST_ANSWERED : FAST_DEFER;
+    return f;
 }
 
 const struct route check_routes[] = {

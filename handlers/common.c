@@ -1,9 +1,12 @@
 #include "common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
+#include "checker.h"
+#include "dispatch.h"
 #include "handlers.h"
 
 void handlers_register(struct router *rt)
@@ -164,4 +167,46 @@ int audit_or_fail(struct http_req *r, struct pg_conn *c, const char *action, con
         .changes = changes,
     };
     return audit_append(c, &a, e);
+}
+
+/* A check in flight from the event loop. */
+struct loop_check {
+    struct check_async c;
+    struct http_req *r;
+    int64_t t0;
+    check_answer_fn answer;
+};
+
+static void loop_check_done(struct check_async *c, enum check_step step)
+{
+    struct loop_check *lc = c->arg;
+    struct http_req *r = lc->r;
+    if (step == CHECK_DONE) {
+        lc->answer(r, &c->o, lc->t0);
+        check_outcome_fini(&c->o);
+        dispatch_finish(r);
+    } else {
+        dispatch_defer(r);
+    }
+    free(lc);
+}
+
+enum route_fast check_in_loop(struct http_req *r, const char *key, size_t keylen,
+                              const char *endpoint, int64_t cost, check_answer_fn answer)
+{
+    struct loop_check *lc = xcalloc(1, sizeof *lc);
+    lc->r = r;
+    lc->t0 = mono_ns();
+    lc->answer = answer;
+    lc->c.done = loop_check_done;
+    lc->c.arg = lc;
+    enum check_step step = check_start(r->app, &lc->c, key, keylen, endpoint, cost);
+    if (step == CHECK_SENT)
+        return FAST_PENDING;
+    if (step == CHECK_DONE) {
+        answer(r, &lc->c.o, lc->t0);
+        check_outcome_fini(&lc->c.o);
+    }
+    free(lc);
+    return step == CHECK_DONE ? FAST_ANSWERED : FAST_DEFER;
 }

@@ -12,6 +12,7 @@
 #include "http.h"
 #include "jsonx.h"
 #include "pg.h"
+#include "router.h"
 
 /* A pooled connection, or NULL after replying 503. */
 struct pg_conn *db_or_reply(struct http_req *r);
@@ -55,5 +56,14 @@ int audit_or_fail(struct http_req *r, struct pg_conn *c, const char *action, con
 
 /* Parses JSON text produced by the database (which is always valid). */
 json_object *json_from_db(const char *text);
+
+struct check_outcome;
+/* Writes the answer of a check outcome to r; t0 is when the check began. */
+typedef void (*check_answer_fn)(struct http_req *r, const struct check_outcome *o, int64_t t0);
+/* A check from the event loop (check_start) whose outcome answer writes:
+ * FAST_ANSWERED, FAST_PENDING (answered or deferred later from the loop), or
+ * FAST_DEFER (nothing written: run the route on a worker). */
+enum route_fast check_in_loop(struct http_req *r, const char *key, size_t keylen,
+                              const char *endpoint, int64_t cost, check_answer_fn answer);
 
 #endif

@@ -10,7 +10,6 @@
 #include "auth.h"
 #include "checker.h"
 #include "common.h"
-#include "dispatch.h"
 #include "gate.h"
 #include "limits.h"
 #include "metrics.h"
@@ -85,44 +84,10 @@ void gate_request(struct http_req *r)
     check_outcome_fini(&o);
 }
 
-struct fast_gate {
-    struct check_async c;
-    struct http_req *r;
-    int64_t t0;
-};
-
-static void fast_done(struct check_async *c, enum check_step step)
-{
-    struct fast_gate *g = c->arg;
-    struct http_req *r = g->r;
-    if (step == CHECK_DONE) {
-        answer(r, &c->o, g->t0);
-        check_outcome_fini(&c->o);
-        dispatch_finish(r);
-    } else {
-        dispatch_defer(r);
-    }
-    free(g);
-}
-
 enum route_fast gate_fast(struct http_req *r)
 {
     char keybuf[256], endpoint[GATE_ENDPOINT_MAX + 1];
     const char *key = find_key(r, keybuf, sizeof keybuf);
     gate_endpoint(r, endpoint, sizeof endpoint);
-    struct fast_gate *g = xcalloc(1, sizeof *g);
-    g->r = r;
-    g->t0 = mono_ns();
-    g->c.done = fast_done;
-    g->c.arg = g;
-    enum check_step step =
-        check_start(r->app, &g->c, key ? key : "", key ? strlen(key) : 0, endpoint, 1);
-    if (step == CHECK_SENT)
-        return FAST_PENDING;
-    if (step == CHECK_DONE) {
-        answer(r, &g->c.o, g->t0);
-        check_outcome_fini(&g->c.o);
-    }
-    free(g);
-    return step == CHECK_DONE ? FAST_ANSWERED : FAST_DEFER;
+    return check_in_loop(r, key ? key : "", key ? strlen(key) : 0, endpoint, 1, answer);
 }
