@@ -22,7 +22,7 @@ static void token_create(struct http_req *r)
     struct pg_conn *c = NULL;
     struct pg_res *res = NULL;
     if (!auth_role_bit(role)) {
-        api_error_set(&e, 400, "invalid_argument", "role",
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "role",
                       "role must be admin, operator, billing, viewer or service.");
         goto fail;
     }
@@ -80,7 +80,7 @@ static void token_revoke(struct http_req *r)
                          1, p, &e)))
         goto fail;
     if (pg_nrows(res) == 0) {
-        api_error_set(&e, 404, "not_found", NULL, "Token not found.");
+        api_error_set(&e, ERR_NOT_FOUND, NULL, "Token not found.");
         goto fail;
     }
     if (!pg_isnull(res, 0, 1)) {

@@ -16,7 +16,7 @@ static int seq_cursor(struct http_req *r, char out[24], struct api_error *e)
     if (!c)
         return 0;
     if (parse_int64(c, 0, INT64_MAX, &seq) != 0) {
-        api_error_set(e, 400, "invalid_argument", "cursor", "cursor is not one this API issued.");
+        api_error_set(e, ERR_INVALID_ARGUMENT, "cursor", "cursor is not one this API issued.");
         return -1;
     }
     snprintf(out, 24, "%lld", (long long)seq);
@@ -31,7 +31,7 @@ static int time_param(struct http_req *r, const char *name, char out[24], struct
     if (!v)
         return 0;
     if (parse_time_ms(v, &ms) != 0) {
-        api_error_set(e, 400, "invalid_argument", name, "%s must be an RFC 3339 time.", name);
+        api_error_set(e, ERR_INVALID_ARGUMENT, name, "%s must be an RFC 3339 time.", name);
         return -1;
     }
     snprintf(out, 24, "%lld", (long long)ms);
@@ -52,7 +52,7 @@ static void audit_list(struct http_req *r)
         return;
     }
     if (l && parse_int64(l, 1, 1000, &limit) != 0) {
-        api_error_set(&e, 400, "invalid_argument", "limit", "limit must be an integer from 1 to 1000.");
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "limit", "limit must be an integer from 1 to 1000.");
         http_reply_error(r, &e);
         return;
     }

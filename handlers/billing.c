@@ -27,7 +27,7 @@ static bool period_ok(const char *s)
 
 static void period_error(struct api_error *e)
 {
-    api_error_set(e, 400, "invalid_argument", "period",
+    api_error_set(e, ERR_INVALID_ARGUMENT, "period",
                   "period must be a month \"YYYY-MM\" from 1970-01 to 9999-12.");
 }
 
@@ -63,7 +63,7 @@ static int cursor_parse(const char *s, struct records_cursor *c, struct api_erro
     if (period_ok(c->period))
         return 0;
 bad:
-    api_error_set(e, 400, "invalid_argument", "cursor", "cursor is not one this API issued.");
+    api_error_set(e, ERR_INVALID_ARGUMENT, "cursor", "cursor is not one this API issued.");
     return -1;
 }
 
@@ -80,14 +80,14 @@ static int records_query(struct http_req *r, struct page *p, struct records_curs
     if (http_query_allow(r, allowed, e) != 0)
         return -1;
     if (owner && (!*owner || utf8_len(owner, strlen(owner)) > OWNER_MAX)) {
-        api_error_set(e, 400, "invalid_argument", "owner_id",
+        api_error_set(e, ERR_INVALID_ARGUMENT, "owner_id",
                       "owner_id must be 1 to %d characters.", OWNER_MAX);
         return -1;
     }
     if (period && period_or_fail(period, e) != 0)
         return -1;
     if (limit && parse_int64(limit, 1, 1000, &p->limit) != 0) {
-        api_error_set(e, 400, "invalid_argument", "limit",
+        api_error_set(e, ERR_INVALID_ARGUMENT, "limit",
                       "limit must be an integer from 1 to 1000.");
         return -1;
     }
@@ -149,7 +149,7 @@ static void period_close(struct http_req *r)
         goto fail;
     const char *outcome = pg_val(res, 0, 0);
     if (strcmp(outcome, "not_ended") == 0) {
-        api_error_set(&e, 409, "conflict", "period",
+        api_error_set(&e, ERR_CONFLICT, "period",
                       "Period %s has not ended yet; only an ended period can be closed.", period);
         goto fail;
     }

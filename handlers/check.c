@@ -40,7 +40,7 @@ static bool read_args(struct http_req *r, struct check_args *a)
     if (jcost && jsonx_int_range(jcost, "cost", 1, COST_MAX, &e) != 0) {
         http_reply_error(r, &e);
     } else if (!limits_endpoint_valid(a->endpoint, false)) {
-        api_error_set(&e, 400, "invalid_argument", "endpoint",
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "endpoint",
                       "endpoint must be \"METHOD /path\" (e.g. \"GET /v1/search\") or \"*\".");
         http_reply_error(r, &e);
     } else {

@@ -72,12 +72,12 @@ int page_or_reply(struct http_req *r, struct page *p)
     p->limit = 100;
     const char *l = http_query(r, "limit"), *c = http_query(r, "cursor");
     if (l && parse_int64(l, 1, 1000, &p->limit) != 0) {
-        api_error_set(&e, 400, "invalid_argument", "limit", "limit must be an integer from 1 to 1000.");
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "limit", "limit must be an integer from 1 to 1000.");
         http_reply_error(r, &e);
         return -1;
     }
     if (c && parse_cursor(c, p) != 0) {
-        api_error_set(&e, 400, "invalid_argument", "cursor", "cursor is not one this API issued.");
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "cursor", "cursor is not one this API issued.");
         http_reply_error(r, &e);
         return -1;
     }

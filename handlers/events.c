@@ -46,7 +46,7 @@ static int event_parse(json_object *obj, size_t i, int64_t now, struct usage_eve
     snprintf(f, sizeof f, "%s.key_id", prefix);
     size_t len = (size_t)json_object_get_string_len(v);
     if (len < 1 || len > EVENT_KEY_ID_MAX || has_control_chars(json_object_get_string(v), len)) {
-        api_error_set(e, 400, "invalid_argument", f, "%s names no existing key.", f);
+        api_error_set(e, ERR_INVALID_ARGUMENT, f, "%s names no existing key.", f);
         return -1;
     }
     ev->key_id = (char *)json_object_get_string(v);
@@ -55,7 +55,7 @@ static int event_parse(json_object *obj, size_t i, int64_t now, struct usage_eve
     if ((v = jsonx_get(obj, "endpoint"))) {
         snprintf(f, sizeof f, "%s.endpoint", prefix);
         if (!limits_endpoint_valid(json_object_get_string(v), false)) {
-            api_error_set(e, 400, "invalid_argument", f,
+            api_error_set(e, ERR_INVALID_ARGUMENT, f,
                           "%s must be \"*\" or \"METHOD /path\" (at most 256 characters).", f);
             return -1;
         }
@@ -88,19 +88,19 @@ static int event_parse(json_object *obj, size_t i, int64_t now, struct usage_eve
     if ((v = jsonx_get(obj, "ts"))) {
         snprintf(f, sizeof f, "%s.ts", prefix);
         if (parse_time_ms(json_object_get_string(v), &ev->ts_ms) != 0) {
-            api_error_set(e, 400, "invalid_argument", f,
+            api_error_set(e, ERR_INVALID_ARGUMENT, f,
                           "%s must be an RFC 3339 time such as 2026-11-22T10:00:00.000Z.", f);
             return -1;
         }
         if (ev->ts_ms < now - EVENT_PAST_MS || ev->ts_ms > now + EVENT_FUTURE_MS) {
-            api_error_set(e, 400, "invalid_argument", f,
+            api_error_set(e, ERR_INVALID_ARGUMENT, f,
                           "%s must be within the last 35 days and at most 5 minutes ahead.", f);
             return -1;
         }
     }
     return 0;
 bad_ms:
-    api_error_set(e, 400, "invalid_argument", f, "%s must be a number from 0 to %d.", f,
+    api_error_set(e, ERR_INVALID_ARGUMENT, f, "%s must be a number from 0 to %d.", f,
                   EVENT_RESPONSE_MS_MAX);
     return -1;
 }
@@ -146,7 +146,7 @@ static void events_post(struct http_req *r)
     json_object *arr = jsonx_get(body, "events");
     size_t n = json_object_array_length(arr), valid = 0;
     if (n < 1 || n > EVENTS_MAX) {
-        api_error_set(&e, 400, "invalid_argument", "events",
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "events",
                       "events must hold 1 to %d events (it holds %zu).", EVENTS_MAX, n);
         goto fail;
     }
@@ -163,16 +163,16 @@ static void events_post(struct http_req *r)
     if (unknown >= 0) {
         char f[64];
         snprintf(f, sizeof f, "events[%ld].key_id", unknown);
-        api_error_set(&e, 400, "invalid_argument", f, "%s names no existing key.", f);
+        api_error_set(&e, ERR_INVALID_ARGUMENT, f, "%s names no existing key.", f);
         goto fail;
     }
     if (valid < n) {
         e = bad;
         goto fail;
     }
-    struct tg_err err;
+    struct api_error err;
     if (!r->app->pub || usagepub_send_events(r->app->pub, events, n, PUBLISH_TIMEOUT_MS, &err) != 0) {
-        api_error_set(&e, 503, "unavailable", NULL,
+        api_error_set(&e, ERR_UNAVAILABLE, NULL,
                       "The usage pipeline is unavailable; nothing was recorded. Retry later:"
                       " event ids make the retry safe.");
         goto fail;

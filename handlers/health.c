@@ -34,13 +34,13 @@ static bool probe_pg(struct http_req *r)
 
 static bool probe_redis(struct http_req *r)
 {
-    struct tg_err err;
+    struct api_error err;
     return redis_ping(r->worker->redis, &err) == 0;
 }
 
 static void readyz(struct http_req *r)
 {
-    struct tg_err err;
+    struct api_error err;
     bool pg = probe_pg(r), redis = probe_redis(r);
     bool amqp = broker_ping(&r->app->cfg, PROBE_TIMEOUT_MS, &err) == 0;
     json_object *checks = json_object_new_object();

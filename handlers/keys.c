@@ -37,7 +37,7 @@ static int validate_common(json_object *body, bool creating, struct api_error *e
         return -1;
     if ((v = jsonx_get(body, "tier")) &&
         !jsonx_name_ok(json_object_get_string(v), (size_t)json_object_get_string_len(v), 32, "_-")) {
-        api_error_set(e, 400, "invalid_argument", "tier", "tier names no existing tier.");
+        api_error_set(e, ERR_INVALID_ARGUMENT, "tier", "tier names no existing tier.");
         return -1;
     }
     if ((v = jsonx_get(body, "limits")) && limits_validate(v, "limits", e) != 0)
@@ -48,12 +48,12 @@ static int validate_common(json_object *body, bool creating, struct api_error *e
     if ((v = jsonx_get(body, "expires_at"))) {
         int64_t ms;
         if (parse_time_ms(json_object_get_string(v), &ms) != 0) {
-            api_error_set(e, 400, "invalid_argument", "expires_at",
+            api_error_set(e, ERR_INVALID_ARGUMENT, "expires_at",
                           "expires_at must be an RFC 3339 time such as 2026-11-22T10:00:00.000Z.");
             return -1;
         }
         if (creating && ms <= now_ms()) {
-            api_error_set(e, 400, "invalid_argument", "expires_at", "expires_at is in the past.");
+            api_error_set(e, ERR_INVALID_ARGUMENT, "expires_at", "expires_at is in the past.");
             return -1;
         }
         json_object_object_add(body, "expires_at", json_object_new_int64(ms));
@@ -70,7 +70,7 @@ static int tier_exists(struct pg_conn *c, const char *tier, struct api_error *e)
     int n = pg_nrows(res);
     pg_res_free(res);
     if (n == 0) {
-        api_error_set(e, 400, "invalid_argument", "tier", "There is no tier named '%s'.", tier);
+        api_error_set(e, ERR_INVALID_ARGUMENT, "tier", "There is no tier named '%s'.", tier);
         return -1;
     }
     return 0;
@@ -126,7 +126,7 @@ static void key_create(struct http_req *r)
         return;
     }
     if (!keys_prefix_valid(prefix)) {
-        api_error_set(&e, 400, "invalid_argument", "prefix", "prefix must match [a-z0-9]{1,16}.");
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "prefix", "prefix must match [a-z0-9]{1,16}.");
         http_reply_error(r, &e);
         json_object_put(body);
         return;
@@ -183,10 +183,10 @@ static int lock_key(struct pg_conn *c, const char *id, struct api_error *e)
         return -1;
     int rc = 0;
     if (pg_nrows(res) == 0) {
-        api_error_set(e, 404, "not_found", NULL, "Key not found.");
+        api_error_set(e, ERR_NOT_FOUND, NULL, "Key not found.");
         rc = -1;
     } else if (strcmp(pg_val(res, 0, 0), "revoked") == 0) {
-        api_error_set(e, 409, "conflict", NULL, "The key is revoked; revocation is permanent.");
+        api_error_set(e, ERR_CONFLICT, NULL, "The key is revoked; revocation is permanent.");
         rc = -1;
     }
     pg_res_free(res);
@@ -211,7 +211,7 @@ static void key_patch(struct http_req *r)
     if (validate_common(body, false, &e) != 0)
         goto fail;
     if (status && strcmp(status, "active") != 0 && strcmp(status, "suspended") != 0) {
-        api_error_set(&e, 400, "invalid_argument", "status",
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "status",
                       "status must be \"active\" or \"suspended\" (DELETE revokes).");
         goto fail;
     }
@@ -318,7 +318,7 @@ static void key_revoke(struct http_req *r)
     struct pg_res *res = NULL;
     if (pg_begin(c, &e) != 0 || lock_key(c, r->params[0], &e) != 0) {
         pg_rollback(c);
-        if (e.status != 409)
+        if (e.code != ERR_CONFLICT)
             goto fail;
         /* Already revoked: answer the key as it is, change nothing. */
         json_object *k = pg_query_json(c, "SELECT tg_key_view(k)::text FROM keys k WHERE id = $1",
@@ -372,7 +372,7 @@ static void key_list(struct http_req *r)
     if (status && strcmp(status, "active") && strcmp(status, "suspended") &&
         strcmp(status, "revoked")) {
         struct api_error e;
-        api_error_set(&e, 400, "invalid_argument", "status",
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "status",
                       "status must be active, suspended or revoked.");
         http_reply_error(r, &e);
         return;

@@ -26,12 +26,12 @@ static int validate_quota(json_object *q, struct api_error *e)
     if (jsonx_check(q, quota_fields, TG_ARRAY_LEN(quota_fields), "quota", e) != 0)
         return -1;
     if (strcmp(json_object_get_string(jsonx_get(q, "period")), "month") != 0) {
-        api_error_set(e, 400, "invalid_argument", "quota.period", "quota.period must be \"month\".");
+        api_error_set(e, ERR_INVALID_ARGUMENT, "quota.period", "quota.period must be \"month\".");
         return -1;
     }
     const char *ov = json_object_get_string(jsonx_get(q, "overage"));
     if (strcmp(ov, "block") != 0 && strcmp(ov, "bill") != 0) {
-        api_error_set(e, 400, "invalid_argument", "quota.overage",
+        api_error_set(e, ERR_INVALID_ARGUMENT, "quota.overage",
                       "quota.overage must be \"block\" or \"bill\".");
         return -1;
     }
@@ -47,7 +47,7 @@ static int validate_price(json_object *p, struct api_error *e)
     const char *c = json_object_get_string(cur);
     if (json_object_get_string_len(cur) != 3 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' ||
         c[1] > 'Z' || c[2] < 'A' || c[2] > 'Z') {
-        api_error_set(e, 400, "invalid_argument", "price.currency",
+        api_error_set(e, ERR_INVALID_ARGUMENT, "price.currency",
                       "price.currency must be an ISO 4217 code such as \"USD\".");
         return -1;
     }
@@ -90,7 +90,7 @@ static void mutate(struct http_req *r, int status, const char *sql, int n, const
     if (pg_begin(c, &e) != 0 || !(res = pg_query(c, sql, n, params, &e)))
         goto fail;
     if (pg_nrows(res) == 0) {
-        api_error_set(&e, 404, "not_found", NULL, "Tier not found.");
+        api_error_set(&e, ERR_NOT_FOUND, NULL, "Tier not found.");
         goto fail;
     }
     if (audit_or_fail(r, c, action, "tier", name, pg_val(res, 0, 1), &e) != 0 ||
@@ -101,8 +101,8 @@ static void mutate(struct http_req *r, int status, const char *sql, int n, const
     db_release(r, c);
     return;
 fail:
-    if (e.status == 409)
-        api_error_set(&e, 409, "conflict", "name", "A tier with this name already exists.");
+    if (e.code == ERR_CONFLICT)
+        api_error_set(&e, ERR_CONFLICT, "name", "A tier with this name already exists.");
     pg_res_free(res);
     pg_rollback(c);
     db_release(r, c);
@@ -122,7 +122,7 @@ static void tier_create(struct http_req *r)
     json_object *name = jsonx_get(body, "name");
     if (!jsonx_name_ok(json_object_get_string(name), (size_t)json_object_get_string_len(name), 32,
                        "_-")) {
-        api_error_set(&e, 400, "invalid_argument", "name", "name must match [a-z0-9_-]{1,32}.");
+        api_error_set(&e, ERR_INVALID_ARGUMENT, "name", "name must match [a-z0-9_-]{1,32}.");
         http_reply_error(r, &e);
     } else if (validate_tier(body, &e) != 0) {
         http_reply_error(r, &e);

@@ -58,7 +58,7 @@ static void usage_query_split(struct usage_query *q)
 
 static int bad_param(struct api_error *e, const char *field, const char *msg)
 {
-    api_error_set(e, 400, "invalid_argument", field, "%s", msg);
+    api_error_set(e, ERR_INVALID_ARGUMENT, field, "%s", msg);
     return -1;
 }
 
@@ -105,7 +105,7 @@ static int usage_query_parse(const struct http_req *r, int64_t now, struct usage
         return bad_param(e, to ? "to" : "from", "from must be earlier than to.");
     int64_t buckets = floor_div(q->to_ms - 1, q->bucket_ms) - floor_div(q->from_ms, q->bucket_ms) + 1;
     if (buckets > USAGE_MAX_BUCKETS) {
-        api_error_set(e, 400, "invalid_argument", "from",
+        api_error_set(e, ERR_INVALID_ARGUMENT, "from",
                       "The range holds %" PRId64 " %s buckets; at most %d are allowed"
                       " (narrow it or choose a coarser granularity).",
                       buckets, q->unit, USAGE_MAX_BUCKETS);
@@ -256,7 +256,7 @@ static void usage_history(struct http_req *r, bool by_owner)
     if (by_owner) {
         size_t len = strlen(id);
         if (!utf8_valid(id, len) || utf8_len(id, len) > 128 || has_control_chars(id, len)) {
-            api_error_set(&e, 400, "invalid_argument", "owner_id",
+            api_error_set(&e, ERR_INVALID_ARGUMENT, "owner_id",
                           "owner_id must be 1 to 128 characters without control characters.");
             http_reply_error(r, &e);
             return;
@@ -281,7 +281,7 @@ static void usage_history(struct http_req *r, bool by_owner)
     int n = pg_nrows(res);
     if (!by_owner && n == 0) {
         pg_res_free(res);
-        api_error_set(&e, 404, "not_found", NULL, "Key not found.");
+        api_error_set(&e, ERR_NOT_FOUND, NULL, "Key not found.");
         http_reply_error(r, &e);
         return;
     }
@@ -330,17 +330,17 @@ static void usage_live(struct http_req *r)
         return;
     }
     if (!rec.found) {
-        api_error_set(&e, 404, "not_found", NULL, "Key not found.");
+        api_error_set(&e, ERR_NOT_FOUND, NULL, "Key not found.");
         http_reply_error(r, &e);
         key_record_fini(&rec);
         return;
     }
     struct rl_request req;
     struct rl_result res;
-    struct tg_err err;
+    struct api_error err;
     check_prepare(&rec, NULL, 1, &req);
     if (ratelimit_peek(r->worker->redis, &req, &res, &err) != 0) {
-        api_error_set(&e, 503, "unavailable", NULL, "The rate-limit store is unavailable.");
+        api_error_set(&e, ERR_UNAVAILABLE, NULL, "The rate-limit store is unavailable.");
         http_reply_error(r, &e);
         key_record_fini(&rec);
         return;

@@ -26,13 +26,13 @@ const char *app_config_path(const char *explicit_path)
     return env && *env ? env : CONFIG_DEFAULT_PATH;
 }
 
-int app_init(struct app *app, const char *path, char *const *envp, struct tg_err *err)
+int app_init(struct app *app, const char *path, char *const *envp, struct api_error *err)
 {
     memset(app, 0, sizeof *app);
     if (config_load(&app->cfg, path, envp, err) != 0)
         return -1;
     if (log_open(app->cfg.log_file, (enum log_level)log_level_parse(app->cfg.log_level)) != 0) {
-        tg_err_set(err, "%s: cannot open log file %s", path, app->cfg.log_file);
+        api_error_set(err, ERR_INTERNAL, NULL, "%s: cannot open log file %s", path, app->cfg.log_file);
         config_fini(&app->cfg);
         return -1;
     }

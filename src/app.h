@@ -43,7 +43,7 @@ struct worker {
  * Redis ones are driven by the loop, so it must run while anything uses
  * Redis).  Returns 0 or -1 with err filled; on
  * failure nothing needs releasing. */
-int app_init(struct app *app, const char *path, char *const *envp, struct tg_err *err) TG_WUR;
+int app_init(struct app *app, const char *path, char *const *envp, struct api_error *err) TG_WUR;
 void app_fini(struct app *app);
 
 /* The configuration path: explicit if given, else $TOLLGATE_CONFIG, else the

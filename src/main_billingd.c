@@ -98,7 +98,7 @@ static void amqp_drop(struct daemon *d)
 /* Connects and starts consuming; logs only when the state changes. */
 static int amqp_up(struct daemon *d)
 {
-    struct tg_err err = {""};
+    struct api_error err = {0};
     d->amqp = amqpx_connect(&d->cfg, CONNECT_TIMEOUT_MS, &err);
     if (d->amqp && amqpx_consume(d->amqp, (int)d->cfg.prefetch, &err) == 0) {
         /* Not after a reconnection of our own making (database failure). */
@@ -113,7 +113,7 @@ static int amqp_up(struct daemon *d)
     }
     amqp_drop(d);
     if (!d->amqp_down)
-        log_warn("amqp: cannot consume: %s; retrying every %d-%d ms", err.msg, BACKOFF_MIN_MS,
+        log_warn("amqp: cannot consume: %s; retrying every %d-%d ms", err.message, BACKOFF_MIN_MS,
                  BACKOFF_MAX_MS);
     d->amqp_down = true;
     return -1;
@@ -122,13 +122,13 @@ static int amqp_up(struct daemon *d)
 /* Takes one delivery into the window, or dead-letters it. */
 static int take(struct daemon *d, struct amqpx_delivery *dv)
 {
-    struct tg_err err = {""};
+    struct api_error err = {0};
     d->tot.messages++;
     struct usage_msg *m = &d->msgs[d->nmsgs];
     if (usage_msg_parse(dv->body, dv->len, m, &err) != 0) {
         d->tot.rejected++;
         log_error("usage message %llu (%zu bytes) rejected to %s: %s",
-                  (unsigned long long)dv->tag, dv->len, USAGE_DEAD_QUEUE, err.msg);
+                  (unsigned long long)dv->tag, dv->len, USAGE_DEAD_QUEUE, err.message);
         free(dv->body);
         return amqpx_reject(d->amqp, dv->tag, &err);
     }
@@ -144,7 +144,7 @@ static int take(struct daemon *d, struct amqpx_delivery *dv)
 static int collect(struct daemon *d)
 {
     struct amqpx_delivery dv;
-    struct tg_err err = {""};
+    struct api_error err = {0};
     int rc = amqpx_next(d->amqp, POLL_MS, &dv, &err);
     int64_t deadline = mono_ms() + d->cfg.aggregate_ms;
     while (rc == 1) {
@@ -161,7 +161,7 @@ static int collect(struct daemon *d)
             rc = amqpx_next(d->amqp, left < POLL_MS ? (int)left : POLL_MS, &dv, &err);
     }
     if (rc < 0) {
-        log_warn("amqp: %s; reconnecting", err.msg[0] ? err.msg : "connection lost");
+        log_warn("amqp: %s; reconnecting", err.message[0] ? err.message : "connection lost");
         window_clear(d);
         amqp_drop(d);
         d->amqp_down = true;
@@ -175,13 +175,13 @@ static int collect(struct daemon *d)
 static int apply(struct daemon *d)
 {
     struct api_error e = {0};
-    struct tg_err err = {""};
+    struct api_error err = {0};
     struct ingest_stats st;
     int64_t t0 = mono_ns();
     struct pg_conn *conn = pg_acquire(d->pg, &e);
     int rc = -1;
     if (!conn) {
-        tg_err_set(&err, "%s", e.message);
+        api_error_set(&err, ERR_INTERNAL, NULL, "%s", e.message);
     } else {
         rc = ingest_apply(d->ing, conn, d->msgs, d->nmsgs, &st, &err);
         pg_release(d->pg, conn);
@@ -189,7 +189,7 @@ static int apply(struct daemon *d)
     if (rc != 0) {
         if (!d->db_down)
             log_error("postgres: %zu messages not applied: %s; they will be redelivered", d->nmsgs,
-                      err.msg);
+                      err.message);
         d->db_down = true;
         window_clear(d);
         amqp_drop(d);
@@ -208,7 +208,7 @@ static int apply(struct daemon *d)
               (unsigned long long)st.buckets, (long long)((mono_ns() - t0) / 1000000));
     if (amqpx_ack(d->amqp, d->last_tag, true, &err) != 0) {
         /* Applied but not acked: the redelivery will be skipped as duplicate. */
-        log_warn("amqp: %s; reconnecting", err.msg);
+        log_warn("amqp: %s; reconnecting", err.message);
         amqp_drop(d);
         d->amqp_down = true;
     }
@@ -357,10 +357,10 @@ int main(int argc, char **argv)
         }
     }
     static struct daemon d;
-    struct tg_err err;
+    struct api_error err;
     const char *path = app_config_path(cfg_path);
     if (config_load(&d.cfg, path, environ, &err) != 0) {
-        fprintf(stderr, "tollgate-billingd: %s\n", err.msg);
+        fprintf(stderr, "tollgate-billingd: %s\n", err.message);
         return 1;
     }
     if (log_open(d.cfg.log_file, (enum log_level)log_level_parse(d.cfg.log_level)) != 0) {

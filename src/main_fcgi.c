@@ -77,9 +77,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct app app;
-    struct tg_err err;
+    struct api_error err;
     if (app_init(&app, app_config_path(cfg_path), environ, &err) != 0) {
-        fprintf(stderr, "tollgate-fcgi: %s\n", err.msg);
+        fprintf(stderr, "tollgate-fcgi: %s\n", err.message);
         return 1;
     }
     handlers_register(app.router);

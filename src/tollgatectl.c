@@ -268,9 +268,9 @@ int main(int argc, char **argv)
     if (!cfg_path || !*cfg_path)
         cfg_path = CONFIG_DEFAULT_PATH;
     struct ctl ctl = {0};
-    struct tg_err err;
+    struct api_error err;
     if (config_load(&ctl.cfg, cfg_path, environ, &err) != 0) {
-        fprintf(stderr, "tollgatectl: %s\n", err.msg);
+        fprintf(stderr, "tollgatectl: %s\n", err.message);
         return 1;
     }
     int rc = 2;

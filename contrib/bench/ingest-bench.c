@@ -32,10 +32,10 @@ extern char **environ;
 static int publish_all(const struct config *cfg, const char *run, long keys, long per_msg,
                        long repeat, int64_t minute_s, char **ids, long nmsgs)
 {
-    struct tg_err err = {""};
+    struct api_error err = {0};
     struct amqpx *c = amqpx_connect(cfg, 10000, &err);
     if (!c || amqpx_confirm_select(c, &err) != 0) {
-        fprintf(stderr, "ingest-bench: amqp: %s\n", err.msg);
+        fprintf(stderr, "ingest-bench: amqp: %s\n", err.message);
         amqpx_close(c);
         return -1;
     }
@@ -56,7 +56,7 @@ static int publish_all(const struct config *cfg, const char *run, long keys, lon
         free(body);
     }
     if (rc != 0)
-        fprintf(stderr, "ingest-bench: publish: %s\n", err.msg);
+        fprintf(stderr, "ingest-bench: publish: %s\n", err.message);
     usage_agg_free(a);
     amqpx_close(c);
     return rc;
@@ -113,9 +113,9 @@ int main(int argc, char **argv)
         }
     }
     struct config cfg;
-    struct tg_err err;
+    struct api_error err;
     if (config_load(&cfg, app_config_path(cfg_path), environ, &err) != 0) {
-        fprintf(stderr, "ingest-bench: %s\n", err.msg);
+        fprintf(stderr, "ingest-bench: %s\n", err.message);
         return 2;
     }
     struct api_error e;

@@ -120,13 +120,13 @@ static const struct option options[] = {
 };
 
 static int set_value(struct config *cfg, const struct option *o, const char *value,
-                     const char *where, struct tg_err *err)
+                     const char *where, struct api_error *err)
 {
     char *base = (char *)cfg;
     if (o->type == OPT_INT) {
         int64_t v;
         if (parse_int64(value, o->min, o->max, &v) != 0) {
-            tg_err_set(err, "%s: %s.%s must be an integer in %lld..%lld", where, o->section,
+            api_error_set(err, ERR_INTERNAL, NULL, "%s: %s.%s must be an integer in %lld..%lld", where, o->section,
                        o->key, (long long)o->min, (long long)o->max);
             return -1;
         }
@@ -136,7 +136,7 @@ static int set_value(struct config *cfg, const struct option *o, const char *val
     if (o->check) {
         const char *why = o->check(value);
         if (why) {
-            tg_err_set(err, "%s: %s.%s %s", where, o->section, o->key, why);
+            api_error_set(err, ERR_INTERNAL, NULL, "%s: %s.%s %s", where, o->section, o->key, why);
             return -1;
         }
     }
@@ -164,7 +164,7 @@ static char *trim(char *s)
     return s;
 }
 
-static int parse_text(struct config *cfg, const char *name, const char *text, struct tg_err *err)
+static int parse_text(struct config *cfg, const char *name, const char *text, struct api_error *err)
 {
     char section[64] = "";
     char *copy = xstrdup(text);
@@ -184,7 +184,7 @@ static int parse_text(struct config *cfg, const char *name, const char *text, st
         if (*s == '[') {
             char *end = strchr(s, ']');
             if (!end || end[1] != '\0' || end - s - 1 >= (long)sizeof section) {
-                tg_err_set(err, "%s: malformed section header", where);
+                api_error_set(err, ERR_INTERNAL, NULL, "%s: malformed section header", where);
                 rc = -1;
                 break;
             }
@@ -194,7 +194,7 @@ static int parse_text(struct config *cfg, const char *name, const char *text, st
         }
         char *eq = strchr(s, '=');
         if (!eq) {
-            tg_err_set(err, "%s: expected 'key = value'", where);
+            api_error_set(err, ERR_INTERNAL, NULL, "%s: expected 'key = value'", where);
             rc = -1;
             break;
         }
@@ -202,7 +202,7 @@ static int parse_text(struct config *cfg, const char *name, const char *text, st
         char *key = trim(s), *value = trim(eq + 1);
         const struct option *o = find_option(section, key);
         if (!o) {
-            tg_err_set(err, "%s: unknown setting '%s' in section [%s]", where, key, section);
+            api_error_set(err, ERR_INTERNAL, NULL, "%s: unknown setting '%s' in section [%s]", where, key, section);
             rc = -1;
             break;
         }
@@ -212,7 +212,7 @@ static int parse_text(struct config *cfg, const char *name, const char *text, st
     return rc;
 }
 
-static int apply_env(struct config *cfg, char *const *envp, struct tg_err *err)
+static int apply_env(struct config *cfg, char *const *envp, struct api_error *err)
 {
     for (size_t i = 0; envp && envp[i]; i++) {
         if (strncmp(envp[i], "TOLLGATE_", 9) != 0)
@@ -236,7 +236,7 @@ static int apply_env(struct config *cfg, char *const *envp, struct tg_err *err)
 }
 
 int config_load_string(struct config *cfg, const char *name, const char *text,
-                       char *const *envp, struct tg_err *err)
+                       char *const *envp, struct api_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < TG_ARRAY_LEN(options); i++)
@@ -247,7 +247,7 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
     for (size_t i = 0; i < TG_ARRAY_LEN(options); i++) {
         const struct option *o = &options[i];
         if (o->type == OPT_STR && *(char **)((char *)cfg + o->offset) == NULL) {
-            tg_err_set(err, "%s: required setting %s.%s is missing", name, o->section, o->key);
+            api_error_set(err, ERR_INTERNAL, NULL, "%s: required setting %s.%s is missing", name, o->section, o->key);
             goto fail;
         }
     }
@@ -260,12 +260,12 @@ fail:
     return -1;
 }
 
-int config_load(struct config *cfg, const char *path, char *const *envp, struct tg_err *err)
+int config_load(struct config *cfg, const char *path, char *const *envp, struct api_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
     FILE *f = fopen(path, "r");
     if (!f) {
-        tg_err_set(err, "%s: cannot open configuration file", path);
+        api_error_set(err, ERR_INTERNAL, NULL, "%s: cannot open configuration file", path);
         return -1;
     }
     size_t cap = 4096, len = 0;
@@ -275,7 +275,7 @@ int config_load(struct config *cfg, const char *path, char *const *envp, struct 
         len += n;
         if (cap - len < 2) {
             if (cap >= (1u << 20)) {
-                tg_err_set(err, "%s: configuration file larger than 1 MiB", path);
+                api_error_set(err, ERR_INTERNAL, NULL, "%s: configuration file larger than 1 MiB", path);
                 free(text);
                 fclose(f);
                 return -1;

@@ -61,10 +61,10 @@ struct config {
  * "TOLLGATE_X_Y: message") in err and leaves cfg zeroed.  The caller owns cfg
  * and releases it with config_fini. */
 int config_load(struct config *cfg, const char *path, char *const *envp,
-                struct tg_err *err) TG_WUR;
+                struct api_error *err) TG_WUR;
 /* Same, from a string holding the file's text; name is used in messages. */
 int config_load_string(struct config *cfg, const char *name, const char *text,
-                       char *const *envp, struct tg_err *err) TG_WUR;
+                       char *const *envp, struct api_error *err) TG_WUR;
 void config_fini(struct config *cfg);
 
 #endif

@@ -5,18 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void api_error_set(struct api_error *e, int status, const char *code, const char *field,
-                   const char *fmt, ...)
-{
-    e->status = status;
-    e->code = code;
-    strlcpy_tg(e->field, field ? field : "", sizeof e->field);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-}
-
 static void path_join(char *out, size_t size, const char *prefix, const char *name)
 {
     if (!prefix || !*prefix)
@@ -35,7 +23,7 @@ static int check_strings(json_object *o, const char *path, int depth, struct api
         const char *s = json_object_get_string(o);
         size_t len = (size_t)json_object_get_string_len(o);
         if (memchr(s, '\0', len) || !utf8_valid(s, len)) {
-            api_error_set(e, 400, "invalid_argument", path,
+            api_error_set(e, ERR_INVALID_ARGUMENT, path,
                           "%s must be valid UTF-8 text without NUL characters",
                           *path ? path : "the body");
             return -1;
@@ -46,7 +34,7 @@ static int check_strings(json_object *o, const char *path, int depth, struct api
         json_object_object_foreach(o, k, v) {
             size_t klen = strlen(k);
             if (!utf8_valid(k, klen)) {
-                api_error_set(e, 400, "invalid_argument", path,
+                api_error_set(e, ERR_INVALID_ARGUMENT, path,
                               "member names must be valid UTF-8");
                 return -1;
             }
@@ -202,12 +190,12 @@ static int lexically_strict(const char *t, size_t len, bool *bad_text)
 json_object *jsonx_parse(const char *text, size_t len, struct api_error *e)
 {
     if (len == 0) {
-        api_error_set(e, 400, "invalid_json", NULL, "The request body is empty; a JSON object is expected.");
+        api_error_set(e, ERR_INVALID_JSON, NULL, "The request body is empty; a JSON object is expected.");
         return NULL;
     }
     bool bad_text = false;
     if (lexically_strict(text, len, &bad_text) != 0) {
-        api_error_set(e, 400, "invalid_json", NULL,
+        api_error_set(e, ERR_INVALID_JSON, NULL,
                       "The request body is not valid JSON (bad token).");
         return NULL;
     }
@@ -234,13 +222,13 @@ json_object *jsonx_parse(const char *text, size_t len, struct api_error *e)
     json_tokener_free(tok);
     if (jerr != json_tokener_success) {
         json_object_put(o);
-        api_error_set(e, 400, "invalid_json", NULL, "The request body is not valid JSON (%s).",
+        api_error_set(e, ERR_INVALID_JSON, NULL, "The request body is not valid JSON (%s).",
                       jerr == json_tokener_error_depth ? "nested too deeply"
                                                        : json_tokener_error_desc(jerr));
         return NULL;
     }
     if (!o) {
-        api_error_set(e, 400, "invalid_argument", NULL, "The request body must be a JSON object.");
+        api_error_set(e, ERR_INVALID_ARGUMENT, NULL, "The request body must be a JSON object.");
         return NULL;
     }
     /* Values first: their errors can name the field. */
@@ -250,7 +238,7 @@ json_object *jsonx_parse(const char *text, size_t len, struct api_error *e)
     }
     if (bad_text) {
         json_object_put(o);
-        api_error_set(e, 400, "invalid_argument", NULL,
+        api_error_set(e, ERR_INVALID_ARGUMENT, NULL,
                       "Strings must be valid Unicode text without NUL characters.");
         return NULL;
     }
@@ -290,7 +278,7 @@ int jsonx_check(json_object *obj, const struct jx_field *fields, size_t nfields,
 {
     char path[160];
     if (!json_object_is_type(obj, json_type_object)) {
-        api_error_set(e, 400, "invalid_argument", prefix, "%s must be a JSON object.",
+        api_error_set(e, ERR_INVALID_ARGUMENT, prefix, "%s must be a JSON object.",
                       *prefix ? prefix : "The request body");
         return -1;
     }
@@ -301,18 +289,18 @@ int jsonx_check(json_object *obj, const struct jx_field *fields, size_t nfields,
                 break;
         path_join(path, sizeof path, prefix, k);
         if (i == nfields) {
-            api_error_set(e, 400, "unknown_field", path, "Unknown field '%s'.", path);
+            api_error_set(e, ERR_UNKNOWN_FIELD, path, "Unknown field '%s'.", path);
             return -1;
         }
         if (v == NULL) {
             if (!fields[i].nullable) {
-                api_error_set(e, 400, "invalid_argument", path, "%s must not be null.", path);
+                api_error_set(e, ERR_INVALID_ARGUMENT, path, "%s must not be null.", path);
                 return -1;
             }
             continue;
         }
         if (!type_matches(v, fields[i].type)) {
-            api_error_set(e, 400, "invalid_argument", path, "%s must be %s.", path,
+            api_error_set(e, ERR_INVALID_ARGUMENT, path, "%s must be %s.", path,
                           type_name(fields[i].type));
             return -1;
         }
@@ -320,7 +308,7 @@ int jsonx_check(json_object *obj, const struct jx_field *fields, size_t nfields,
     for (size_t i = 0; i < nfields; i++) {
         if (fields[i].required && !jsonx_has(obj, fields[i].name)) {
             path_join(path, sizeof path, prefix, fields[i].name);
-            api_error_set(e, 400, "missing_field", path, "Missing required field '%s'.", path);
+            api_error_set(e, ERR_MISSING_FIELD, path, "Missing required field '%s'.", path);
             return -1;
         }
     }
@@ -347,12 +335,12 @@ int jsonx_string_len(json_object *str, const char *field, size_t min, size_t max
     size_t len = (size_t)json_object_get_string_len(str);
     size_t chars = utf8_len(s, len);
     if (chars < min || chars > max) {
-        api_error_set(e, 400, "invalid_argument", field,
+        api_error_set(e, ERR_INVALID_ARGUMENT, field,
                       "%s must be %zu to %zu characters long.", field, min, max);
         return -1;
     }
     if (no_ctl && has_control_chars(s, len)) {
-        api_error_set(e, 400, "invalid_argument", field,
+        api_error_set(e, ERR_INVALID_ARGUMENT, field,
                       "%s must not contain control characters.", field);
         return -1;
     }
@@ -364,7 +352,7 @@ int jsonx_int_range(json_object *v, const char *field, int64_t min, int64_t max,
 {
     int64_t n = json_object_get_int64(v);
     if (!json_object_is_type(v, json_type_int) || n < min || n > max) {
-        api_error_set(e, 400, "invalid_argument", field, "%s must be an integer from %lld to %lld.",
+        api_error_set(e, ERR_INVALID_ARGUMENT, field, "%s must be an integer from %lld to %lld.",
                       field, (long long)min, (long long)max);
         return -1;
     }
@@ -393,7 +381,7 @@ void jsonx_path(char *out, size_t size, const char *prefix, const char *name)
 json_object *jsonx_error_body(const struct api_error *e)
 {
     json_object *err = json_object_new_object();
-    json_object_object_add(err, "code", json_object_new_string(e->code));
+    json_object_object_add(err, "code", json_object_new_string(err_name(e->code)));
     json_object_object_add(err, "message", json_object_new_string(e->message));
     if (e->field[0])
         json_object_object_add(err, "field", json_object_new_string(e->field));

@@ -8,19 +8,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "error.h"
 #include "util.h"
 
-/* An API error: HTTP status, stable snake_case code, a sentence, and the JSON
- * path of the offending field ("" when none). */
-struct api_error {
-    int status;
-    const char *code;
-    char message[256];
-    char field[128];
-};
-
-void api_error_set(struct api_error *e, int status, const char *code, const char *field,
-                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Maximum nesting accepted in request bodies. */
 #define JSONX_MAX_DEPTH 32

@@ -85,7 +85,7 @@ static struct slot *map_slot(const char *path, bool lock, int *fd_out)
     return s;
 }
 
-struct metrics *metrics_open(const char *dir, struct tg_err *err)
+struct metrics *metrics_open(const char *dir, struct api_error *err)
 {
     struct metrics *m = xcalloc(1, sizeof *m);
     m->fd = -1;
@@ -94,7 +94,7 @@ struct metrics *metrics_open(const char *dir, struct tg_err *err)
         return m;
     }
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        tg_err_set(err, "metrics_dir %s: %s", dir, strerror(errno));
+        api_error_set(err, ERR_INTERNAL, NULL, "metrics_dir %s: %s", dir, strerror(errno));
         free(m);
         return NULL;
     }
@@ -105,7 +105,7 @@ struct metrics *metrics_open(const char *dir, struct tg_err *err)
         m->mine = map_slot(path, true, &m->fd);
     }
     if (!m->mine) {
-        tg_err_set(err, "metrics_dir %s: no free slot of %d", dir, MAX_SLOTS);
+        api_error_set(err, ERR_INTERNAL, NULL, "metrics_dir %s: no free slot of %d", dir, MAX_SLOTS);
         free(m->dir);
         free(m);
         return NULL;
@@ -141,14 +141,25 @@ void metrics_request(struct metrics *m, int route, int status)
     add(&m->mine->requests[r][status_index(status)], 1);
 }
 
-void metrics_check(struct metrics *m, const char *reason, int64_t ns)
+/* The slot of outcomes[] that counts reason. */
+static size_t outcome_index(enum err_code reason)
 {
-    size_t o = 0;
-    if (reason) {
-        for (o = 1; o < NOUTCOMES - 1; o++)
-            if (strcmp(outcomes[o], reason) == 0)
-                break;
+    switch (reason) {
+    case ERR_NONE: return 0;
+    case ERR_INVALID_KEY: return 1;
+    case ERR_EXPIRED: return 2;
+    case ERR_SUSPENDED: return 3;
+    case ERR_REVOKED: return 4;
+    case ERR_RATE_LIMITED: return 5;
+    case ERR_QUOTA_EXCEEDED: return 6;
+    case ERR_UNAVAILABLE: return 7;
+    default: return NOUTCOMES - 1;
     }
+}
+
+void metrics_check(struct metrics *m, enum err_code reason, int64_t ns)
+{
+    size_t o = outcome_index(reason);
     add(&m->mine->outcomes[o], 1);
     size_t b = 0;
     while (b < NBUCKETS && ns > buckets_us[b] * 1000)

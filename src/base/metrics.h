@@ -28,14 +28,14 @@ struct metrics;
 /* Opens (creating) a slot in dir, or process-local counters when dir is NULL
  * or empty.  Returns NULL with err filled when the directory is unusable or
  * every slot is taken. */
-struct metrics *metrics_open(const char *dir, struct tg_err *err);
+struct metrics *metrics_open(const char *dir, struct api_error *err);
 void metrics_close(struct metrics *m);
 
 /* route: index in the route table (-1: no route); status: HTTP status. */
 void metrics_request(struct metrics *m, int route, int status);
-/* One check decision: reason NULL when allowed; ns: time spent deciding and
+/* One check decision: reason ERR_NONE when allowed; ns: time spent deciding and
  * answering, measured in the responder. */
-void metrics_check(struct metrics *m, const char *reason, int64_t ns);
+void metrics_check(struct metrics *m, enum err_code reason, int64_t ns);
 void metrics_redis_error(struct metrics *m, enum metric_redis_error kind);
 void metrics_cache(struct metrics *m, bool hit);
 /* The usage publisher: its journal's backlog and capacity in slots, and the

@@ -10,16 +10,6 @@
 
 const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-void tg_err_set(struct tg_err *err, const char *fmt, ...)
-{
-    if (!err)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-    va_end(ap);
-}
-
 static void oom(size_t n)
 {
     fprintf(stderr, "tollgate: out of memory allocating %zu bytes\n", n);

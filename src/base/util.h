@@ -8,15 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error.h"
+
 #define TG_WUR __attribute__((warn_unused_result))
 #define TG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Caller-owned error detail: functions return 0 or -1 and, on -1, fill this
- * when the caller passed one. */
-struct tg_err {
-    char msg[256];
-};
-void tg_err_set(struct tg_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Allocation never returns NULL: running out of memory aborts with a message,
  * the one policy of the whole program. */

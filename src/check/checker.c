@@ -23,16 +23,16 @@ static void reset(struct check_outcome *o)
     memset(o, 0, offsetof(struct check_outcome, rec) + offsetof(struct key_record, limits));
 }
 
-static void set(struct check_outcome *o, int status, const char *reason, const char *message)
+static void set(struct check_outcome *o, enum err_code reason, const char *message)
 {
-    o->status = status;
+    o->status = reason == ERR_NONE ? 200 : err_http_status(reason);
     o->reason = reason;
     o->message = message;
 }
 
 static void set_invalid(struct check_outcome *o)
 {
-    set(o, 401, "invalid_key", "The API key is not valid.");
+    set(o, ERR_INVALID_KEY, "The API key is not valid.");
     o->known = false;
 }
 
@@ -44,13 +44,13 @@ static bool state_allows(struct check_outcome *o, int64_t now)
     if (!rec->found || (rec->has_secret_expires && rec->secret_expires_ms <= now))
         set_invalid(o);
     else if (rec->status == KEY_REVOKED)
-        set(o, 403, "revoked", "The API key has been revoked.");
+        set(o, ERR_REVOKED, "The API key has been revoked.");
     else if (rec->has_expires && rec->expires_ms <= now)
-        set(o, 401, "expired", "The API key has expired.");
+        set(o, ERR_EXPIRED, "The API key has expired.");
     else if (rec->status == KEY_SUSPENDED)
-        set(o, 403, "suspended", "The API key is suspended.");
+        set(o, ERR_SUSPENDED, "The API key is suspended.");
     else
-        set(o, 200, NULL, NULL);
+        set(o, ERR_NONE, NULL);
     return o->status == 200;
 }
 
@@ -95,16 +95,16 @@ static void set_from_limits(struct check_outcome *o)
     o->counted = true;
     switch (o->res.denied) {
     case RL_WINDOW:
-        set(o, 429, "rate_limited", "A rate limit of this key is reached.");
+        set(o, ERR_RATE_LIMITED, "A rate limit of this key is reached.");
         break;
     case RL_QUOTA:
-        set(o, 429, "quota_exceeded", "The key's period quota is used up.");
+        set(o, ERR_QUOTA_EXCEEDED, "The key's period quota is used up.");
         break;
     case RL_REMAINING:
-        set(o, 429, "quota_exceeded", "The key has no remaining credits.");
+        set(o, ERR_QUOTA_EXCEEDED, "The key has no remaining credits.");
         break;
     case RL_ALLOWED:
-        set(o, 200, NULL, NULL);
+        set(o, ERR_NONE, NULL);
         break;
     }
 }
@@ -180,9 +180,9 @@ void check_decide(const struct check_env *env, const char *key, size_t keylen,
     enum keystore_source src = KS_ANY;
     for (int attempt = 0; attempt < 3; attempt++) {
         struct api_error e;
-        struct tg_err err;
+        struct api_error err;
         if (env->lookup(env->ctx, hash, src, &o->rec, &e) != 0) {
-            set(o, e.status, e.code, "The key store is unavailable.");
+            set(o, e.code == ERR_INTERNAL ? ERR_INTERNAL : ERR_UNAVAILABLE, "The key store is unavailable.");
             o->known = false;
             return;
         }
@@ -205,10 +205,10 @@ void check_decide(const struct check_env *env, const char *key, size_t keylen,
             if (env->metrics)
                 metrics_redis_error(env->metrics, REDIS_ERR_RATELIMIT);
             log_warn("rate-limit store error (%s mode): %s", store_error_name(env->on_store_error),
-                     err.msg);
+                     err.message);
             switch (env->on_store_error) {
             case STORE_ERROR_OPEN:
-                set(o, 200, NULL, NULL);
+                set(o, ERR_NONE, NULL);
                 break;
             case STORE_ERROR_LOCAL:
                 localrl_check(env->local, &o->req, env->local_processes, env->now_ms(env->ctx),
@@ -216,7 +216,7 @@ void check_decide(const struct check_env *env, const char *key, size_t keylen,
                 set_from_limits(o);
                 break;
             case STORE_ERROR_CLOSED:
-                set(o, 503, "unavailable", "The rate-limit store is unavailable.");
+                set(o, ERR_UNAVAILABLE, "The rate-limit store is unavailable.");
                 break;
             }
             return;
@@ -229,7 +229,7 @@ void check_decide(const struct check_env *env, const char *key, size_t keylen,
         src = KS_FRESH;
     }
     log_error("key record still stale after reloads");
-    set(o, 503, "unavailable", "The key store is inconsistent; retry.");
+    set(o, ERR_UNAVAILABLE, "The key store is inconsistent; retry.");
     o->known = false;
 }
 
@@ -243,7 +243,7 @@ static int worker_lookup(void *ctx, const char *hash, enum keystore_source src,
 }
 
 static int worker_decide(void *ctx, struct rl_request *req, struct rl_result *res,
-                         struct tg_err *err)
+                         struct api_error *err)
 {
     struct worker *w = ctx;
     return ratelimit_check(w->redis, req, res, err);
@@ -277,9 +277,9 @@ static enum usage_outcome usage_outcome_of(const struct check_outcome *o)
 {
     if (o->status == 200)
         return USAGE_ALLOWED;
-    if (o->reason && strcmp(o->reason, "rate_limited") == 0)
+    if (o->reason == ERR_RATE_LIMITED)
         return USAGE_RATE_LIMITED;
-    if (o->reason && strcmp(o->reason, "quota_exceeded") == 0)
+    if (o->reason == ERR_QUOTA_EXCEEDED)
         return USAGE_QUOTA_EXCEEDED;
     return USAGE_DENIED_OTHER;
 }
@@ -324,7 +324,7 @@ static void on_reply(struct redis_async *ra, redisReply *reply, const char *erro
 {
     struct check_async *c = ra->arg;
     struct check_outcome *o = &c->o;
-    struct tg_err err;
+    struct api_error err;
     enum check_step step = CHECK_BLOCKING;
     (void)error;
     /* Anything but a plain decision -- a failure, a redirection, a missing
@@ -428,7 +428,7 @@ void check_outcome_write_json(const struct check_outcome *o, struct strbuf *b)
 {
     const struct key_record *rec = &o->rec;
     strbuf_put(b, o->status == 200 ? "{\"allowed\":true" : "{\"allowed\":false", o->status == 200 ? 15 : 16);
-    put_str_or_null(b, "reason", o->reason);
+    put_str_or_null(b, "reason", o->reason == ERR_NONE ? NULL : err_name(o->reason));
     put_str_or_null(b, "key_id", o->known ? rec->id : NULL);
     put_str_or_null(b, "owner_id", o->known ? rec->owner_id : NULL);
     put_str_or_null(b, "tier", o->known ? rec->tier : NULL);
@@ -458,10 +458,10 @@ void check_outcome_write_json(const struct check_outcome *o, struct strbuf *b)
         if (o->res.has_retry)
             put_int(b, "retry_after_ms", o->res.retry_after_ms);
     }
-    if (o->reason) {
+    if (o->reason != ERR_NONE) {
         put_key(b, "error");
         strbuf_put(b, "{\"code\":", 8);
-        strbuf_json_str(b, o->reason);
+        strbuf_json_str(b, err_name(o->reason));
         put_str_or_null(b, "message", o->message);
         strbuf_putc(b, '}');
     }

@@ -28,7 +28,7 @@ struct worker;
 
 struct check_outcome {
     int status;          /* 200, 401, 403, 429, 503 */
-    const char *reason;  /* NULL when allowed; else the error code */
+    enum err_code reason; /* ERR_NONE when allowed */
     const char *message;
     bool known;          /* the key was identified (key_id etc. are shown) */
     bool counted;        /* the rate-limit decision ran: res is valid */
@@ -49,7 +49,7 @@ struct check_env {
                   struct api_error *e);
     /* ratelimit_check's contract */
     int (*decide)(void *ctx, struct rl_request *req, struct rl_result *res,
-                  struct tg_err *err);
+                  struct api_error *err);
     int64_t (*now_ms)(void *ctx);
     void *ctx;
     const char *hmac_secret;

@@ -231,10 +231,10 @@ static void redis_put(struct keystore *ks, struct redis_conn *redis, const char 
     redis_key(hash, rk);
     const char *keys[] = {rk};
     const char *args[] = {version, json, ttl};
-    struct tg_err err;
+    struct api_error err;
     redisReply *r = redis_eval(redis, &ks->put, 1, keys, 3, args, &err);
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        log_warn("record cache write failed: %s", r ? r->str : err.msg);
+        log_warn("record cache write failed: %s", r ? r->str : err.message);
         metrics_redis_error(ks->metrics, REDIS_ERR_RECORD_WRITE);
     }
     if (r)
@@ -247,11 +247,11 @@ static char *redis_get(struct keystore *ks, struct redis_conn *redis, const char
     char rk[80];
     redis_key(hash, rk);
     const char *argv[] = {"GETEX", rk, "PX", RECORD_TTL_MS};
-    struct tg_err err;
+    struct api_error err;
     redisReply *r = redis_command(redis, 4, argv, NULL, &err);
     char *out = NULL;
     if (!r) {
-        log_warn("record cache read failed: %s", err.msg);
+        log_warn("record cache read failed: %s", err.message);
         metrics_redis_error(ks->metrics, REDIS_ERR_RECORD_READ);
     } else if (r->type == REDIS_REPLY_STRING) {
         const char *bar = memchr(r->str, '|', r->len);
@@ -302,7 +302,7 @@ static int apply_tier(struct keystore *ks, struct key_record *rec, struct api_er
     refresh_tiers(ks, true); /* a tier the snapshot does not know yet */
     if (merge_tier(ks, rec))
         return 0;
-    api_error_set(e, 503, "unavailable", NULL, "The tiers cannot be read; retry.");
+    api_error_set(e, ERR_UNAVAILABLE, NULL, "The tiers cannot be read; retry.");
     return -1;
 }
 
@@ -352,7 +352,7 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
     }
     free(json);
     if (rc != 0) {
-        api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+        api_error_set(e, ERR_INTERNAL, NULL, "An internal error occurred.");
         return -1;
     }
     rec->from_local = cached;
@@ -423,7 +423,7 @@ int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *r
     if (pg_nrows(r) == 1 && !pg_isnull(r, 0, 0)) {
         rc = key_record_parse(pg_val(r, 0, 0), rec);
         if (rc != 0)
-            api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+            api_error_set(e, ERR_INTERNAL, NULL, "An internal error occurred.");
         else if (apply_tier(ks, rec, e) != 0) {
             key_record_fini(rec);
             rc = -1;
@@ -458,11 +458,11 @@ void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_c
             newest = v;
     }
     pg_res_free(r);
-    struct tg_err err;
+    struct api_error err;
     if (ratelimit_publish_version(redis, key_id, newest, &err) != 0) {
         metrics_redis_error(ks->metrics, REDIS_ERR_PUBLISH);
         log_error("could not publish version %lld of key %s: %s", (long long)newest, key_id,
-                  err.msg);
+                  err.message);
     }
 }
 

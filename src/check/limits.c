@@ -18,7 +18,7 @@ static int validate_one(json_object *l, const char *path, struct api_error *e)
     if (!jsonx_name_ok(json_object_get_string(name), (size_t)json_object_get_string_len(name),
                        RL_NAME_MAX, "_")) {
         jsonx_path(f, sizeof f, path, ".name");
-        api_error_set(e, 400, "invalid_argument", f, "%s must match [a-z0-9_]{1,32}.", f);
+        api_error_set(e, ERR_INVALID_ARGUMENT, f, "%s must match [a-z0-9_]{1,32}.", f);
         return -1;
     }
     jsonx_path(f, sizeof f, path, ".window_s");
@@ -34,7 +34,7 @@ static int validate_one(json_object *l, const char *path, struct api_error *e)
     json_object *ep = jsonx_get(l, "endpoint");
     if (ep && !limits_endpoint_valid(json_object_get_string(ep), true)) {
         jsonx_path(f, sizeof f, path, ".endpoint");
-        api_error_set(e, 400, "invalid_argument", f,
+        api_error_set(e, ERR_INVALID_ARGUMENT, f,
                       "%s must be \"METHOD /path\", optionally ending in '*'.", f);
         return -1;
     }
@@ -44,12 +44,12 @@ static int validate_one(json_object *l, const char *path, struct api_error *e)
 int limits_validate(json_object *arr, const char *field, struct api_error *e)
 {
     if (!json_object_is_type(arr, json_type_array)) {
-        api_error_set(e, 400, "invalid_argument", field, "%s must be an array.", field);
+        api_error_set(e, ERR_INVALID_ARGUMENT, field, "%s must be an array.", field);
         return -1;
     }
     size_t n = json_object_array_length(arr);
     if (n > LIMITS_MAX) {
-        api_error_set(e, 400, "invalid_argument", field, "%s holds at most %d limits.", field,
+        api_error_set(e, ERR_INVALID_ARGUMENT, field, "%s holds at most %d limits.", field,
                       LIMITS_MAX);
         return -1;
     }
@@ -64,7 +64,7 @@ int limits_validate(json_object *arr, const char *field, struct api_error *e)
             json_object *prev = json_object_array_get_idx(arr, k);
             if (strcmp(name, json_object_get_string(jsonx_get(prev, "name"))) == 0) {
                 snprintf(path, sizeof path, "%s[%zu].name", field, i);
-                api_error_set(e, 400, "invalid_argument", path,
+                api_error_set(e, ERR_INVALID_ARGUMENT, path,
                               "Limit names must be unique; '%s' appears twice.", name);
                 return -1;
             }

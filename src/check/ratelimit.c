@@ -45,18 +45,18 @@ static bool in_range(int64_t v, int64_t lo, int64_t hi)
 /* What the script trusts, checked once here rather than on every call in
  * Redis.  The bounds are those of rlconst.h, which the API enforces when
  * tiers and keys are written; this guards against anything else. */
-static int request_check(const struct rl_request *req, int64_t cost, struct tg_err *err)
+static int request_check(const struct rl_request *req, int64_t cost, struct api_error *err)
 {
     size_t idlen = req->key_id ? strlen(req->key_id) : 0;
     if (idlen == 0 || idlen > RL_KEY_ID_MAX || strpbrk(req->key_id, "{}")) {
-        tg_err_set(err, "ratelimit: invalid key id");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit: invalid key id");
         return -1;
     }
     if (!in_range(cost, 0, RL_COST_MAX) || !in_range(req->version, 0, RL_COUNT_MAX) ||
         (req->has_quota && !in_range(req->quota_included, 0, RL_COUNT_MAX)) ||
         (req->has_remaining && !in_range(req->remaining, 0, RL_COUNT_MAX)) ||
         !in_range(req->remaining_version, 0, RL_COUNT_MAX) || req->nwindows > RL_WINDOWS_MAX) {
-        tg_err_set(err, "ratelimit: request of key %s out of range", req->key_id);
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit: request of key %s out of range", req->key_id);
         return -1;
     }
     for (size_t w = 0; w < req->nwindows; w++) {
@@ -66,7 +66,7 @@ static int request_check(const struct rl_request *req, int64_t cost, struct tg_e
                                                                "0123456789_") == n;
         if (!ok || !in_range(x->window_s, 1, RL_WINDOW_S_MAX) ||
             !in_range(x->limit, 1, RL_LIMIT_MAX) || !in_range(x->precision, 1, RL_PRECISION_MAX)) {
-            tg_err_set(err, "ratelimit: window %zu of key %s is invalid", w, req->key_id);
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit: window %zu of key %s is invalid", w, req->key_id);
             return -1;
         }
     }
@@ -116,7 +116,7 @@ static void add_none(struct rl_call *call)
 
 void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_call *call)
 {
-    struct tg_err err;
+    struct api_error err;
     bool valid = request_check(req, cost, &err) == 0;
     const char *key_id = valid ? req->key_id : "invalid";
     tag_key(key_id, "c", call->key[0], sizeof call->key[0]);
@@ -163,15 +163,15 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
 }
 
 int ratelimit_read_reply(const redisReply *r, struct rl_request *req, struct rl_result *res,
-                         struct tg_err *err)
+                         struct api_error *err)
 {
     memset(res, 0, sizeof *res);
     if (r->type == REDIS_REPLY_ERROR) {
-        tg_err_set(err, "ratelimit script: %s", r->str);
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit script: %s", r->str);
         return -1;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
-        tg_err_set(err, "ratelimit script: unexpected reply");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit script: unexpected reply");
         return -1;
     }
     if (elem_int(r, 0) == 2) {
@@ -180,7 +180,7 @@ int ratelimit_read_reply(const redisReply *r, struct rl_request *req, struct rl_
         return 0;
     }
     if (r->elements != 8 + 2 * req->nwindows) {
-        tg_err_set(err, "ratelimit script: unexpected reply length");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit script: unexpected reply length");
         return -1;
     }
     res->now_ms = elem_int(r, 1);
@@ -202,7 +202,7 @@ int ratelimit_read_reply(const redisReply *r, struct rl_request *req, struct rl_
 
 /* Runs the script with this cost argument (0 peeks). */
 static int run_script(struct redis_conn *redis, struct rl_request *req, int64_t cost,
-                      struct rl_result *res, struct tg_err *err)
+                      struct rl_result *res, struct api_error *err)
 {
     memset(res, 0, sizeof *res);
     if (request_check(req, cost, err) != 0)
@@ -219,28 +219,28 @@ static int run_script(struct redis_conn *redis, struct rl_request *req, int64_t 
 }
 
 int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
-                    struct tg_err *err)
+                    struct api_error *err)
 {
     /* A cost below 1 would be a peek, or with another script a refund. */
     if (req->cost < 1 || req->cost > RL_COST_MAX) {
-        tg_err_set(err, "ratelimit: cost %lld out of range", (long long)req->cost);
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit: cost %lld out of range", (long long)req->cost);
         return -1;
     }
     return run_script(redis, req, req->cost, res, err);
 }
 
 int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
-                   struct tg_err *err)
+                   struct api_error *err)
 {
     return run_script(redis, req, 0, res, err);
 }
 
 int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,
-                              struct tg_err *err)
+                              struct api_error *err)
 {
     char sk[RL_KEY_ID_MAX + 8], v[24];
     if (!key_id || strlen(key_id) > RL_KEY_ID_MAX) {
-        tg_err_set(err, "version publish: invalid key id");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "version publish: invalid key id");
         return -1;
     }
     tag_key(key_id, "s", sk, sizeof sk);
@@ -257,7 +257,7 @@ int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int6
         return -1;
     int rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
     if (rc)
-        tg_err_set(err, "version publish: %s", r->str);
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "version publish: %s", r->str);
     freeReplyObject(r);
     return rc;
 }

@@ -81,22 +81,22 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
 /* Reads the script's reply r into res and the windows of req.  Returns 0,
  * or -1 with err filled for an error reply or a malformed one. */
 int ratelimit_read_reply(const struct redisReply *r, struct rl_request *req,
-                         struct rl_result *res, struct tg_err *err) TG_WUR;
+                         struct rl_result *res, struct api_error *err) TG_WUR;
 
 /* Runs the decision.  Fills res and req->windows[i] results.  Returns 0, or
  * -1 with err filled when Redis failed (unreachable, timeout, error reply). */
 int ratelimit_check(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
-                    struct tg_err *err) TG_WUR;
+                    struct api_error *err) TG_WUR;
 
 /* Reads the windows, quota use and credits as a check of cost 0 would see
  * them, changing nothing (req->cost is ignored). */
 int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_result *res,
-                   struct tg_err *err) TG_WUR;
+                   struct api_error *err) TG_WUR;
 
 /* Marks the key's state in Redis with version so that checks holding an
  * older record answer stale (called after a committed change). */
 int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,
-                              struct tg_err *err) TG_WUR;
+                              struct api_error *err) TG_WUR;
 
 /* Index of the tightest window (least remaining, then soonest reset), or -1
  * when there are none. */

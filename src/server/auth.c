@@ -47,7 +47,7 @@ int auth_bearer(const char *header, char *out, size_t size)
 
 static void unauthenticated(struct api_error *e)
 {
-    api_error_set(e, 401, "unauthenticated", NULL,
+    api_error_set(e, ERR_UNAUTHENTICATED, NULL,
                   "A valid admin token is required (Authorization: Bearer <token>).");
 }
 

@@ -45,7 +45,7 @@ void dispatch_free(struct dispatch *d)
 static void forbidden(struct http_req *r)
 {
     struct api_error e;
-    api_error_set(&e, 403, "forbidden", NULL, "The role '%s' may not use this route.",
+    api_error_set(&e, ERR_FORBIDDEN, NULL, "The role '%s' may not use this route.",
                   r->who.role);
     http_reply_error(r, &e);
 }
@@ -90,11 +90,11 @@ static bool prepare(struct http_req *r, const struct server_req *sr, bool may_bl
     switch (router_match(r->app->router, r->method, r->path, &r->route, r->params, &r->nparams,
                          allow, sizeof allow)) {
     case ROUTER_NOT_FOUND:
-        api_error_set(&e, 404, "not_found", NULL, "No route for %s.", "this path");
+        api_error_set(&e, ERR_NOT_FOUND, NULL, "No route for %s.", "this path");
         http_reply_error(r, &e);
         return false;
     case ROUTER_METHOD_NOT_ALLOWED:
-        api_error_set(&e, 405, "method_not_allowed", NULL, "This path accepts only: %s.", allow);
+        api_error_set(&e, ERR_METHOD_NOT_ALLOWED, NULL, "This path accepts only: %s.", allow);
         snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
         http_reply(r, 405, jsonx_error_body(&e), hdr);
         return false;
@@ -113,8 +113,8 @@ static bool prepare(struct http_req *r, const struct server_req *sr, bool may_bl
         }
         if (rc != 0) {
             /* RFC 9110: a 401 names the scheme it wants. */
-            http_reply(r, e.status, jsonx_error_body(&e),
-                       e.status == 401 ? "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n" : NULL);
+            http_reply(r, err_http_status(e.code), jsonx_error_body(&e),
+                       e.code == ERR_UNAUTHENTICATED ? "WWW-Authenticate: Bearer realm=\"tollgate\"\r\n" : NULL);
             return false;
         }
         if (!(r->route->roles & r->who.role_bit)) {

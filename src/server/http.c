@@ -84,7 +84,7 @@ int http_query_parse(struct http_req *r, const char *qs, struct api_error *e)
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         if (len > 0) {
             if (r->nquery == HTTP_MAX_QUERY) {
-                api_error_set(e, 400, "invalid_argument", NULL, "Too many query parameters.");
+                api_error_set(e, ERR_INVALID_ARGUMENT, NULL, "Too many query parameters.");
                 return -1;
             }
             const char *eq = memchr(p, '=', len);
@@ -96,7 +96,7 @@ int http_query_parse(struct http_req *r, const char *qs, struct api_error *e)
                 !utf8_valid(name, strlen(name)) || !utf8_valid(value, strlen(value))) {
                 free(name);
                 free(value);
-                api_error_set(e, 400, "invalid_argument", NULL, "Malformed query string.");
+                api_error_set(e, ERR_INVALID_ARGUMENT, NULL, "Malformed query string.");
                 return -1;
             }
             r->query[r->nquery].name = name;
@@ -125,7 +125,7 @@ int http_query_allow(const struct http_req *r, const char *const *allowed, struc
         if (!ok) {
             char field[64];
             strlcpy_tg(field, r->query[i].name, sizeof field);
-            api_error_set(e, 400, "invalid_argument", field, "Unknown query parameter '%s'.",
+            api_error_set(e, ERR_INVALID_ARGUMENT, field, "Unknown query parameter '%s'.",
                           field);
             return -1;
         }
@@ -149,7 +149,7 @@ int http_read_body(struct http_req *r, size_t max_body, struct api_error *e)
     const char *cl = http_param(r, "CONTENT_LENGTH");
     int64_t len = 0;
     if (cl && *cl && parse_int64(cl, 0, INT64_MAX, &len) != 0) {
-        api_error_set(e, 400, "invalid_argument", NULL, "Invalid Content-Length.");
+        api_error_set(e, ERR_INVALID_ARGUMENT, NULL, "Invalid Content-Length.");
         return -1;
     }
     /* Without a length (a chunked body passed on as it came) the body is
@@ -158,18 +158,18 @@ int http_read_body(struct http_req *r, size_t max_body, struct api_error *e)
     if (!declared)
         len = (int64_t)r->in_len;
     if ((uint64_t)len > max_body || (!declared && r->in_too_large)) {
-        api_error_set(e, 413, "payload_too_large", NULL,
+        api_error_set(e, ERR_PAYLOAD_TOO_LARGE, NULL,
                       "The request body exceeds %zu bytes.", max_body);
         return -1;
     }
     /* A declared length governs, as it would on the wire: bytes past it
      * are not the body. */
     if (r->in_len < (size_t)len && !r->in_too_large) {
-        api_error_set(e, 400, "invalid_argument", NULL, "The request body was truncated.");
+        api_error_set(e, ERR_INVALID_ARGUMENT, NULL, "The request body was truncated.");
         return -1;
     }
     if (r->in_too_large && r->in_len < (size_t)len) {
-        api_error_set(e, 413, "payload_too_large", NULL,
+        api_error_set(e, ERR_PAYLOAD_TOO_LARGE, NULL,
                       "The request body exceeds %zu bytes.", max_body);
         return -1;
     }
@@ -224,7 +224,7 @@ json_object *http_json_body(struct http_req *r, struct api_error *e)
     const char *ct = r->content_type ? r->content_type : "";
     size_t n = strlen("application/json");
     if (strncasecmp(ct, "application/json", n) != 0 || (ct[n] && ct[n] != ';' && ct[n] != ' ')) {
-        api_error_set(e, 415, "unsupported_media_type", NULL,
+        api_error_set(e, ERR_UNSUPPORTED_MEDIA_TYPE, NULL,
                       "Send the body as Content-Type: application/json.");
         return NULL;
     }
@@ -324,5 +324,5 @@ void http_reply(struct http_req *r, int status, json_object *body, const char *e
 
 void http_reply_error(struct http_req *r, const struct api_error *e)
 {
-    http_reply(r, e->status, jsonx_error_body(e), NULL);
+    http_reply(r, err_http_status(e->code), jsonx_error_body(e), NULL);
 }

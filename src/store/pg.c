@@ -49,7 +49,7 @@ void pg_pool_free(struct pg_pool *p)
 
 static void unavailable(struct api_error *e, const char *why)
 {
-    api_error_set(e, 503, "unavailable", NULL, "The database is unavailable; try again shortly.");
+    api_error_set(e, ERR_UNAVAILABLE, NULL, "The database is unavailable; try again shortly.");
     log_error("postgres unavailable: %s", why);
 }
 
@@ -137,23 +137,33 @@ void pg_disconnect(struct pg_conn *c)
     free(c);
 }
 
+/* A deadlock or serialization failure: the transaction may simply be run
+ * again. */
+static bool retryable(const char *state)
+{
+    return strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0;
+}
+
 static struct pg_res *check_result(struct pg_conn *c, PGresult *r, struct api_error *e)
 {
     ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return (struct pg_res *)r;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (PQstatus(c->pq) != CONNECTION_OK) {
         unavailable(e, PQerrorMessage(c->pq));
     } else if (state && strcmp(state, "23505") == 0) {
-        api_error_set(e, 409, "conflict", NULL, "A resource with this name already exists.");
-    } else if (state && strcmp(state, "40001") == 0) {
-        api_error_set(e, 409, "conflict", NULL, "A concurrent change conflicted; retry.");
+        api_error_set(e, ERR_CONFLICT, NULL, "A resource with this name already exists.");
+    } else if (state && retryable(state)) {
+        /* billingd retries these; an API caller is told to */
+        log_warn("postgres %s: %s", state, msg ? msg : "conflict");
+        api_error_set(e, ERR_CONFLICT, NULL, "A concurrent change conflicted; retry.");
     } else {
-        const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         log_error("postgres error %s: %s", state ? state : "?", msg ? msg : PQerrorMessage(c->pq));
-        api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+        api_error_set(e, ERR_INTERNAL, NULL, "An internal error occurred.");
     }
+    strlcpy_tg(e->sqlstate, state ? state : "", sizeof e->sqlstate);
     PQclear(r);
     return NULL;
 }
@@ -222,11 +232,11 @@ json_object *pg_query_json(struct pg_conn *c, const char *sql, int n, const char
         return NULL;
     json_object *o = NULL;
     if (pg_nrows(r) == 0 || pg_isnull(r, 0, 0)) {
-        api_error_set(e, 404, "not_found", NULL, "%s not found.", what);
+        api_error_set(e, ERR_NOT_FOUND, NULL, "%s not found.", what);
     } else {
         o = json_tokener_parse(pg_val(r, 0, 0));
         if (!o)
-            api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+            api_error_set(e, ERR_INTERNAL, NULL, "An internal error occurred.");
     }
     pg_res_free(r);
     return o;
@@ -234,48 +244,16 @@ json_object *pg_query_json(struct pg_conn *c, const char *sql, int n, const char
 
 /* ---- for tollgate-billingd: retries and bulk loads ---- */
 
-static bool retryable(const char *state)
-{
-    return strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0;
-}
-
-/* check_result, with the SQLSTATE copied out first. */
-static struct pg_res *check_result_state(struct pg_conn *c, PGresult *r, char state[6],
-                                         struct api_error *e)
-{
-    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    state[0] = '\0';
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return (struct pg_res *)r;
-    strlcpy_tg(state, s ? s : "", 6);
-    if (retryable(state) && PQstatus(c->pq) == CONNECTION_OK) {
-        log_warn("postgres %s: %s", state,
-                 s ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : "conflict");
-        api_error_set(e, 409, "conflict", NULL, "A concurrent change conflicted; retry.");
-        PQclear(r);
-        return NULL;
-    }
-    return check_result(c, r, e);
-}
-
-struct pg_res *pg_query_state(struct pg_conn *c, const char *sql, int n,
-                              const char *const *params, char state[6], struct api_error *e)
-{
-    PGresult *r = PQexecParams(c->pq, sql, n, NULL, params, NULL, NULL, 0);
-    return check_result_state(c, r, state, e);
-}
-
-int pg_copy_in(struct pg_conn *c, const char *sql, const char *data, size_t len, char state[6],
+int pg_copy_in(struct pg_conn *c, const char *sql, const char *data, size_t len,
                struct api_error *e)
 {
-    state[0] = '\0';
+    e->sqlstate[0] = '\0';
     PGresult *r = PQexec(c->pq, sql);
     if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
-        struct pg_res *ok = check_result_state(c, r, state, e);
+        struct pg_res *ok = check_result(c, r, e);
         if (ok) { /* not a COPY at all: a programmer error */
             pg_res_free(ok);
-            api_error_set(e, 500, "internal", NULL, "An internal error occurred.");
+            api_error_set(e, ERR_INTERNAL, NULL, "An internal error occurred.");
         }
         return -1;
     }
@@ -294,13 +272,13 @@ int pg_copy_in(struct pg_conn *c, const char *sql, const char *data, size_t len,
             rc = -1;
             break;
         }
-        struct pg_res *res = check_result_state(c, r, state, e);
+        struct pg_res *res = check_result(c, r, e);
         if (res)
             pg_res_free(res);
         else
             rc = -1;
     }
-    if (rc != 0 && !state[0] && ok != 1)
+    if (rc != 0 && !e->sqlstate[0] && ok != 1)
         unavailable(e, PQerrorMessage(c->pq));
     return rc;
 }

@@ -1,7 +1,8 @@
 /* pg: a small per-process PostgreSQL connection pool and query wrappers.
- * Every query is parameterised; errors become API errors (unique violation:
- * 409 conflict; connection trouble: 503 unavailable; anything else: 500
- * internal) and are logged with their SQLSTATE, never with parameters. */
+ * Every query is parameterised; errors become API errors (unique violation,
+ * deadlock or serialization failure: conflict; connection trouble:
+ * unavailable; anything else: internal) carrying the SQLSTATE, and are
+ * logged with it, never with parameters. */
 #ifndef TOLLGATE_PG_H
 #define TOLLGATE_PG_H
 
@@ -53,21 +54,15 @@ void pg_res_free(struct pg_res *r);
 json_object *pg_query_json(struct pg_conn *conn, const char *sql, int n,
                            const char *const *params, const char *what, struct api_error *e);
 
-#endif
+/* ---- for tollgate-billingd: bulk loads ---- */
 
-/* ---- for tollgate-billingd: retries and bulk loads ---- */
-
-/* Like pg_query, and also copies the SQLSTATE of a failure into state (""
- * when none), so that the caller can retry a transaction that lost a
- * deadlock (40P01) or a serialization conflict (40001); those two are logged
- * at warn level only. */
-struct pg_res *pg_query_state(struct pg_conn *conn, const char *sql, int n,
-                              const char *const *params, char state[6], struct api_error *e);
 /* Runs sql (a COPY ... FROM STDIN) and sends data[0..len) in text format.
- * Returns 0, or -1 with state and e filled (the copy is then aborted). */
-int pg_copy_in(struct pg_conn *conn, const char *sql, const char *data, size_t len, char state[6],
+ * Returns 0, or -1 with e (and its SQLSTATE) filled (the copy is then aborted). */
+int pg_copy_in(struct pg_conn *conn, const char *sql, const char *data, size_t len,
                struct api_error *e) TG_WUR;
 /* The server process id of the connection, which changes when it is
  * re-established (session state such as temporary tables is then gone);
  * 0 when not connected. */
 int pg_backend_pid(const struct pg_conn *conn);
+
+#endif

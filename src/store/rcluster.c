@@ -146,7 +146,7 @@ enum rcluster_reply_kind rcluster_classify(const redisReply *r, struct rcluster_
     return RCLUSTER_PLAIN;
 }
 
-int rcluster_parse_seeds(const char *list, struct rcluster_addr **out, struct tg_err *err)
+int rcluster_parse_seeds(const char *list, struct rcluster_addr **out, struct api_error *err)
 {
     struct rcluster_addr *addrs = NULL;
     int n = 0;
@@ -162,12 +162,12 @@ int rcluster_parse_seeds(const char *list, struct rcluster_addr **out, struct tg
             b--;
         struct rcluster_addr addr;
         if (parse_addr(a, (size_t)(b - a), false, &addr) != 0) {
-            tg_err_set(err, "'%.*s' is not host:port", (int)(b - a), a);
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "'%.*s' is not host:port", (int)(b - a), a);
             free(addrs);
             return -1;
         }
         if (n == RCLUSTER_MAX_ADDRS) {
-            tg_err_set(err, "more than %d nodes", RCLUSTER_MAX_ADDRS);
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "more than %d nodes", RCLUSTER_MAX_ADDRS);
             free(addrs);
             return -1;
         }
@@ -224,15 +224,15 @@ static int parse_range(const redisReply *e, const char *default_host, struct rcl
 }
 
 int rcluster_parse_slots(const redisReply *r, const char *default_host,
-                         struct rcluster_range **out, struct tg_err *err)
+                         struct rcluster_range **out, struct api_error *err)
 {
     *out = NULL;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        tg_err_set(err, "CLUSTER SLOTS: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "CLUSTER SLOTS: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
         return -1;
     }
     if (r->elements > RCLUSTER_SLOTS) {
-        tg_err_set(err, "CLUSTER SLOTS: %zu ranges", r->elements);
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "CLUSTER SLOTS: %zu ranges", r->elements);
         return -1;
     }
     struct rcluster_range *ranges = r->elements ? xcalloc(r->elements, sizeof *ranges) : NULL;
@@ -240,7 +240,7 @@ int rcluster_parse_slots(const redisReply *r, const char *default_host,
     for (size_t i = 0; i < r->elements; i++) {
         int got = parse_range(r->element[i], default_host, &ranges[n]);
         if (got < 0) {
-            tg_err_set(err, "CLUSTER SLOTS: malformed range %zu", i);
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "CLUSTER SLOTS: malformed range %zu", i);
             free(ranges);
             return -1;
         }

@@ -59,7 +59,7 @@ enum rcluster_reply_kind rcluster_classify(const redisReply *r, struct rcluster_
  * host).  Returns the number of addresses (at least 1) with a heap array in
  * *out that the caller frees, or -1 with err filled; out may be NULL to
  * only validate. */
-int rcluster_parse_seeds(const char *list, struct rcluster_addr **out, struct tg_err *err) TG_WUR;
+int rcluster_parse_seeds(const char *list, struct rcluster_addr **out, struct api_error *err) TG_WUR;
 
 /* One contiguous slot range served by one primary. */
 struct rcluster_range {
@@ -73,7 +73,7 @@ struct rcluster_range {
  * array in *out that the caller frees (NULL when there are none), or -1
  * with err filled when the reply is not a well-formed slot table. */
 int rcluster_parse_slots(const redisReply *r, const char *default_host,
-                         struct rcluster_range **out, struct tg_err *err) TG_WUR;
+                         struct rcluster_range **out, struct api_error *err) TG_WUR;
 
 /* Slot -> primary.  Addresses keep their index for the life of the map (a
  * client keeps one connection per index); owner[] holds an index or -1

@@ -85,10 +85,10 @@ static void add_nodes(struct redis_conn *rc)
 static int load_from(struct redis_conn *rc, struct rnode *n, char *msg, size_t size)
 {
     static const char cmd[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
-    struct tg_err e;
+    struct api_error e;
     redisReply *r = rnode_call(n, cmd, (int)sizeof cmd - 1, false, &e);
     if (!r) {
-        rnode_msgf(msg, size, "%s", e.msg);
+        rnode_msgf(msg, size, "%s", e.message);
         return -1;
     }
     struct rcluster_range *ranges = NULL;
@@ -96,7 +96,7 @@ static int load_from(struct redis_conn *rc, struct rnode *n, char *msg, size_t s
     freeReplyObject(r);
     if (count <= 0) {
         rnode_msgf(msg, size, "redis %s:%d: %s", rnode_host(n), rnode_port(n),
-             count < 0 ? e.msg : "CLUSTER SLOTS: no slot is served");
+             count < 0 ? e.message : "CLUSTER SLOTS: no slot is served");
         return -1;
     }
     struct cluster *c = rc->cluster;
@@ -139,7 +139,7 @@ static int reload(struct redis_conn *rc)
  * wait for that one load); later, a wanted reload runs in whichever thread
  * finds it due and the lock free, while the others go on with the map as
  * it is.  0, or -1 with err filled. */
-static int ensure_map(struct redis_conn *rc, struct tg_err *err)
+static int ensure_map(struct redis_conn *rc, struct api_error *err)
 {
     struct cluster *c = rc->cluster;
     if (atomic_load(&c->loaded)) {
@@ -155,7 +155,7 @@ static int ensure_map(struct redis_conn *rc, struct tg_err *err)
     if (!atomic_load(&c->loaded)) {
         /* While the cluster is unreachable, commands fail at once. */
         if (now_ms() < c->next_reload_ms || reload(rc) != 0) {
-            tg_err_set(err, "redis cluster: no slot map: %s", c->last_error);
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "redis cluster: no slot map: %s", c->last_error);
             rc_load = -1;
         }
     }
@@ -200,7 +200,7 @@ static struct rnode *redirect_node(struct redis_conn *rc, const struct rcluster_
  * never resent (it may have run); the map is reloaded in case the cluster
  * changed.  At most 2 + 4 redirections and 4 pauses (250 ms) in all. */
 static redisReply *cluster_command(struct redis_conn *rc, const char *cmd, int len, int slot,
-                                   struct tg_err *err)
+                                   struct api_error *err)
 {
     struct cluster *c = rc->cluster;
     if (ensure_map(rc, err) != 0)
@@ -287,7 +287,7 @@ struct redis_conn *redis_conn_new(struct evloop *loop, const char *host, int por
 
 struct redis_conn *redis_conn_new_cluster(struct evloop *loop, const char *nodes,
                                           int timeout_ms, const char *password,
-                                          struct tg_err *err)
+                                          struct api_error *err)
 {
     struct rcluster_addr *seeds = NULL;
     int nseeds = rcluster_parse_seeds(nodes, &seeds, err);
@@ -333,12 +333,12 @@ void redis_conn_free(struct redis_conn *rc)
 }
 
 redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,
-                          const size_t *argvlen, struct tg_err *err)
+                          const size_t *argvlen, struct api_error *err)
 {
     char *cmd = NULL;
     int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
     if (len < 0) {
-        tg_err_set(err, "redis: cannot format the command");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "redis: cannot format the command");
         return NULL;
     }
     redisReply *r;
@@ -353,7 +353,7 @@ redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,
     return r;
 }
 
-int redis_ping(struct redis_conn *rc, struct tg_err *err)
+int redis_ping(struct redis_conn *rc, struct api_error *err)
 {
     const char *argv[] = {"PING"};
     redisReply *r = redis_command(rc, 1, argv, NULL, err);
@@ -361,7 +361,7 @@ int redis_ping(struct redis_conn *rc, struct tg_err *err)
         return -1;
     int ok = r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0 ? 0 : -1;
     if (ok != 0)
-        tg_err_set(err, "redis: PING answered %s", r->type == REDIS_REPLY_ERROR ? r->str : "oddly");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "redis: PING answered %s", r->type == REDIS_REPLY_ERROR ? r->str : "oddly");
     freeReplyObject(r);
     return ok;
 }
@@ -376,7 +376,7 @@ void redis_script_init(struct redis_script *s, const char *source)
 
 static redisReply *eval_with(struct redis_conn *rc, const char *verb, const char *body,
                              int nkeys, const char *const *keys, int nargs,
-                             const char *const *args, struct tg_err *err)
+                             const char *const *args, struct api_error *err)
 {
     int argc = 3 + nkeys + nargs;
     const char **argv = xcalloc((size_t)argc, sizeof *argv);
@@ -396,7 +396,7 @@ static redisReply *eval_with(struct redis_conn *rc, const char *verb, const char
 
 redisReply *redis_eval(struct redis_conn *rc, const struct redis_script *s, int nkeys,
                        const char *const *keys, int nargs, const char *const *args,
-                       struct tg_err *err)
+                       struct api_error *err)
 {
     /* In a cluster both go to the node of the first key, so a script is
      * loaded on each node the first time that node needs it. */

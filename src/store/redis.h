@@ -46,7 +46,7 @@ struct redis_conn *redis_conn_new(struct evloop *loop, const char *host, int por
  * here).  Returns NULL with err filled only when the list is malformed. */
 struct redis_conn *redis_conn_new_cluster(struct evloop *loop, const char *nodes,
                                           int timeout_ms, const char *password,
-                                          struct tg_err *err) TG_WUR;
+                                          struct api_error *err) TG_WUR;
 /* Fails what is still queued and closes; with an external loop, call it
  * after the loop stopped.  NULL is a no-op. */
 void redis_conn_free(struct redis_conn *rc);
@@ -57,11 +57,11 @@ void redis_conn_free(struct redis_conn *rc);
  * reply is returned as a reply (in a cluster, after the redirections and
  * retries above). */
 redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,
-                          const size_t *argvlen, struct tg_err *err);
+                          const size_t *argvlen, struct api_error *err);
 
 /* PING (in a cluster, any one node): 0 when the server answered PONG, else
  * -1 with err filled. */
-int redis_ping(struct redis_conn *rc, struct tg_err *err) TG_WUR;
+int redis_ping(struct redis_conn *rc, struct api_error *err) TG_WUR;
 
 /* A Lua script identified by its SHA-1, computed once. */
 struct redis_script {
@@ -74,7 +74,7 @@ void redis_script_init(struct redis_script *s, const char *source);
  * loads the script and retries once after NOSCRIPT. */
 redisReply *redis_eval(struct redis_conn *rc, const struct redis_script *s, int nkeys,
                        const char *const *keys, int nargs, const char *const *args,
-                       struct tg_err *err);
+                       struct api_error *err);
 
 /* An EVALSHA sent from the loop thread without waiting.  done runs in the
  * loop thread with the reply (caller frees) or an error message; a is the

@@ -394,7 +394,7 @@ static void waiter_done(struct rnode_op *op, redisReply *reply, const char *erro
 }
 
 redisReply *rnode_call(struct rnode *n, const char *cmd, int len, bool asking,
-                       struct tg_err *err)
+                       struct api_error *err)
 {
     if (evloop_in_loop(n->loop))
         abort(); /* would wait for itself: a programming error */
@@ -413,7 +413,7 @@ redisReply *rnode_call(struct rnode *n, const char *cmd, int len, bool asking,
         ;
     sem_destroy(&w.done);
     if (!w.reply)
-        tg_err_set(err, "%s", w.error[0] ? w.error : "redis: no reply");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s", w.error[0] ? w.error : "redis: no reply");
     return w.reply;
 }
 

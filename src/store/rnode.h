@@ -50,7 +50,7 @@ void rnode_send(struct rnode *n, struct rnode_op *op);
  * reply (caller frees), or NULL with err filled on a connection failure or
  * timeout. */
 redisReply *rnode_call(struct rnode *n, const char *cmd, int len, bool asking,
-                       struct tg_err *err);
+                       struct api_error *err);
 
 const char *rnode_host(const struct rnode *n);
 int rnode_port(const struct rnode *n);

@@ -31,23 +31,23 @@ static struct timeval tv_of(int ms)
 /* Error text of a reply, for messages: the broker's own reason when it
  * closed the channel or the connection. */
 static void reply_error(const struct amqpx *c, amqp_rpc_reply_t r, const char *what,
-                        struct tg_err *err)
+                        struct api_error *err)
 {
     if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
-        tg_err_set(err, "%s: %s: %s", c->where, what, amqp_error_string2(r.library_error));
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: %s: %s", c->where, what, amqp_error_string2(r.library_error));
     } else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
                (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD ||
                 r.reply.id == AMQP_CONNECTION_CLOSE_METHOD)) {
         /* Both close methods start with reply_code and reply_text. */
         const amqp_channel_close_t *m = r.reply.decoded;
-        tg_err_set(err, "%s: %s: broker closed (%u %.*s)", c->where, what, m->reply_code,
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: %s: broker closed (%u %.*s)", c->where, what, m->reply_code,
                    (int)m->reply_text.len, (const char *)m->reply_text.bytes);
     } else {
-        tg_err_set(err, "%s: %s failed", c->where, what);
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: %s failed", c->where, what);
     }
 }
 
-static int check_rpc(struct amqpx *c, const char *what, struct tg_err *err)
+static int check_rpc(struct amqpx *c, const char *what, struct api_error *err)
 {
     amqp_rpc_reply_t r = amqp_get_rpc_reply(c->conn);
     if (r.reply_type == AMQP_RESPONSE_NORMAL)
@@ -67,7 +67,7 @@ static amqp_table_entry_t text_entry(const char *key, const char *value)
 
 /* Durable exchanges and quorum queues; redeclaring with the same arguments
  * is a no-op, so every process may do it. */
-static int declare_topology(struct amqpx *c, struct tg_err *err)
+static int declare_topology(struct amqpx *c, struct api_error *err)
 {
     amqp_table_entry_t dead_args[] = {text_entry("x-queue-type", "quorum")};
     amqp_table_entry_t args[] = {text_entry("x-queue-type", "quorum"),
@@ -100,7 +100,7 @@ static int declare_topology(struct amqpx *c, struct tg_err *err)
     return check_rpc(c, "binding " USAGE_QUEUE, err);
 }
 
-struct amqpx *amqpx_connect(const struct config *cfg, int timeout_ms, struct tg_err *err)
+struct amqpx *amqpx_connect(const struct config *cfg, int timeout_ms, struct api_error *err)
 {
     struct amqpx *c = xcalloc(1, sizeof *c);
     snprintf(c->where, sizeof c->where, "amqp %s:%lld", cfg->amqp_host, (long long)cfg->amqp_port);
@@ -108,12 +108,12 @@ struct amqpx *amqpx_connect(const struct config *cfg, int timeout_ms, struct tg_
     amqp_socket_t *sock = amqp_tcp_socket_new(c->conn);
     struct timeval tv = tv_of(timeout_ms);
     if (!sock) {
-        tg_err_set(err, "%s: cannot create a socket", c->where);
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: cannot create a socket", c->where);
         goto fail;
     }
     int st = amqp_socket_open_noblock(sock, cfg->amqp_host, (int)cfg->amqp_port, &tv);
     if (st != AMQP_STATUS_OK) {
-        tg_err_set(err, "%s: %s", c->where, amqp_error_string2(st));
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: %s", c->where, amqp_error_string2(st));
         goto fail;
     }
     amqp_set_handshake_timeout(c->conn, &tv);
@@ -145,7 +145,7 @@ void amqpx_close(struct amqpx *c)
     free(c);
 }
 
-int amqpx_confirm_select(struct amqpx *c, struct tg_err *err)
+int amqpx_confirm_select(struct amqpx *c, struct api_error *err)
 {
     amqp_confirm_select(c->conn, CHANNEL);
     return check_rpc(c, "confirm.select", err);
@@ -178,7 +178,7 @@ static int skip_content(struct amqpx *c, int64_t deadline)
 }
 
 int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, size_t len,
-                  int timeout_ms, struct tg_err *err)
+                  int timeout_ms, struct api_error *err)
 {
     amqp_basic_properties_t props;
     memset(&props, 0, sizeof props);
@@ -192,7 +192,7 @@ int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, siz
     int st = amqp_basic_publish(c->conn, CHANNEL, amqp_cstring_bytes(USAGE_EXCHANGE),
                                 amqp_cstring_bytes(USAGE_ROUTING_KEY), 1, 0, &props, b);
     if (st != AMQP_STATUS_OK) {
-        tg_err_set(err, "%s: publish: %s", c->where, amqp_error_string2(st));
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: publish: %s", c->where, amqp_error_string2(st));
         return -1;
     }
     uint64_t tag = ++c->published;
@@ -203,11 +203,11 @@ int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, siz
         struct timeval tv = tv_of(ms_left(deadline));
         st = amqp_simple_wait_frame_noblock(c->conn, &f, &tv);
         if (st == AMQP_STATUS_TIMEOUT) {
-            tg_err_set(err, "%s: no confirm within %d ms", c->where, timeout_ms);
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: no confirm within %d ms", c->where, timeout_ms);
             return -1;
         }
         if (st != AMQP_STATUS_OK) {
-            tg_err_set(err, "%s: waiting for the confirm: %s", c->where, amqp_error_string2(st));
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: waiting for the confirm: %s", c->where, amqp_error_string2(st));
             return -1;
         }
         if (f.frame_type != AMQP_FRAME_METHOD)
@@ -218,20 +218,20 @@ int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, siz
             if (a->delivery_tag == tag || (a->multiple && a->delivery_tag > tag)) {
                 if (!returned)
                     return 0;
-                tg_err_set(err, "%s: message returned: no queue is bound to %s", c->where,
+                api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: message returned: no queue is bound to %s", c->where,
                            USAGE_EXCHANGE);
                 return -1;
             }
         } else if (id == AMQP_BASIC_NACK_METHOD) {
             const amqp_basic_nack_t *n = f.payload.method.decoded;
             if (n->delivery_tag == tag || (n->multiple && n->delivery_tag > tag)) {
-                tg_err_set(err, "%s: the broker refused the message (nack)", c->where);
+                api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: the broker refused the message (nack)", c->where);
                 return -1;
             }
         } else if (id == AMQP_BASIC_RETURN_METHOD) {
             returned = true;
             if (skip_content(c, deadline) != 0) {
-                tg_err_set(err, "%s: reading a returned message failed", c->where);
+                api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: reading a returned message failed", c->where);
                 return -1;
             }
         } else if (id == AMQP_CHANNEL_CLOSE_METHOD || id == AMQP_CONNECTION_CLOSE_METHOD) {
@@ -245,7 +245,7 @@ int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, siz
     }
 }
 
-int amqpx_pump(struct amqpx *c, struct tg_err *err)
+int amqpx_pump(struct amqpx *c, struct api_error *err)
 {
     for (;;) {
         amqp_frame_t f;
@@ -254,18 +254,18 @@ int amqpx_pump(struct amqpx *c, struct tg_err *err)
         if (st == AMQP_STATUS_TIMEOUT)
             return 0;
         if (st != AMQP_STATUS_OK) {
-            tg_err_set(err, "%s: %s", c->where, amqp_error_string2(st));
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: %s", c->where, amqp_error_string2(st));
             return -1;
         }
         if (f.frame_type == AMQP_FRAME_METHOD && (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
                                                   f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
-            tg_err_set(err, "%s: the broker closed the connection", c->where);
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: the broker closed the connection", c->where);
             return -1;
         }
     }
 }
 
-int amqpx_consume(struct amqpx *c, int prefetch, struct tg_err *err)
+int amqpx_consume(struct amqpx *c, int prefetch, struct api_error *err)
 {
     amqp_basic_qos(c->conn, CHANNEL, 0, (uint16_t)prefetch, 0);
     if (check_rpc(c, "basic.qos", err) != 0)
@@ -275,7 +275,7 @@ int amqpx_consume(struct amqpx *c, int prefetch, struct tg_err *err)
     return check_rpc(c, "basic.consume", err);
 }
 
-int amqpx_next(struct amqpx *c, int timeout_ms, struct amqpx_delivery *d, struct tg_err *err)
+int amqpx_next(struct amqpx *c, int timeout_ms, struct amqpx_delivery *d, struct api_error *err)
 {
     memset(d, 0, sizeof *d);
     amqp_maybe_release_buffers(c->conn);
@@ -302,21 +302,21 @@ int amqpx_next(struct amqpx *c, int timeout_ms, struct amqpx_delivery *d, struct
     return 1;
 }
 
-int amqpx_ack(struct amqpx *c, uint64_t tag, bool multiple, struct tg_err *err)
+int amqpx_ack(struct amqpx *c, uint64_t tag, bool multiple, struct api_error *err)
 {
     int st = amqp_basic_ack(c->conn, CHANNEL, tag, multiple);
     if (st != AMQP_STATUS_OK) {
-        tg_err_set(err, "%s: ack: %s", c->where, amqp_error_string2(st));
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: ack: %s", c->where, amqp_error_string2(st));
         return -1;
     }
     return 0;
 }
 
-int amqpx_reject(struct amqpx *c, uint64_t tag, struct tg_err *err)
+int amqpx_reject(struct amqpx *c, uint64_t tag, struct api_error *err)
 {
     int st = amqp_basic_reject(c->conn, CHANNEL, tag, 0);
     if (st != AMQP_STATUS_OK) {
-        tg_err_set(err, "%s: reject: %s", c->where, amqp_error_string2(st));
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: reject: %s", c->where, amqp_error_string2(st));
         return -1;
     }
     return 0;

@@ -27,23 +27,23 @@ struct amqpx;
 /* Connects with cfg's [amqp] settings, logs in, opens channel 1 and declares
  * the topology; every step bounded by timeout_ms.  NULL with err filled
  * (never the password). */
-struct amqpx *amqpx_connect(const struct config *cfg, int timeout_ms, struct tg_err *err);
+struct amqpx *amqpx_connect(const struct config *cfg, int timeout_ms, struct api_error *err);
 void amqpx_close(struct amqpx *c);
 
 /* ---- publishing ---- */
 
 /* Puts the channel in confirm mode (once, before the first publish). */
-int amqpx_confirm_select(struct amqpx *c, struct tg_err *err) TG_WUR;
+int amqpx_confirm_select(struct amqpx *c, struct api_error *err) TG_WUR;
 /* Publishes body persistently to the usage exchange with message_id set and
  * waits up to timeout_ms for the broker's confirm.  0 when confirmed; -1
  * (err filled) when nacked, returned, timed out or the connection failed:
  * then close the connection, as its state is unknown. */
 int amqpx_publish(struct amqpx *c, const char *message_id, const void *body, size_t len,
-                  int timeout_ms, struct tg_err *err) TG_WUR;
+                  int timeout_ms, struct api_error *err) TG_WUR;
 
 /* Services the connection while idle (heartbeats both ways) without
  * waiting.  0, or -1 when the connection failed. */
-int amqpx_pump(struct amqpx *c, struct tg_err *err) TG_WUR;
+int amqpx_pump(struct amqpx *c, struct api_error *err) TG_WUR;
 
 /* ---- consuming ---- */
 
@@ -56,13 +56,13 @@ struct amqpx_delivery {
 
 /* Starts consuming USAGE_QUEUE with manual acks and prefetch unacknowledged
  * messages at most. */
-int amqpx_consume(struct amqpx *c, int prefetch, struct tg_err *err) TG_WUR;
+int amqpx_consume(struct amqpx *c, int prefetch, struct api_error *err) TG_WUR;
 /* Waits up to timeout_ms for the next delivery: 1 (d filled), 0 (none in
  * time), -1 (connection failed; err filled). */
-int amqpx_next(struct amqpx *c, int timeout_ms, struct amqpx_delivery *d, struct tg_err *err) TG_WUR;
+int amqpx_next(struct amqpx *c, int timeout_ms, struct amqpx_delivery *d, struct api_error *err) TG_WUR;
 /* Acknowledges tag (and, with multiple, every earlier one). */
-int amqpx_ack(struct amqpx *c, uint64_t tag, bool multiple, struct tg_err *err) TG_WUR;
+int amqpx_ack(struct amqpx *c, uint64_t tag, bool multiple, struct api_error *err) TG_WUR;
 /* Rejects one delivery without requeueing: it goes to the dead-letter queue. */
-int amqpx_reject(struct amqpx *c, uint64_t tag, struct tg_err *err) TG_WUR;
+int amqpx_reject(struct amqpx *c, uint64_t tag, struct api_error *err) TG_WUR;
 
 #endif

@@ -4,19 +4,19 @@
 #include <amqp_tcp_socket.h>
 #include <sys/time.h>
 
-int broker_ping(const struct config *cfg, int timeout_ms, struct tg_err *err)
+int broker_ping(const struct config *cfg, int timeout_ms, struct api_error *err)
 {
     int rc = -1;
     amqp_connection_state_t conn = amqp_new_connection();
     amqp_socket_t *sock = amqp_tcp_socket_new(conn);
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     if (!sock) {
-        tg_err_set(err, "amqp: cannot create a socket");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "amqp: cannot create a socket");
         goto done;
     }
     int st = amqp_socket_open_noblock(sock, cfg->amqp_host, (int)cfg->amqp_port, &tv);
     if (st != AMQP_STATUS_OK) {
-        tg_err_set(err, "amqp %s:%lld: %s", cfg->amqp_host, (long long)cfg->amqp_port,
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "amqp %s:%lld: %s", cfg->amqp_host, (long long)cfg->amqp_port,
                    amqp_error_string2(st));
         goto done;
     }
@@ -26,7 +26,7 @@ int broker_ping(const struct config *cfg, int timeout_ms, struct tg_err *err)
     amqp_rpc_reply_t r = amqp_login(conn, cfg->amqp_vhost, 1, 131072, 0, AMQP_SASL_METHOD_PLAIN,
                                     cfg->amqp_user, cfg->amqp_password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-        tg_err_set(err, "amqp %s:%lld: login failed", cfg->amqp_host, (long long)cfg->amqp_port);
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "amqp %s:%lld: login failed", cfg->amqp_host, (long long)cfg->amqp_port);
         goto done;
     }
     amqp_connection_close(conn, AMQP_REPLY_SUCCESS);

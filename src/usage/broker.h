@@ -9,6 +9,6 @@
 /* Opens an AMQP connection with cfg's [amqp] settings, logs in and closes it,
  * all within timeout_ms.  Returns 0 or -1 with err filled (never the
  * password). */
-int broker_ping(const struct config *cfg, int timeout_ms, struct tg_err *err) TG_WUR;
+int broker_ping(const struct config *cfg, int timeout_ms, struct api_error *err) TG_WUR;
 
 #endif

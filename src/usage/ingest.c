@@ -197,8 +197,7 @@ static void copy_row(const struct usage_bucket *k, void *arg)
 
 /* What an attempt reports besides its result. */
 struct attempt {
-    struct api_error e;
-    char state[6];
+    struct api_error e; /* with the SQLSTATE of a failed statement */
     const char *step;
 };
 
@@ -237,8 +236,7 @@ static int ensure_month(struct ingest *g, struct pg_conn *conn, int64_t t, struc
     char ts[24];
     snprintf(ts, sizeof ts, "%lld", (long long)m);
     const char *p[] = {ts};
-    struct pg_res *r = pg_query_state(conn, "SELECT tg_usage_partition(to_timestamp($1))", 1, p,
-                                      at->state, &at->e);
+    struct pg_res *r = pg_query(conn, "SELECT tg_usage_partition(to_timestamp($1))", 1, p, &at->e);
     if (!r) {
         at->step = "partition";
         return -1;
@@ -271,13 +269,13 @@ static int ensure_temp_table(struct ingest *g, struct pg_conn *conn, struct atte
     int pid = pg_backend_pid(conn);
     if (pid != 0 && pid == g->temp_pid)
         return 0;
-    struct pg_res *r = pg_query_state(
+    struct pg_res *r = pg_query(
         conn,
         "CREATE TEMP TABLE IF NOT EXISTS " TEMP_TABLE " (key_id text, minute_s bigint, "
         "endpoint text, allowed bigint, allowed_cost bigint, rate_limited bigint, "
         "quota_exceeded bigint, denied_other bigint, reported bigint, errors bigint, "
         "rt_sum_us bigint, rt_max_us bigint, rt_hist bigint[]) ON COMMIT DELETE ROWS",
-        0, NULL, at->state, &at->e);
+        0, NULL, &at->e);
     if (!r) {
         at->step = "temporary table";
         return -1;
@@ -291,7 +289,7 @@ static int ensure_temp_table(struct ingest *g, struct pg_conn *conn, struct atte
 static int run(struct pg_conn *conn, const char *step, const char *sql, int n,
                const char *const *params, struct pg_res **out, struct attempt *at)
 {
-    struct pg_res *r = pg_query_state(conn, sql, n, params, at->state, &at->e);
+    struct pg_res *r = pg_query(conn, sql, n, params, &at->e);
     if (!r) {
         at->step = step;
         return -1;
@@ -446,7 +444,7 @@ static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct
 {
     strbuf_reset(&w->b1);
     usage_agg_each(agg, copy_row, &w->b1);
-    if (pg_copy_in(conn, "COPY " TEMP_TABLE " FROM STDIN", w->b1.p, w->b1.len, at->state,
+    if (pg_copy_in(conn, "COPY " TEMP_TABLE " FROM STDIN", w->b1.p, w->b1.len,
                    &at->e) != 0) {
         at->step = "copy";
         return -1;
@@ -542,7 +540,7 @@ done:
 }
 
 int ingest_apply(struct ingest *g, struct pg_conn *conn, const struct usage_msg *msgs, size_t n,
-                 struct ingest_stats *st, struct tg_err *err)
+                 struct ingest_stats *st, struct api_error *err)
 {
     struct work w = {.msgs = msgs, .n = n, .apply = xcalloc(n + 1, sizeof(bool))};
     struct attempt at;
@@ -553,8 +551,8 @@ int ingest_apply(struct ingest *g, struct pg_conn *conn, const struct usage_msg 
         rc = attempt(g, conn, &w, &at);
         if (rc == 0)
             break;
-        bool again = strcmp(at.state, "40P01") == 0 || strcmp(at.state, "40001") == 0;
-        if (strcmp(at.state, "23514") == 0 || strcmp(at.state, "42P01") == 0) {
+        bool again = strcmp(at.e.sqlstate, "40P01") == 0 || strcmp(at.e.sqlstate, "40001") == 0;
+        if (strcmp(at.e.sqlstate, "23514") == 0 || strcmp(at.e.sqlstate, "42P01") == 0) {
             /* A partition dropped by retention, or a connection re-established
              * behind our back: forget the cache, try again. */
             ingest_reset(g);
@@ -562,7 +560,7 @@ int ingest_apply(struct ingest *g, struct pg_conn *conn, const struct usage_msg 
         }
         if (!again || i == INGEST_ATTEMPTS)
             break;
-        log_warn("ingest: %s failed (SQLSTATE %s), attempt %d of %d", at.step, at.state, i + 1,
+        log_warn("ingest: %s failed (SQLSTATE %s), attempt %d of %d", at.step, at.e.sqlstate, i + 1,
                  INGEST_ATTEMPTS);
     }
     if (rc == 0) {
@@ -570,8 +568,8 @@ int ingest_apply(struct ingest *g, struct pg_conn *conn, const struct usage_msg 
     } else {
         if (!pg_backend_pid(conn))
             ingest_reset(g);
-        tg_err_set(err, "%s: %s (SQLSTATE %s)", at.step, at.e.message,
-                   at.state[0] ? at.state : "none");
+        api_error_set(err, ERR_INTERNAL, NULL, "%s: %s (SQLSTATE %s)", at.step, at.e.message,
+                   at.e.sqlstate[0] ? at.e.sqlstate : "none");
     }
     strbuf_fini(&w.b1);
     strbuf_fini(&w.b2);

@@ -45,7 +45,7 @@ void ingest_free(struct ingest *g);
  * applied (the caller must not acknowledge the messages).  The messages are
  * only read. */
 int ingest_apply(struct ingest *g, struct pg_conn *conn, const struct usage_msg *msgs, size_t n,
-                 struct ingest_stats *st, struct tg_err *err) TG_WUR;
+                 struct ingest_stats *st, struct api_error *err) TG_WUR;
 
 /* Forgets what is cached about the database (partitions, temporary table):
  * to call after the connection was replaced or partitions were dropped. */

@@ -158,17 +158,17 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
-struct journal *journal_create(const char *dir, int64_t mb, struct tg_err *err)
+struct journal *journal_create(const char *dir, int64_t mb, struct api_error *err)
 {
     struct journal *j = journal_alloc();
     char *tmp = NULL;
     if (mb < 1 || mb > JOURNAL_MB_MAX) {
-        tg_err_set(err, "journal: size %lld MiB out of range 1-%d", (long long)mb,
+        api_error_set(err, ERR_INTERNAL, NULL, "journal: size %lld MiB out of range 1-%d", (long long)mb,
                    JOURNAL_MB_MAX);
         goto fail;
     }
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        tg_err_set(err, "journal: mkdir %s: %s", dir, strerror(errno));
+        api_error_set(err, ERR_INTERNAL, NULL, "journal: mkdir %s: %s", dir, strerror(errno));
         goto fail;
     }
     random_base62(j->id, JOURNAL_ID_LEN);
@@ -182,27 +182,27 @@ struct journal *journal_create(const char *dir, int64_t mb, struct tg_err *err)
      * see the file before it is a complete, locked journal. */
     j->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (j->fd < 0) {
-        tg_err_set(err, "journal: create %s: %s", tmp, strerror(errno));
+        api_error_set(err, ERR_INTERNAL, NULL, "journal: create %s: %s", tmp, strerror(errno));
         goto fail;
     }
     size_t len = (size_t)mb << 20;
     if (flock(j->fd, LOCK_EX | LOCK_NB) < 0 || ftruncate(j->fd, (off_t)len) < 0) {
-        tg_err_set(err, "journal: set up %s: %s", tmp, strerror(errno));
+        api_error_set(err, ERR_INTERNAL, NULL, "journal: set up %s: %s", tmp, strerror(errno));
         goto fail_unlink;
     }
     /* Disk blocks up front: a sparse page that cannot be allocated later
      * would raise SIGBUS inside an append, on the request path. */
     int rc = posix_fallocate(j->fd, 0, (off_t)len);
     if (rc != 0) {
-        tg_err_set(err, "journal: reserving %zu bytes for %s: %s", len, tmp, strerror(rc));
+        api_error_set(err, ERR_INTERNAL, NULL, "journal: reserving %zu bytes for %s: %s", len, tmp, strerror(rc));
         goto fail_unlink;
     }
     if (journal_map(j, len) < 0) {
-        tg_err_set(err, "journal: set up %s: %s", tmp, strerror(errno));
+        api_error_set(err, ERR_INTERNAL, NULL, "journal: set up %s: %s", tmp, strerror(errno));
         goto fail_unlink;
     }
     if (!atomic_is_lock_free(&j->hdr->reserve)) {
-        tg_err_set(err, "journal: 64-bit atomics are not lock-free here");
+        api_error_set(err, ERR_INTERNAL, NULL, "journal: 64-bit atomics are not lock-free here");
         goto fail_unlink;
     }
     j->nslots = (len - JOURNAL_HDR) / JOURNAL_SLOT;
@@ -213,7 +213,7 @@ struct journal *journal_create(const char *dir, int64_t mb, struct tg_err *err)
     h->nslots = j->nslots;
     memcpy(h->id, j->id, JOURNAL_ID_LEN);
     if (rename(tmp, j->path) < 0) {
-        tg_err_set(err, "journal: rename to %s: %s", j->path, strerror(errno));
+        api_error_set(err, ERR_INTERNAL, NULL, "journal: rename to %s: %s", j->path, strerror(errno));
         goto fail_unlink;
     }
     free(tmp);
@@ -289,14 +289,14 @@ static bool in_skip(const char *stem, struct journal *const *skip, size_t nskip)
 }
 
 struct journal *journal_adopt(const char *dir, struct journal *const *skip, size_t nskip,
-                              struct tg_err *err)
+                              struct api_error *err)
 {
     if (err)
-        err->msg[0] = '\0';
+        err->message[0] = '\0';
     DIR *d = opendir(dir);
     if (!d) {
         if (errno != ENOENT)
-            tg_err_set(err, "journal: opendir %s: %s", dir, strerror(errno));
+            api_error_set(err, ERR_INTERNAL, NULL, "journal: opendir %s: %s", dir, strerror(errno));
         return NULL;
     }
     struct journal *found = NULL;
@@ -305,7 +305,7 @@ struct journal *journal_adopt(const char *dir, struct journal *const *skip, size
         errno = 0;
         if (!(de = readdir(d))) {
             if (errno)
-                tg_err_set(err, "journal: readdir %s: %s", dir, strerror(errno));
+                api_error_set(err, ERR_INTERNAL, NULL, "journal: readdir %s: %s", dir, strerror(errno));
             break;
         }
         const char *name = de->d_name;

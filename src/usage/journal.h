@@ -56,14 +56,14 @@ struct journal;
 
 /* Creates a new journal file "<id>.tgj" of mb MiB (sparse) in dir, locked
  * for this process.  Returns NULL with err filled. */
-struct journal *journal_create(const char *dir, int64_t mb, struct tg_err *err);
+struct journal *journal_create(const char *dir, int64_t mb, struct api_error *err);
 
 /* Takes the lock of one journal file in dir that no living process holds
  * (other than those listed in skip: journals this process already has open),
- * maps it and returns it; NULL when there is none (err->msg empty) or on
+ * maps it and returns it; NULL when there is none (err->message empty) or on
  * error (err filled).  A file that is not a journal is left alone. */
 struct journal *journal_adopt(const char *dir, struct journal *const *skip, size_t nskip,
-                              struct tg_err *err);
+                              struct api_error *err);
 
 /* Unmaps and unlocks; with remove, unlinks the file first (call it only
  * when the journal is drained). */

@@ -315,20 +315,20 @@ struct area {
 };
 
 static const char *get_str(json_object *v, size_t min, size_t max, struct area *ar,
-                           const char *what, size_t i, struct tg_err *err)
+                           const char *what, size_t i, struct api_error *err)
 {
     if (!json_object_is_type(v, json_type_string)) {
-        tg_err_set(err, "%s[%zu]: not a string", what, i);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s[%zu]: not a string", what, i);
         return NULL;
     }
     const char *s = json_object_get_string(v);
     size_t n = (size_t)json_object_get_string_len(v);
     if (n < min || n > max) {
-        tg_err_set(err, "%s[%zu]: string of %zu bytes (%zu..%zu)", what, i, n, min, max);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s[%zu]: string of %zu bytes (%zu..%zu)", what, i, n, min, max);
         return NULL;
     }
     if (memchr(s, '\0', n) || !utf8_valid(s, n)) {
-        tg_err_set(err, "%s[%zu]: not valid UTF-8 text", what, i);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s[%zu]: not valid UTF-8 text", what, i);
         return NULL;
     }
     char *o = ar->p + ar->used;
@@ -339,16 +339,16 @@ static const char *get_str(json_object *v, size_t min, size_t max, struct area *
 }
 
 static int get_int(json_object *v, int64_t min, int64_t max, int64_t *out, const char *what,
-                   size_t i, size_t k, struct tg_err *err)
+                   size_t i, size_t k, struct api_error *err)
 {
     if (!json_object_is_type(v, json_type_int)) {
-        tg_err_set(err, "%s[%zu][%zu]: not an integer", what, i, k);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s[%zu][%zu]: not an integer", what, i, k);
         return -1;
     }
     int64_t x = json_object_get_int64(v);
     /* json-c saturates out-of-range values, which these bounds refuse. */
     if (x < min || x > max) {
-        tg_err_set(err, "%s[%zu][%zu]: %lld out of range", what, i, k, (long long)x);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s[%zu][%zu]: %lld out of range", what, i, k, (long long)x);
         return -1;
     }
     *out = x;
@@ -357,7 +357,7 @@ static int get_int(json_object *v, int64_t min, int64_t max, int64_t *out, const
 
 /* The array member name, or NULL (count 0) when absent. */
 static int get_list(json_object *root, const char *name, json_object **out, size_t *count,
-                    size_t width, struct tg_err *err)
+                    size_t width, struct api_error *err)
 {
     json_object *v = NULL;
     *out = NULL;
@@ -365,18 +365,18 @@ static int get_list(json_object *root, const char *name, json_object **out, size
     if (!json_object_object_get_ex(root, name, &v))
         return 0;
     if (!json_object_is_type(v, json_type_array)) {
-        tg_err_set(err, "%s: not an array", name);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s: not an array", name);
         return -1;
     }
     size_t n = json_object_array_length(v);
     if (n > USAGE_MSG_MAX_ITEMS) {
-        tg_err_set(err, "%s: more than %d items", name, USAGE_MSG_MAX_ITEMS);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s: more than %d items", name, USAGE_MSG_MAX_ITEMS);
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         json_object *row = json_object_array_get_idx(v, i);
         if (!json_object_is_type(row, json_type_array) || json_object_array_length(row) != width) {
-            tg_err_set(err, "%s[%zu]: not an array of %zu items", name, i, width);
+            api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s[%zu]: not an array of %zu items", name, i, width);
             return -1;
         }
     }
@@ -386,7 +386,7 @@ static int get_list(json_object *root, const char *name, json_object **out, size
 }
 
 static int parse_check(json_object *row, size_t i, struct area *ar, struct usage_bucket *b,
-                       struct tg_err *err)
+                       struct api_error *err)
 {
     memset(b, 0, sizeof *b);
     const char *key = get_str(json_object_array_get_idx(row, 0), 1, JOURNAL_KEY_MAX, ar,
@@ -407,14 +407,14 @@ static int parse_check(json_object *row, size_t i, struct area *ar, struct usage
             return -1;
     }
     if (b->minute_s % 60 != 0) {
-        tg_err_set(err, "checks[%zu][2]: minute not a multiple of 60", i);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "checks[%zu][2]: minute not a multiple of 60", i);
         return -1;
     }
     return 0;
 }
 
 static int parse_event(json_object *row, size_t i, struct area *ar, struct usage_event *e,
-                       struct tg_err *err)
+                       struct api_error *err)
 {
     memset(e, 0, sizeof *e);
     size_t max[3] = {USAGE_EVENT_ID_MAX_BYTES, JOURNAL_KEY_MAX, JOURNAL_ENDPOINT_MAX};
@@ -438,17 +438,17 @@ static int parse_event(json_object *row, size_t i, struct area *ar, struct usage
 
 /* The members of the root object: only these, of these types. */
 static int check_root(json_object *root, struct usage_msg *out, struct area *ar,
-                      struct tg_err *err)
+                      struct api_error *err)
 {
     if (!json_object_is_type(root, json_type_object)) {
-        tg_err_set(err, "not a JSON object");
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "not a JSON object");
         return -1;
     }
     json_object_object_foreach(root, name, val)
     {
         if (strcmp(name, "v") != 0 && strcmp(name, "batch") != 0 && strcmp(name, "checks") != 0 &&
             strcmp(name, "events") != 0) {
-            tg_err_set(err, "unknown member \"%.64s\"", name);
+            api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "unknown member \"%.64s\"", name);
             return -1;
         }
         (void)val;
@@ -456,11 +456,11 @@ static int check_root(json_object *root, struct usage_msg *out, struct area *ar,
     json_object *v = NULL, *batch = NULL;
     if (!json_object_object_get_ex(root, "v", &v) || !json_object_is_type(v, json_type_int) ||
         json_object_get_int64(v) != 1) {
-        tg_err_set(err, "v: must be the integer 1");
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "v: must be the integer 1");
         return -1;
     }
     if (!json_object_object_get_ex(root, "batch", &batch)) {
-        tg_err_set(err, "batch: missing");
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "batch: missing");
         return -1;
     }
     const char *id = get_str(batch, 1, USAGE_BATCH_ID_MAX, ar, "batch", 0, err);
@@ -491,15 +491,15 @@ static bool single_quoted(const char *s, size_t len)
     return false;
 }
 
-int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct tg_err *err)
+int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct api_error *err)
 {
     memset(out, 0, sizeof *out);
     if (len > USAGE_MSG_MAX_LEN) {
-        tg_err_set(err, "message of %zu bytes (at most %zu)", len, USAGE_MSG_MAX_LEN);
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "message of %zu bytes (at most %zu)", len, USAGE_MSG_MAX_LEN);
         return -1;
     }
     if (single_quoted(body, len)) {
-        tg_err_set(err, "invalid JSON: single-quoted string");
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "invalid JSON: single-quoted string");
         return -1;
     }
     int rc = -1;
@@ -515,13 +515,13 @@ int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct 
     size_t end = json_tokener_get_parse_end(tok);
     if (!root || json_tokener_get_error(tok) != json_tokener_success) {
         enum json_tokener_error je = json_tokener_get_error(tok);
-        tg_err_set(err, "invalid JSON at byte %zu: %s", end,
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "invalid JSON at byte %zu: %s", end,
                    je == json_tokener_continue ? "truncated" : json_tokener_error_desc(je));
         goto done;
     }
     for (; end < len; end++) {
         if (!strchr(" \t\r\n", body[end]) || body[end] == '\0') {
-            tg_err_set(err, "trailing bytes after the JSON object");
+            api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "trailing bytes after the JSON object");
             goto done;
         }
     }

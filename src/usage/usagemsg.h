@@ -119,7 +119,7 @@ char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
  * member, no other type (an integer written 1.0 is refused).  Returns 0, or
  * -1 with err filled (naming the offending element) and out empty.  Release
  * with usage_msg_fini (harmless on an empty or zeroed message). */
-int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct tg_err *err) TG_WUR;
+int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct api_error *err) TG_WUR;
 void usage_msg_fini(struct usage_msg *m);
 
 #endif

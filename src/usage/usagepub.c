@@ -30,7 +30,7 @@ struct ev_req {
     int64_t deadline_ms; /* monotonic */
     bool done;
     int rc;
-    struct tg_err err;
+    struct api_error err;
     struct ev_req *next;
 };
 
@@ -56,7 +56,7 @@ struct usagepub {
 
 /* ---- the broker connection ---- */
 
-static void broker_failed(struct usagepub *p, const struct tg_err *err)
+static void broker_failed(struct usagepub *p, const struct api_error *err)
 {
     amqpx_close(p->amqp);
     p->amqp = NULL;
@@ -67,7 +67,7 @@ static void broker_failed(struct usagepub *p, const struct tg_err *err)
     p->retry_at_ms = mono_ms() + p->backoff_ms;
     if (!p->broker_down)
         log_warn("usage: broker unavailable (%s); counts stay in the journal until it returns",
-                 err->msg);
+                 err->message);
     p->broker_down = true;
 }
 
@@ -77,7 +77,7 @@ static bool connected(struct usagepub *p)
         return true;
     if (mono_ms() < p->retry_at_ms)
         return false;
-    struct tg_err err;
+    struct api_error err;
     p->amqp = amqpx_connect(p->cfg, CONNECT_TIMEOUT_MS, &err);
     if (p->amqp && amqpx_confirm_select(p->amqp, &err) == 0) {
         if (p->broker_down)
@@ -93,7 +93,7 @@ static bool connected(struct usagepub *p)
 
 static int publish(struct usagepub *p, const char *id, const char *body, size_t len)
 {
-    struct tg_err err;
+    struct api_error err;
     if (amqpx_publish(p->amqp, id, body, len, PUBLISH_TIMEOUT_MS, &err) == 0)
         return 0;
     broker_failed(p, &err);
@@ -192,11 +192,11 @@ static void adopt_orphans(struct usagepub *p)
         struct journal *skip[MAX_ADOPTED + 1];
         skip[0] = p->own;
         memcpy(skip + 1, p->adopted, p->nadopted * sizeof skip[0]);
-        struct tg_err err;
+        struct api_error err;
         struct journal *j = journal_adopt(p->cfg->journal_dir, skip, p->nadopted + 1, &err);
         if (!j) {
-            if (err.msg[0])
-                log_warn("usage: %s", err.msg);
+            if (err.message[0])
+                log_warn("usage: %s", err.message);
             break;
         }
         log_info("usage: adopted journal %s of a process that stopped (%llu records to replay)",
@@ -230,12 +230,12 @@ static void report_fill(struct usagepub *p)
 static void send_events(struct usagepub *p, struct ev_req *q)
 {
     if (mono_ms() >= q->deadline_ms) {
-        tg_err_set(&q->err, "timed out before publishing");
+        api_error_set(&q->err, ERR_UNAVAILABLE, NULL, "timed out before publishing");
         q->rc = -1;
         return;
     }
     if (!connected(p)) {
-        tg_err_set(&q->err, "the broker is unavailable");
+        api_error_set(&q->err, ERR_UNAVAILABLE, NULL, "the broker is unavailable");
         q->rc = -1;
         return;
     }
@@ -246,7 +246,7 @@ static void send_events(struct usagepub *p, struct ev_req *q)
     char *body = usage_msg_build(id, p->agg, q->events, q->n, &len);
     q->rc = publish(p, id, body, len);
     if (q->rc != 0)
-        tg_err_set(&q->err, "the broker did not confirm the events");
+        api_error_set(&q->err, ERR_UNAVAILABLE, NULL, "the broker did not confirm the events");
     free(body);
 }
 
@@ -275,7 +275,7 @@ static void round_trip(struct usagepub *p)
 {
     /* Connected ahead of need, so that an outage shows in the log and the
      * metrics before counts pile up; an idle connection answers heartbeats. */
-    struct tg_err err;
+    struct api_error err;
     if (connected(p) && amqpx_pump(p->amqp, &err) != 0)
         broker_failed(p, &err);
     serve_events(p);
@@ -336,7 +336,7 @@ static void condattr_monotonic(pthread_cond_t *cv)
     pthread_condattr_destroy(&a);
 }
 
-struct usagepub *usagepub_start(const struct config *cfg, struct metrics *m, struct tg_err *err)
+struct usagepub *usagepub_start(const struct config *cfg, struct metrics *m, struct api_error *err)
 {
     struct journal *own = journal_create(cfg->journal_dir, cfg->journal_mb, err);
     if (!own)
@@ -350,7 +350,7 @@ struct usagepub *usagepub_start(const struct config *cfg, struct metrics *m, str
     condattr_monotonic(&p->wake);
     condattr_monotonic(&p->reply);
     if (pthread_create(&p->tid, NULL, pub_main, p) != 0) {
-        tg_err_set(err, "usage: cannot start the publisher thread");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "usage: cannot start the publisher thread");
         usage_agg_free(p->agg);
         journal_close(own, true);
         free(p);
@@ -393,7 +393,7 @@ struct journal *usagepub_journal(struct usagepub *p)
 }
 
 int usagepub_send_events(struct usagepub *p, const struct usage_event *events, size_t n,
-                         int timeout_ms, struct tg_err *err)
+                         int timeout_ms, struct api_error *err)
 {
     struct ev_req *q = xcalloc(1, sizeof *q);
     q->events = events;
@@ -403,7 +403,7 @@ int usagepub_send_events(struct usagepub *p, const struct usage_event *events, s
     if (p->stopping) {
         pthread_mutex_unlock(&p->mu);
         free(q);
-        tg_err_set(err, "the process is stopping");
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "the process is stopping");
         return -1;
     }
     q->next = p->queue;

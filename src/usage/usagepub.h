@@ -26,7 +26,7 @@ struct usagepub;
 
 /* Creates the process's journal in cfg->journal_dir and starts the thread.
  * NULL with err filled when the journal cannot be created. */
-struct usagepub *usagepub_start(const struct config *cfg, struct metrics *m, struct tg_err *err);
+struct usagepub *usagepub_start(const struct config *cfg, struct metrics *m, struct api_error *err);
 /* Flushes what the journal holds (bounded wait for the broker), stops the
  * thread, closes the journals (removing the drained ones) and frees p. */
 void usagepub_stop(struct usagepub *p);
@@ -37,6 +37,6 @@ struct journal *usagepub_journal(struct usagepub *p);
 /* Publishes events[0..n) as one confirmed message within timeout_ms.  0, or
  * -1 with err filled (broker unreachable: nothing was queued). */
 int usagepub_send_events(struct usagepub *p, const struct usage_event *events, size_t n,
-                         int timeout_ms, struct tg_err *err) TG_WUR;
+                         int timeout_ms, struct api_error *err) TG_WUR;
 
 #endif

@@ -119,7 +119,7 @@ int main(void)
 {
     const char *node = getenv("TOLLGATE_CLUSTER_NODE");
     struct rcluster_addr *addr = NULL;
-    struct tg_err err;
+    struct api_error err;
     if (!node || rcluster_parse_seeds(node, &addr, &err) != 1) {
         fprintf(stderr, "keyslot: set TOLLGATE_CLUSTER_NODE=host:port (one cluster node)\n");
         free(addr);

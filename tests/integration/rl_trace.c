@@ -168,10 +168,10 @@ static struct redis_conn *connect_redis(void)
     if (password && !*password)
         password = NULL;
     if (nodes && *nodes) {
-        struct tg_err err;
+        struct api_error err;
         struct redis_conn *rc = redis_conn_new_cluster(NULL, nodes, 2000, password, &err);
         if (!rc)
-            fprintf(stderr, "rl_trace: TOLLGATE_REDIS_NODES: %s\n", err.msg);
+            fprintf(stderr, "rl_trace: TOLLGATE_REDIS_NODES: %s\n", err.message);
         printf("rl_trace: cluster %s\n", nodes);
         return rc;
     }
@@ -205,7 +205,7 @@ static void delete_keys(struct redis_conn *rc, const struct trace_key *k)
     snprintf(b, sizeof b, "tg:{%.*s}:c", (int)sizeof k->id, k->id);
     snprintf(s, sizeof s, "tg:{%.*s}:s", (int)sizeof k->id, k->id);
     const char *argv[] = {"DEL", b, s};
-    struct tg_err err;
+    struct api_error err;
     redisReply *r = redis_command(rc, 3, argv, NULL, &err);
     if (r)
         freeReplyObject(r);
@@ -233,11 +233,11 @@ int main(void)
         bool peek = between(&st, 0, 19) == 0;
         struct rl_request q = k->shape, lq;
         struct rl_result res, lres;
-        struct tg_err err;
+        struct api_error err;
         q.cost = cost;
         int rcode = peek ? ratelimit_peek(rc, &q, &res, &err) : ratelimit_check(rc, &q, &res, &err);
         if (rcode != 0) {
-            fprintf(stderr, "rl_trace: step %d: %s\n", step, err.msg);
+            fprintf(stderr, "rl_trace: step %d: %s\n", step, err.message);
             status = 2;
             break;
         }

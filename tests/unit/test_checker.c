@@ -74,7 +74,7 @@ static void test_body_invalid_key(void)
     struct check_outcome o;
     memset(&o, 0, sizeof o);
     o.status = 401;
-    o.reason = "invalid_key";
+    o.reason = ERR_INVALID_KEY;
     o.message = "The API key is not valid.";
     expect_body(&o, "{\"allowed\":false,\"reason\":\"invalid_key\",\"key_id\":null,"
                     "\"owner_id\":null,\"tier\":null,\"limits\":[],\"remaining\":null,"
@@ -102,7 +102,7 @@ static void test_body_allowed_and_limited(void)
                     "{\"name\":\"search\",\"limit\":100,\"remaining\":99,\"reset_ms\":59000}],"
                     "\"remaining\":41}");
     o.status = 429;
-    o.reason = "rate_limited";
+    o.reason = ERR_RATE_LIMITED;
     o.message = "A rate limit of this key is reached.";
     o.res.denied = RL_WINDOW;
     o.res.denied_window = 1;
@@ -119,7 +119,7 @@ static void test_body_allowed_and_limited(void)
     /* Not counted (e.g. suspended): limits without live state. */
     o.counted = false;
     o.status = 403;
-    o.reason = "suspended";
+    o.reason = ERR_SUSPENDED;
     o.message = "The API key is suspended.";
     expect_body(&o, "{\"allowed\":false,\"reason\":\"suspended\",\"key_id\":\"key_1\","
                     "\"owner_id\":\"acct \\\"q\\\"\\n\",\"tier\":\"pro\",\"limits\":["
@@ -152,7 +152,7 @@ static int w_lookup(void *ctx, const char *hash, enum keystore_source src, struc
     CU_ASSERT_EQUAL(strlen(hash), KEYS_HASH_HEX_LEN - 1);
     w->lookups[src]++;
     if (w->lookup_fails) {
-        api_error_set(e, 503, "unavailable", NULL, "down");
+        api_error_set(e, ERR_UNAVAILABLE, NULL, "down");
         return -1;
     }
     *rec = src == KS_ANY && w->has_local ? w->local : w->fresh;
@@ -160,14 +160,14 @@ static int w_lookup(void *ctx, const char *hash, enum keystore_source src, struc
     return 0;
 }
 
-static int w_decide(void *ctx, struct rl_request *req, struct rl_result *res, struct tg_err *err)
+static int w_decide(void *ctx, struct rl_request *req, struct rl_result *res, struct api_error *err)
 {
     struct world *w = ctx;
     w->decides++;
     memset(res, 0, sizeof *res);
     if (w->store_errors_left > 0) {
         w->store_errors_left--;
-        tg_err_set(err, "scripted store error");
+        api_error_set(err, ERR_INTERNAL, NULL, "scripted store error");
         return -1;
     }
     if (w->stale_left > 0) {
@@ -222,7 +222,7 @@ static void test_decide_malformed_key_costs_nothing(void)
     struct check_outcome o;
     check_decide(&env, "tg_nope", 7, "*", 1, &o);
     CU_ASSERT_EQUAL(o.status, 401);
-    CU_ASSERT_STRING_EQUAL(o.reason, "invalid_key");
+    CU_ASSERT_EQUAL(o.reason, ERR_INVALID_KEY);
     CU_ASSERT_EQUAL(w.lookups[KS_ANY] + w.lookups[KS_FRESH] + w.lookups[KS_SKIP_LOCAL], 0);
 }
 
@@ -238,23 +238,23 @@ static void test_decide_state_precedence(void)
     w.fresh.expires_ms = w.now - 1;
     decide(&env, &o);
     CU_ASSERT_EQUAL(o.status, 403);
-    CU_ASSERT_STRING_EQUAL(o.reason, "revoked");
+    CU_ASSERT_EQUAL(o.reason, ERR_REVOKED);
     CU_ASSERT_EQUAL(w.decides, 0);
     /* Suspended and expired: expired. */
     w.fresh.status = KEY_SUSPENDED;
     decide(&env, &o);
     CU_ASSERT_EQUAL(o.status, 401);
-    CU_ASSERT_STRING_EQUAL(o.reason, "expired");
+    CU_ASSERT_EQUAL(o.reason, ERR_EXPIRED);
     /* A rotated secret past its grace: invalid, whatever else holds. */
     w.fresh.has_secret_expires = true;
     w.fresh.secret_expires_ms = w.now;
     decide(&env, &o);
-    CU_ASSERT_STRING_EQUAL(o.reason, "invalid_key");
+    CU_ASSERT_EQUAL(o.reason, ERR_INVALID_KEY);
     CU_ASSERT_FALSE(o.known);
     /* Unknown. */
     w.fresh.found = false;
     decide(&env, &o);
-    CU_ASSERT_STRING_EQUAL(o.reason, "invalid_key");
+    CU_ASSERT_EQUAL(o.reason, ERR_INVALID_KEY);
     CU_ASSERT_EQUAL(w.decides, 0);
 }
 
@@ -357,7 +357,7 @@ static void test_decide_denial_replayed(void)
     w.retry_ms = 300;
     decide(&env, &o);
     CU_ASSERT_EQUAL(o.status, 429);
-    CU_ASSERT_STRING_EQUAL(o.reason, "rate_limited");
+    CU_ASSERT_EQUAL(o.reason, ERR_RATE_LIMITED);
     CU_ASSERT_EQUAL(w.decides, 1);
     /* Within the retry time: refused again without asking the store, with
      * the retry counted down. */

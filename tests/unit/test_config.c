@@ -19,7 +19,7 @@ static char *const NO_ENV[] = {NULL};
 
 /* Loads MINIMAL followed by extra; returns config_load_string's result. */
 static int load_with(struct config *cfg, const char *extra, char *const *envp,
-                     struct tg_err *err)
+                     struct api_error *err)
 {
     char text[4096];
     snprintf(text, sizeof text, "%s%s", MINIMAL, extra);
@@ -37,7 +37,7 @@ static int config_is_zeroed(const struct config *cfg)
 static void test_defaults(void)
 {
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL_FATAL(config_load_string(&cfg, "t.conf", MINIMAL, NO_ENV, &err), 0);
     CU_ASSERT_EQUAL(cfg.workers, 4);
     CU_ASSERT_STRING_EQUAL(cfg.log_level, "info");
@@ -95,7 +95,7 @@ static void test_file_values(void)
         "[ratelimit]\n"
         "on_store_error = open\n";
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL_FATAL(config_load_string(&cfg, "t.conf", text, NO_ENV, &err), 0);
     CU_ASSERT_EQUAL(cfg.workers, 12);
     CU_ASSERT_STRING_EQUAL(cfg.log_level, "debug");
@@ -129,7 +129,7 @@ static void test_crlf_and_repeats(void)
         "conninfo = a\r\n"
         "conninfo = b\r\n"; /* the last one wins */
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL_FATAL(config_load_string(&cfg, "t.conf", text, NO_ENV, &err), 0);
     CU_ASSERT_STRING_EQUAL(cfg.hmac_secret, SECRET);
     CU_ASSERT_STRING_EQUAL(cfg.pg_conninfo, "b");
@@ -143,7 +143,7 @@ static void test_env_override(void)
                          "TOLLGATE_SERVER_WORKERS_EXTRA=9", "TOLLGATE_SERVER_WORK=99",
                          "TOLLGATE_BROKEN", NULL};
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     /* The environment beats the file. */
     CU_ASSERT_EQUAL_FATAL(load_with(&cfg, "[server]\nworkers = 2\n", env, &err), 0);
     CU_ASSERT_EQUAL(cfg.workers, 8);
@@ -159,7 +159,7 @@ static void test_env_supplies_required(void)
     char *const env[] = {"TOLLGATE_SECURITY_HMAC_SECRET=" SECRET,
                          "TOLLGATE_POSTGRES_CONNINFO=dbname=env", NULL};
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL_FATAL(config_load_string(&cfg, "t.conf", "", env, &err), 0);
     CU_ASSERT_STRING_EQUAL(cfg.hmac_secret, SECRET);
     CU_ASSERT_STRING_EQUAL(cfg.pg_conninfo, "dbname=env");
@@ -170,13 +170,13 @@ static void test_env_bad_value(void)
 {
     char *const env[] = {"TOLLGATE_SERVER_WORKERS=0", NULL};
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(load_with(&cfg, "", env, &err), -1);
-    CU_ASSERT_EQUAL(strncmp(err.msg, "TOLLGATE_SERVER_WORKERS: ", 25), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "server.workers"));
+    CU_ASSERT_EQUAL(strncmp(err.message, "TOLLGATE_SERVER_WORKERS: ", 25), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "server.workers"));
     char *const env2[] = {"TOLLGATE_SECURITY_KEY_PREFIX=Bad", NULL};
     CU_ASSERT_EQUAL(load_with(&cfg, "", env2, &err), -1);
-    CU_ASSERT_EQUAL(strncmp(err.msg, "TOLLGATE_SECURITY_KEY_PREFIX: ", 30), 0);
+    CU_ASSERT_EQUAL(strncmp(err.message, "TOLLGATE_SECURITY_KEY_PREFIX: ", 30), 0);
 }
 
 static void test_unknown_key_line(void)
@@ -188,37 +188,37 @@ static void test_unknown_key_line(void)
         "workers = 4\n"
         "wrokers = 5\n";
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(config_load_string(&cfg, "site.conf", text, NO_ENV, &err), -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "site.conf:5: unknown setting 'wrokers' in section [server]");
+    CU_ASSERT_STRING_EQUAL(err.message, "site.conf:5: unknown setting 'wrokers' in section [server]");
 }
 
 static void test_unknown_section_and_bare_key(void)
 {
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(config_load_string(&cfg, "a.conf", "workers = 4\n", NO_ENV, &err), -1);
-    CU_ASSERT_EQUAL(strncmp(err.msg, "a.conf:1: ", 10), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "workers"));
+    CU_ASSERT_EQUAL(strncmp(err.message, "a.conf:1: ", 10), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "workers"));
     CU_ASSERT_EQUAL(config_load_string(&cfg, "a.conf", "\n[sever]\nworkers = 4\n", NO_ENV, &err),
                     -1);
-    CU_ASSERT_EQUAL(strncmp(err.msg, "a.conf:3: ", 10), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "sever"));
+    CU_ASSERT_EQUAL(strncmp(err.message, "a.conf:3: ", 10), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "sever"));
 }
 
 static void test_bad_int_line(void)
 {
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     /* MINIMAL has 4 lines: the bad value is on line 6. */
     CU_ASSERT_EQUAL(load_with(&cfg, "[server]\nworkers = four\n", NO_ENV, &err), -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "t.conf:6: server.workers must be an integer in 1..256");
+    CU_ASSERT_STRING_EQUAL(err.message, "t.conf:6: server.workers must be an integer in 1..256");
     CU_ASSERT_EQUAL(load_with(&cfg, "[server]\nworkers = +4\n", NO_ENV, &err), -1);
-    CU_ASSERT_EQUAL(strncmp(err.msg, "t.conf:6: ", 10), 0);
+    CU_ASSERT_EQUAL(strncmp(err.message, "t.conf:6: ", 10), 0);
     CU_ASSERT_EQUAL(load_with(&cfg, "[server]\nworkers = 4x\n", NO_ENV, &err), -1);
-    CU_ASSERT_EQUAL(strncmp(err.msg, "t.conf:6: ", 10), 0);
+    CU_ASSERT_EQUAL(strncmp(err.message, "t.conf:6: ", 10), 0);
     CU_ASSERT_EQUAL(load_with(&cfg, "[server]\nworkers =\n", NO_ENV, &err), -1);
-    CU_ASSERT_EQUAL(strncmp(err.msg, "t.conf:6: ", 10), 0);
+    CU_ASSERT_EQUAL(strncmp(err.message, "t.conf:6: ", 10), 0);
 }
 
 /* Loads MINIMAL plus "[section]\nkey = value\n" and returns the result. */
@@ -227,7 +227,7 @@ static int try_value(const char *section, const char *key, const char *value)
     char extra[512];
     snprintf(extra, sizeof extra, "[%s]\n%s = %s\n", section, key, value);
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     int rc = load_with(&cfg, extra, NO_ENV, &err);
     if (rc == 0)
         config_fini(&cfg);
@@ -288,35 +288,35 @@ static void test_secret_length(void)
         "[security]\n"
         "hmac_secret = 0123456789abcdef0123456789abcde\n"; /* 31 characters */
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(config_load_string(&cfg, "s.conf", short_secret, NO_ENV, &err), -1);
-    CU_ASSERT_EQUAL(strncmp(err.msg, "s.conf:4: security.hmac_secret ", 31), 0);
+    CU_ASSERT_EQUAL(strncmp(err.message, "s.conf:4: security.hmac_secret ", 31), 0);
     CU_ASSERT_EQUAL(try_value("security", "hmac_secret", SECRET), 0);
 }
 
 static void test_missing_required(void)
 {
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(
         config_load_string(&cfg, "m.conf", "[postgres]\nconninfo = x\n", NO_ENV, &err), -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "m.conf: required setting security.hmac_secret is missing");
+    CU_ASSERT_STRING_EQUAL(err.message, "m.conf: required setting security.hmac_secret is missing");
     CU_ASSERT_EQUAL(config_load_string(&cfg, "m.conf", "[security]\nhmac_secret = " SECRET "\n",
                                        NO_ENV, &err),
                     -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "m.conf: required setting postgres.conninfo is missing");
+    CU_ASSERT_STRING_EQUAL(err.message, "m.conf: required setting postgres.conninfo is missing");
 }
 
 static void test_syntax_errors(void)
 {
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(load_with(&cfg, "[server\n", NO_ENV, &err), -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "t.conf:5: malformed section header");
+    CU_ASSERT_STRING_EQUAL(err.message, "t.conf:5: malformed section header");
     CU_ASSERT_EQUAL(load_with(&cfg, "[server] extra\n", NO_ENV, &err), -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "t.conf:5: malformed section header");
+    CU_ASSERT_STRING_EQUAL(err.message, "t.conf:5: malformed section header");
     CU_ASSERT_EQUAL(load_with(&cfg, "\n\n[server]\nworkers 4\n", NO_ENV, &err), -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "t.conf:8: expected 'key = value'");
+    CU_ASSERT_STRING_EQUAL(err.message, "t.conf:8: expected 'key = value'");
     /* A section name longer than the parser keeps is refused, not cut. */
     char extra[200];
     memset(extra, 0, sizeof extra);
@@ -324,7 +324,7 @@ static void test_syntax_errors(void)
     memset(extra + 1, 's', 100);
     strcat(extra, "]\n");
     CU_ASSERT_EQUAL(load_with(&cfg, extra, NO_ENV, &err), -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "t.conf:5: malformed section header");
+    CU_ASSERT_STRING_EQUAL(err.message, "t.conf:5: malformed section header");
 }
 
 static void test_load_file(void)
@@ -339,7 +339,7 @@ static void test_load_file(void)
     fprintf(f, "%s[server]\nworkers = 7\n", MINIMAL);
     fclose(f);
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(config_load(&cfg, path, NO_ENV, &err), 0);
     CU_ASSERT_EQUAL(cfg.workers, 7);
     CU_ASSERT_STRING_EQUAL(cfg.hmac_secret, SECRET);
@@ -353,7 +353,7 @@ static void test_load_file(void)
     CU_ASSERT_EQUAL(config_load(&cfg, path, NO_ENV, &err), -1);
     char want[300];
     snprintf(want, sizeof want, "%s:6: ", path);
-    CU_ASSERT_EQUAL(strncmp(err.msg, want, strlen(want)), 0);
+    CU_ASSERT_EQUAL(strncmp(err.message, want, strlen(want)), 0);
     unlink(path);
 }
 
@@ -371,18 +371,18 @@ static void test_load_file_too_large(void)
         fputs(line, f);
     fclose(f);
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(config_load(&cfg, path, NO_ENV, &err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "larger than 1 MiB"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "larger than 1 MiB"));
     unlink(path);
 }
 
 static void test_load_missing_file(void)
 {
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(config_load(&cfg, "/nonexistent/tollgate.conf", NO_ENV, &err), -1);
-    CU_ASSERT_STRING_EQUAL(err.msg, "/nonexistent/tollgate.conf: cannot open configuration file");
+    CU_ASSERT_STRING_EQUAL(err.message, "/nonexistent/tollgate.conf: cannot open configuration file");
 }
 
 /* The contract: on error cfg is left zeroed, whichever step failed. */
@@ -390,7 +390,7 @@ static void test_error_leaves_config_zeroed(void)
 {
     char *const bad_env[] = {"TOLLGATE_REDIS_PORT=0", NULL};
     struct config cfg;
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL(load_with(&cfg, "[server]\nworkers = 0\n", NO_ENV, &err), -1);
     CU_ASSERT(config_is_zeroed(&cfg));
     CU_ASSERT_EQUAL(load_with(&cfg, "", bad_env, &err), -1);

@@ -168,10 +168,8 @@ static void test_query_malformed(void)
         memset(&r, 0, sizeof r);
         memset(&e, 0, sizeof e);
         CU_ASSERT_EQUAL(http_query_parse(&r, bad[i], &e), -1);
-        CU_ASSERT_EQUAL(e.status, 400);
-        CU_ASSERT_PTR_NOT_NULL(e.code);
-        if (e.code)
-            CU_ASSERT_STRING_EQUAL(e.code, "invalid_argument");
+        CU_ASSERT_EQUAL(err_http_status(e.code), 400);
+        CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_argument");
         http_req_fini(&r);
     }
 }
@@ -186,7 +184,7 @@ static void test_query_name_not_text(void)
         memset(&r, 0, sizeof r);
         memset(&e, 0, sizeof e);
         CU_ASSERT_EQUAL(http_query_parse(&r, bad[i], &e), -1);
-        CU_ASSERT_EQUAL(e.status, 400);
+        CU_ASSERT_EQUAL(err_http_status(e.code), 400);
         http_req_fini(&r);
     }
 }
@@ -209,8 +207,8 @@ static void test_query_count(void)
     strcat(qs, "&one=more");
     memset(&e, 0, sizeof e);
     CU_ASSERT_EQUAL(http_query_parse(&r, qs, &e), -1); /* 33 */
-    CU_ASSERT_EQUAL(e.status, 400);
-    CU_ASSERT_STRING_EQUAL(e.code, "invalid_argument");
+    CU_ASSERT_EQUAL(err_http_status(e.code), 400);
+    CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_argument");
     CU_ASSERT(r.nquery <= HTTP_MAX_QUERY);
     http_req_fini(&r);
 }
@@ -229,8 +227,8 @@ static void test_query_allow(void)
     CU_ASSERT_EQUAL_FATAL(http_query_parse(&r, "limit=5&sort=asc&foo=1", &e), 0);
     memset(&e, 0, sizeof e);
     CU_ASSERT_EQUAL(http_query_allow(&r, allowed, &e), -1);
-    CU_ASSERT_EQUAL(e.status, 400);
-    CU_ASSERT_STRING_EQUAL(e.code, "invalid_argument");
+    CU_ASSERT_EQUAL(err_http_status(e.code), 400);
+    CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_argument");
     CU_ASSERT_STRING_EQUAL(e.field, "sort"); /* the first one not allowed */
     CU_ASSERT_PTR_NOT_NULL(strstr(e.message, "sort"));
     CU_ASSERT_EQUAL(http_query_allow(&r, none, &e), -1);
@@ -292,7 +290,7 @@ static void test_read_defaults(void)
     memset(&r, 0, sizeof r);
     memset(&e, 0, sizeof e);
     CU_ASSERT_EQUAL(http_read(&r, envp2, NULL, 0, false, NULL, &e), -1);
-    CU_ASSERT_EQUAL(e.status, 400);
+    CU_ASSERT_EQUAL(err_http_status(e.code), 400);
     CU_ASSERT_STRING_EQUAL(r.path, "/x");
     http_req_fini(&r);
 }
@@ -321,8 +319,8 @@ static void test_read_body_limits(void)
     body_request(&r, big, NULL, 0, false);
     memset(&e, 0, sizeof e);
     CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
-    CU_ASSERT_EQUAL(e.status, 413);
-    CU_ASSERT_STRING_EQUAL(e.code, "payload_too_large");
+    CU_ASSERT_EQUAL(err_http_status(e.code), 413);
+    CU_ASSERT_STRING_EQUAL(err_name(e.code), "payload_too_large");
     http_req_fini(&r);
 
     static const char *const invalid[] = {"CONTENT_LENGTH=abc", "CONTENT_LENGTH=-1",
@@ -332,7 +330,7 @@ static void test_read_body_limits(void)
         body_request(&r, envp, NULL, 0, false);
         memset(&e, 0, sizeof e);
         CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
-        CU_ASSERT_EQUAL(e.status, 400);
+        CU_ASSERT_EQUAL(err_http_status(e.code), 400);
         http_req_fini(&r);
     }
 
@@ -350,7 +348,7 @@ static void test_read_body_limits(void)
     char *five[] = {"CONTENT_LENGTH=5", NULL};
     body_request(&r, five, "abc", 3, false);
     CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
-    CU_ASSERT_EQUAL(e.status, 400);
+    CU_ASSERT_EQUAL(err_http_status(e.code), 400);
     http_req_fini(&r);
     body_request(&r, five, "abcdefg", 7, false);
     CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), 0);
@@ -359,7 +357,7 @@ static void test_read_body_limits(void)
     http_req_fini(&r);
     body_request(&r, five, "abc", 3, true);
     CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
-    CU_ASSERT_EQUAL(e.status, 413);
+    CU_ASSERT_EQUAL(err_http_status(e.code), 413);
     http_req_fini(&r);
 
     /* No length (a chunked body passed on): all that arrived, within the
@@ -371,11 +369,11 @@ static void test_read_body_limits(void)
     http_req_fini(&r);
     body_request(&r, none, "0123456789", 10, false);
     CU_ASSERT_EQUAL(http_read_body(&r, 8, &e), -1);
-    CU_ASSERT_EQUAL(e.status, 413);
+    CU_ASSERT_EQUAL(err_http_status(e.code), 413);
     http_req_fini(&r);
     body_request(&r, none, "0123", 4, true);
     CU_ASSERT_EQUAL(http_read_body(&r, 65536, &e), -1);
-    CU_ASSERT_EQUAL(e.status, 413);
+    CU_ASSERT_EQUAL(err_http_status(e.code), 413);
     http_req_fini(&r);
 }
 
@@ -444,15 +442,15 @@ static void test_json_body(void)
                                       "application/x-www-form-urlencoded", "json"};
     for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++) {
         CU_ASSERT_PTR_NULL(json_body(bad[i], "{\"a\":1}", &e));
-        CU_ASSERT_EQUAL(e.status, 415);
-        CU_ASSERT_STRING_EQUAL(e.code, "unsupported_media_type");
+        CU_ASSERT_EQUAL(err_http_status(e.code), 415);
+        CU_ASSERT_STRING_EQUAL(err_name(e.code), "unsupported_media_type");
     }
     CU_ASSERT_PTR_NULL(json_body("application/json", "{\"a\":", &e));
-    CU_ASSERT_EQUAL(e.status, 400);
-    CU_ASSERT_STRING_EQUAL(e.code, "invalid_json");
+    CU_ASSERT_EQUAL(err_http_status(e.code), 400);
+    CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_json");
     CU_ASSERT_PTR_NULL(json_body("application/json", NULL, &e));
-    CU_ASSERT_EQUAL(e.status, 400);
-    CU_ASSERT_STRING_EQUAL(e.code, "invalid_json");
+    CU_ASSERT_EQUAL(err_http_status(e.code), 400);
+    CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_json");
 }
 
 /* ---- replies without a connection ---- */
@@ -468,7 +466,7 @@ static void test_reply_records_status(void)
     http_reply(&r, 204, NULL, NULL);
     CU_ASSERT_EQUAL(r.status, 204);
     struct api_error e;
-    api_error_set(&e, 429, "rate_limited", NULL, "Slow down.");
+    api_error_set(&e, ERR_RATE_LIMITED, NULL, "Slow down.");
     http_reply_error(&r, &e);
     CU_ASSERT_EQUAL(r.status, 429);
 }

@@ -149,7 +149,7 @@ static unsigned drain(struct journal *j, struct seq_check *c)
 
 static void test_create(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
@@ -179,12 +179,12 @@ static void test_create(void)
 
     char bad[160];
     snprintf(bad, sizeof bad, "%s/missing/j", tmp_root);
-    err.msg[0] = '\0';
+    err.message[0] = '\0';
     CU_ASSERT_PTR_NULL(journal_create(bad, 1, &err));
-    CU_ASSERT(err.msg[0] != '\0');
-    err.msg[0] = '\0';
+    CU_ASSERT(err.message[0] != '\0');
+    err.message[0] = '\0';
     CU_ASSERT_PTR_NULL(journal_create(jdir, 0, &err));
-    CU_ASSERT(err.msg[0] != '\0');
+    CU_ASSERT(err.message[0] != '\0');
     dir_teardown();
 }
 
@@ -212,7 +212,7 @@ static void on_copy(const struct journal_rec *r, void *arg)
 
 static void test_roundtrip_and_bounds(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
@@ -294,7 +294,7 @@ static const struct journal_rec *big_rec(struct big_rec *b, char fill)
  * marks of earlier laps are never taken for new ones. */
 static void test_wrap(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
@@ -343,7 +343,7 @@ static void test_wrap(void)
 /* A full ring refuses appends (counted) until the reader advances. */
 static void test_full(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
@@ -386,7 +386,7 @@ static void test_full(void)
 
 static void test_malformed(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
@@ -422,26 +422,26 @@ static void test_malformed(void)
 /* Adopts the only orphan in jdir; fails the test when there is none. */
 static struct journal *adopt_one(struct journal *const *skip, size_t nskip)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     struct journal *j = journal_adopt(jdir, skip, nskip, &err);
     CU_ASSERT_PTR_NOT_NULL(j);
-    CU_ASSERT_STRING_EQUAL(err.msg, "");
+    CU_ASSERT_STRING_EQUAL(err.message, "");
     return j;
 }
 
 static void assert_nothing_to_adopt(struct journal *const *skip, size_t nskip)
 {
-    struct tg_err err;
-    strcpy(err.msg, "stale");
+    struct api_error err;
+    strcpy(err.message, "stale");
     struct journal *j = journal_adopt(jdir, skip, nskip, &err);
     CU_ASSERT_PTR_NULL(j);
-    CU_ASSERT_STRING_EQUAL(err.msg, "");
+    CU_ASSERT_STRING_EQUAL(err.message, "");
     journal_close(j, false);
 }
 
 static void test_pending_persists(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     assert_nothing_to_adopt(NULL, 0); /* the directory does not even exist */
     struct journal *j = journal_create(jdir, 1, &err);
@@ -556,7 +556,7 @@ static void *reader_main(void *arg)
 
 static void test_concurrent(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
@@ -683,7 +683,7 @@ static void child_orphan(void *arg)
 
 static void test_adopt_live_and_skip(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     /* A journal of this very process is never adopted, listed in skip or not. */
     struct journal *own = journal_create(jdir, 1, &err);
@@ -766,7 +766,7 @@ static int write_file(const char *path, const void *data, size_t len)
  * 3-5, 6-9 and 10. */
 static void test_uncommitted(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
@@ -821,7 +821,7 @@ static void test_uncommitted(void)
 
 static void test_corrupt_files(void)
 {
-    struct tg_err err = {{0}};
+    struct api_error err = {0};
     dir_setup();
     char logpath[160], path[256], path2[256];
     snprintf(logpath, sizeof logpath, "%s/log", tmp_root);

@@ -20,9 +20,9 @@ static json_object *doc(const char *text)
 static void expect_error(const struct api_error *e, int status, const char *code,
                          const char *field)
 {
-    CU_ASSERT_EQUAL(e->status, status);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(e->code);
-    CU_ASSERT_STRING_EQUAL(e->code, code);
+    CU_ASSERT_EQUAL(err_http_status(e->code), status);
+    CU_ASSERT_NOT_EQUAL_FATAL(e->code, ERR_NONE);
+    CU_ASSERT_STRING_EQUAL(err_name(e->code), code);
     CU_ASSERT_STRING_EQUAL(e->field, field);
     CU_ASSERT(e->message[0] != '\0');
 }
@@ -31,19 +31,39 @@ static void test_api_error_set(void)
 {
     struct api_error e;
     memset(&e, 0, sizeof e);
-    api_error_set(&e, 409, "conflict", "name", "Name %s is taken (%d).", "x", 2);
-    CU_ASSERT_EQUAL(e.status, 409);
-    CU_ASSERT_STRING_EQUAL(e.code, "conflict");
+    api_error_set(&e, ERR_CONFLICT, "name", "Name %s is taken (%d).", "x", 2);
+    CU_ASSERT_EQUAL(err_http_status(e.code), 409);
+    CU_ASSERT_STRING_EQUAL(err_name(e.code), "conflict");
     CU_ASSERT_STRING_EQUAL(e.field, "name");
     CU_ASSERT_STRING_EQUAL(e.message, "Name x is taken (2).");
-    api_error_set(&e, 500, "internal", NULL, "x");
+    api_error_set(&e, ERR_INTERNAL, NULL, "x");
     CU_ASSERT_STRING_EQUAL(e.field, "");
     char longfield[300];
     memset(longfield, 'f', sizeof longfield - 1);
     longfield[sizeof longfield - 1] = '\0';
-    api_error_set(&e, 400, "invalid_argument", longfield, "%s", longfield);
+    api_error_set(&e, ERR_INVALID_ARGUMENT, longfield, "%s", longfield);
     CU_ASSERT_EQUAL(strlen(e.field), sizeof e.field - 1);
     CU_ASSERT_EQUAL(strlen(e.message), sizeof e.message - 1);
+    api_error_set(NULL, ERR_INTERNAL, NULL, "no detail wanted");
+}
+
+/* Every code has its own contract name and the status that answers it. */
+static void test_err_table(void)
+{
+    CU_ASSERT_EQUAL(err_http_status(ERR_INVALID_ARGUMENT), 400);
+    CU_ASSERT_EQUAL(err_http_status(ERR_UNAUTHENTICATED), 401);
+    CU_ASSERT_EQUAL(err_http_status(ERR_REVOKED), 403);
+    CU_ASSERT_EQUAL(err_http_status(ERR_QUOTA_EXCEEDED), 429);
+    CU_ASSERT_EQUAL(err_http_status(ERR_UNAVAILABLE), 503);
+    CU_ASSERT_STRING_EQUAL(err_name(ERR_UNSUPPORTED_MEDIA_TYPE), "unsupported_media_type");
+    CU_ASSERT_STRING_EQUAL(err_name(ERR_INVALID_KEY), "invalid_key");
+    CU_ASSERT_STRING_EQUAL(err_name((enum err_code)999), "internal");
+    CU_ASSERT_EQUAL(err_http_status((enum err_code)999), 500);
+    for (int a = ERR_NONE + 1; a < ERR_COUNT; a++) {
+        CU_ASSERT(err_http_status((enum err_code)a) >= 400);
+        for (int b = a + 1; b < ERR_COUNT; b++)
+            CU_ASSERT(strcmp(err_name((enum err_code)a), err_name((enum err_code)b)) != 0);
+    }
 }
 
 /* ---- jsonx_parse ---- */
@@ -125,7 +145,7 @@ static void test_parse_single_quoted_name(void)
     if (o)
         json_object_put(o);
     else
-        CU_ASSERT_STRING_EQUAL(e.code, "invalid_json");
+        CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_json");
 }
 
 /* n nested arrays around 1: "[[[1]]]" for n = 3. */
@@ -172,7 +192,7 @@ static void test_parse_depth_over(void)
     o = jsonx_parse(objs, strlen(objs), &e);
     CU_ASSERT_PTR_NULL(o);
     json_object_put(o);
-    CU_ASSERT_STRING_EQUAL(e.code, "invalid_json");
+    CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_json");
 }
 
 static void test_parse_nul_in_string(void)
@@ -198,7 +218,7 @@ static void test_parse_nul_in_member_name(void)
     if (o)
         json_object_put(o);
     else
-        CU_ASSERT_STRING_EQUAL(e.code, "invalid_argument");
+        CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_argument");
 }
 
 static void test_parse_invalid_utf8(void)
@@ -220,7 +240,7 @@ static void test_parse_invalid_utf8(void)
     o = PARSE("{\"\xC3\":1}", &e); /* in a member name */
     CU_ASSERT_PTR_NULL(o);
     json_object_put(o);
-    CU_ASSERT_STRING_EQUAL(e.code, "invalid_argument");
+    CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_argument");
     /* Escaped code points are fine. */
     o = PARSE("{\"x\":\"\\u00e9\\ud83d\\ude00\"}", &e);
     CU_ASSERT_PTR_NOT_NULL(o);
@@ -250,8 +270,8 @@ static void test_parse_lone_surrogate(void)
             json_object_put(o);
             continue;
         }
-        CU_ASSERT_EQUAL(e.status, 400);
-        CU_ASSERT_STRING_EQUAL(e.code, "invalid_argument");
+        CU_ASSERT_EQUAL(err_http_status(e.code), 400);
+        CU_ASSERT_STRING_EQUAL(err_name(e.code), "invalid_argument");
     }
     static const char *const good[] = {
         "\"\\ud83d\\ude00\"",           /* a proper pair */
@@ -365,7 +385,7 @@ static void test_check_not_object(void)
     expect_error(&e, 400, "invalid_argument", "limits[3]");
     memset(&e, 0, sizeof e);
     CU_ASSERT_EQUAL(jsonx_check(NULL, FIELDS, TG_ARRAY_LEN(FIELDS), "", &e), -1); /* JSON null */
-    CU_ASSERT_EQUAL(e.status, 400);
+    CU_ASSERT_EQUAL(err_http_status(e.code), 400);
 }
 
 /* ---- member access and validators ---- */
@@ -469,13 +489,13 @@ static const char *plain(json_object *o)
 static void test_error_body(void)
 {
     struct api_error e;
-    api_error_set(&e, 400, "invalid_argument", "limits[0].limit", "Too big.");
+    api_error_set(&e, ERR_INVALID_ARGUMENT, "limits[0].limit", "Too big.");
     json_object *b = jsonx_error_body(&e);
     CU_ASSERT_STRING_EQUAL(
         plain(b),
         "{\"error\":{\"code\":\"invalid_argument\",\"message\":\"Too big.\",\"field\":\"limits[0].limit\"}}");
     json_object_put(b);
-    api_error_set(&e, 404, "not_found", NULL, "Key not found.");
+    api_error_set(&e, ERR_NOT_FOUND, NULL, "Key not found.");
     b = jsonx_error_body(&e);
     CU_ASSERT_STRING_EQUAL(plain(b),
                            "{\"error\":{\"code\":\"not_found\",\"message\":\"Key not found.\"}}");
@@ -504,6 +524,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_api_error_set),
+        UNIT_TEST(test_err_table),
         UNIT_TEST(test_parse_valid),
         UNIT_TEST(test_parse_empty),
         UNIT_TEST(test_parse_malformed),

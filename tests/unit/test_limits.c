@@ -33,9 +33,9 @@ static int one(const char *members, struct api_error *e)
 
 static void expect_field(const struct api_error *e, const char *code, const char *field)
 {
-    CU_ASSERT_EQUAL(e->status, 400);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(e->code);
-    CU_ASSERT_STRING_EQUAL(e->code, code);
+    CU_ASSERT_EQUAL(err_http_status(e->code), 400);
+    CU_ASSERT_NOT_EQUAL_FATAL(e->code, ERR_NONE);
+    CU_ASSERT_STRING_EQUAL(err_name(e->code), code);
     CU_ASSERT_STRING_EQUAL(e->field, field);
 }
 

@@ -25,16 +25,16 @@ static const char *const names[] = {"GET /a", "POST /v1/check"};
 
 static void test_local_counters(void)
 {
-    struct tg_err err;
+    struct api_error err;
     struct metrics *m = metrics_open(NULL, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(m);
     metrics_request(m, 1, 200);
     metrics_request(m, 1, 200);
     metrics_request(m, 0, 418); /* not a listed status: "other" */
     metrics_request(m, -1, 404);
-    metrics_check(m, NULL, 80 * 1000);        /* 80 us */
-    metrics_check(m, "rate_limited", 3000000); /* 3 ms */
-    metrics_check(m, "no_such_reason", 10);
+    metrics_check(m, ERR_NONE, 80 * 1000);      /* 80 us */
+    metrics_check(m, ERR_RATE_LIMITED, 3000000); /* 3 ms */
+    metrics_check(m, ERR_CONFLICT, 10); /* not a check outcome: "other" */
     metrics_redis_error(m, REDIS_ERR_RATELIMIT);
     metrics_cache(m, true);
     metrics_cache(m, false);
@@ -61,7 +61,7 @@ static void test_local_counters(void)
 static void test_slots_sum_and_survive(void)
 {
     make_dir();
-    struct tg_err err;
+    struct api_error err;
     struct metrics *a = metrics_open(dir, &err), *b = metrics_open(dir, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -92,7 +92,7 @@ static void test_slots_sum_and_survive(void)
 static void test_usage_metrics(void)
 {
     make_dir();
-    struct tg_err err;
+    struct api_error err;
     struct metrics *a = metrics_open(dir, &err), *b = metrics_open(dir, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
@@ -119,10 +119,10 @@ static void test_usage_metrics(void)
 
 static void test_bad_dir(void)
 {
-    struct tg_err err;
+    struct api_error err;
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(metrics_open("/proc/no/such/dir", &err));
-    CU_ASSERT(strstr(err.msg, "metrics_dir") != NULL);
+    CU_ASSERT(strstr(err.message, "metrics_dir") != NULL);
 }
 
 int main(void)

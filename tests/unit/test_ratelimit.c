@@ -283,7 +283,7 @@ static void test_read_reply(void)
 {
     struct rl_request req;
     struct rl_result res;
-    struct tg_err err;
+    struct api_error err;
     call_request(&req);
     /* Refused by the second window, with a retry time; credits left. */
     static const long long denied[] = {1, 1700000000123, 1, 2, 950, 0, 0, 4, 3, 120, 2000, 950};
@@ -330,14 +330,14 @@ static void test_read_reply_malformed(void)
 {
     struct rl_request req;
     struct rl_result res;
-    struct tg_err err;
+    struct api_error err;
     call_request(&req);
     /* One window too few for the request. */
     static const long long short_reply[] = {1, 5, 0, 0, -1, 0, 0, -1, 1, 100};
     redisReply *r = int_array(short_reply, TG_ARRAY_LEN(short_reply));
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), -1);
-    CU_ASSERT(err.msg[0] != '\0');
+    CU_ASSERT(err.message[0] != '\0');
     freeReplyObject(r);
     r = int_array(NULL, 0);
     CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), -1);
@@ -349,7 +349,7 @@ static void test_read_reply_malformed(void)
     r->len = strlen(r->str);
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "invalid rate-limit call"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "invalid rate-limit call"));
     freeReplyObject(r);
 }
 
@@ -359,17 +359,17 @@ static void test_check_invalid(void)
     struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
     struct rl_request req;
     struct rl_result res;
-    struct tg_err err;
+    struct api_error err;
     call_request(&req);
     req.windows[0].precision = 0;
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(ratelimit_check(rc, &req, &res, &err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "window 0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "window 0"));
     call_request(&req);
     req.key_id = NULL;
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(ratelimit_peek(rc, &req, &res, &err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "key id"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "key id"));
     redis_conn_free(rc);
 }
 
@@ -383,13 +383,13 @@ static void test_check_unreachable(void)
     req.version = 1;
     req.cost = 1;
     add_window(&req, "per_sec", 1, 10, 10, 0);
-    struct tg_err err;
+    struct api_error err;
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(ratelimit_check(rc, &req, &res, &err), -1);
-    CU_ASSERT(err.msg[0] != '\0');
+    CU_ASSERT(err.message[0] != '\0');
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(ratelimit_publish_version(rc, "key_unit", 2, &err), -1);
-    CU_ASSERT(err.msg[0] != '\0');
+    CU_ASSERT(err.message[0] != '\0');
     redis_conn_free(rc);
 }
 

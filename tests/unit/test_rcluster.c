@@ -160,7 +160,7 @@ static void test_classify(void)
 static void test_seeds(void)
 {
     struct rcluster_addr *a = NULL;
-    struct tg_err err;
+    struct api_error err;
     memset(&err, 0, sizeof err);
     int n = rcluster_parse_seeds("10.0.0.1:7000, redis-b:7001 ,[::1]:7002,::1:7003", &a, &err);
     CU_ASSERT_EQUAL_FATAL(n, 4);
@@ -183,7 +183,7 @@ static void test_seeds(void)
         a = NULL;
         if (rcluster_parse_seeds(bad[i], &a, &err) != -1)
             CU_FAIL(bad[i]);
-        CU_ASSERT(err.msg[0] != '\0');
+        CU_ASSERT(err.message[0] != '\0');
         CU_ASSERT_PTR_NULL(a);
     }
 }
@@ -222,7 +222,7 @@ static void test_parse_recorded_slots(void)
     redisReply *r = resp(RECORDED_SLOTS, sizeof RECORDED_SLOTS - 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     struct rcluster_range *ranges = NULL;
-    struct tg_err err;
+    struct api_error err;
     int n = rcluster_parse_slots(r, "seed", &ranges, &err);
     freeReplyObject(r);
     CU_ASSERT_EQUAL_FATAL(n, 3);
@@ -278,7 +278,7 @@ static void test_parse_mixed_slots(void)
     redisReply *r = resp(MIXED_SLOTS, sizeof MIXED_SLOTS - 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     struct rcluster_range *ranges = NULL;
-    struct tg_err err;
+    struct api_error err;
     int n = rcluster_parse_slots(r, "seed-host", &ranges, &err);
     freeReplyObject(r);
     CU_ASSERT_EQUAL_FATAL(n, 2);
@@ -325,12 +325,12 @@ static void test_parse_bad_slots(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(r);
         static struct rcluster_range sentinel;
         struct rcluster_range *ranges = &sentinel; /* must come back NULL */
-        struct tg_err err;
+        struct api_error err;
         memset(&err, 0, sizeof err);
         if (rcluster_parse_slots(r, "h", &ranges, &err) != -1)
             CU_FAIL(bad[i]);
         CU_ASSERT_PTR_NULL(ranges);
-        CU_ASSERT(err.msg[0] != '\0');
+        CU_ASSERT(err.message[0] != '\0');
         freeReplyObject(r);
     }
     struct rcluster_range *ranges;

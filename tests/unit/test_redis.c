@@ -39,14 +39,14 @@ static void test_command_unreachable(void)
     struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc); /* never fails: connects on first use */
     const char *argv[] = {"PING"};
-    struct tg_err err;
+    struct api_error err;
     memset(&err, 0, sizeof err);
     redisReply *r = redis_command(rc, 1, argv, NULL, &err);
     CU_ASSERT_PTR_NULL(r);
     if (r)
         freeReplyObject(r);
-    CU_ASSERT(err.msg[0] != '\0');
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "127.0.0.1"));
+    CU_ASSERT(err.message[0] != '\0');
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "127.0.0.1"));
     redis_conn_free(rc);
 }
 
@@ -58,12 +58,12 @@ static void test_command_fails_fast(void)
     int64_t start = mono_ns();
     int failures = 0;
     for (int i = 0; i < 1000; i++) {
-        struct tg_err err;
+        struct api_error err;
         memset(&err, 0, sizeof err);
         redisReply *r = redis_command(rc, 2, argv, lens, &err);
         if (r)
             freeReplyObject(r);
-        failures += r == NULL && err.msg[0] != '\0' && !strstr(err.msg, "secret-password");
+        failures += r == NULL && err.message[0] != '\0' && !strstr(err.message, "secret-password");
     }
     int64_t elapsed_ms = (mono_ns() - start) / 1000000;
     CU_ASSERT_EQUAL(failures, 1000);
@@ -115,11 +115,11 @@ static void test_reconnect_interval(void)
     CU_ASSERT_FATAL(lfd >= 0);
     struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", port, 30, NULL);
     const char *argv[] = {"PING"};
-    struct tg_err err;
+    struct api_error err;
     /* The first command connects, then times out waiting for the reply. */
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
-    CU_ASSERT(strstr(err.msg, "timeout") != NULL);
+    CU_ASSERT(strstr(err.message, "timeout") != NULL);
     CU_ASSERT_EQUAL(drain(lfd), 1);
     /* A lost connection is replaced at once by the next command: a late
      * reply on the old one can never answer it. */
@@ -133,15 +133,15 @@ static void test_reconnect_interval(void)
     rc = redis_conn_new(NULL, "127.0.0.1", 1, 30, NULL);
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
-    CU_ASSERT(strstr(err.msg, "connect") != NULL);
+    CU_ASSERT(strstr(err.message, "connect") != NULL);
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
-    CU_ASSERT(strstr(err.msg, "retrying shortly") != NULL);
+    CU_ASSERT(strstr(err.message, "retrying shortly") != NULL);
     struct timespec pause = {0, 150 * 1000000L};
     nanosleep(&pause, NULL);
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
-    CU_ASSERT(strstr(err.msg, "connect") != NULL);
+    CU_ASSERT(strstr(err.message, "connect") != NULL);
     redis_conn_free(rc);
 }
 
@@ -152,13 +152,13 @@ static void test_eval_unreachable(void)
     redis_script_init(&s, "return redis.call('GET', KEYS[1])");
     const char *keys[] = {"k"};
     const char *args[] = {"1", "2"};
-    struct tg_err err;
+    struct api_error err;
     memset(&err, 0, sizeof err);
     redisReply *r = redis_eval(rc, &s, 1, keys, 2, args, &err);
     CU_ASSERT_PTR_NULL(r);
     if (r)
         freeReplyObject(r);
-    CU_ASSERT(err.msg[0] != '\0');
+    CU_ASSERT(err.message[0] != '\0');
     redis_conn_free(rc);
     redis_conn_free(NULL);
 }
@@ -416,7 +416,7 @@ static struct redis_conn *fake_client(struct fake *f)
 {
     char seeds[64];
     snprintf(seeds, sizeof seeds, "127.0.0.1:%d", f->port[0]);
-    struct tg_err err;
+    struct api_error err;
     struct redis_conn *rc = redis_conn_new_cluster(NULL, seeds, 1000, NULL, &err);
     CU_ASSERT_PTR_NOT_NULL(rc);
     return rc;
@@ -597,7 +597,7 @@ static void test_cluster_retries(void)
     f.transient_left = 100;
     pthread_mutex_unlock(&f.lock);
     const char *argv[] = {"GET", key};
-    struct tg_err err;
+    struct api_error err;
     start = mono_ns();
     redisReply *r = redis_command(rc, 2, argv, NULL, &err);
     ms = (mono_ns() - start) / 1000000;
@@ -673,23 +673,23 @@ static void test_cluster_noscript(void)
 
 static void test_cluster_unreachable(void)
 {
-    struct tg_err err;
+    struct api_error err;
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(redis_conn_new_cluster(NULL, "127.0.0.1", 50, NULL, &err));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "host:port"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "host:port"));
     struct redis_conn *rc = redis_conn_new_cluster(NULL, "127.0.0.1:1, 127.0.0.1:2", 200, "pw", &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
     const char *argv[] = {"GET", "tg:kr:x"};
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(redis_command(rc, 2, argv, NULL, &err));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "no slot map"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "127.0.0.1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "no slot map"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "127.0.0.1"));
     /* Without a map every command fails at once, until a reload is due. */
     int64_t start = mono_ns();
     int failures = 0;
     for (int i = 0; i < 1000; i++) {
         memset(&err, 0, sizeof err);
-        failures += redis_command(rc, 2, argv, NULL, &err) == NULL && err.msg[0] != '\0';
+        failures += redis_command(rc, 2, argv, NULL, &err) == NULL && err.message[0] != '\0';
     }
     CU_ASSERT_EQUAL(failures, 1000);
     CU_ASSERT((mono_ns() - start) / 1000000 < 1000);
@@ -764,7 +764,7 @@ static void test_cluster_async(void)
     struct evloop *loop = evloop_new();
     char seeds[64];
     snprintf(seeds, sizeof seeds, "127.0.0.1:%d", f.port[0]);
-    struct tg_err err;
+    struct api_error err;
     struct redis_conn *rc = redis_conn_new_cluster(loop, seeds, 1000, NULL, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
     pthread_t t;
@@ -811,10 +811,10 @@ static void test_cluster_async(void)
 static void test_ping_unreachable(void)
 {
     struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
-    struct tg_err err;
+    struct api_error err;
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(redis_ping(rc, &err), -1);
-    CU_ASSERT(err.msg[0] != '\0');
+    CU_ASSERT(err.message[0] != '\0');
     redis_conn_free(rc);
 }
 

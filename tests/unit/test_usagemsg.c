@@ -208,7 +208,7 @@ static void test_build_parse_round_trip(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     CU_ASSERT_EQUAL(strlen(body), len);
     struct usage_msg m;
-    struct tg_err err = {""};
+    struct api_error err = {0};
     CU_ASSERT_EQUAL_FATAL(usage_msg_parse(body, len, &m, &err), 0);
     CU_ASSERT_STRING_EQUAL(m.batch, "jrnl:0-10");
     CU_ASSERT_EQUAL_FATAL(m.nbuckets, 2);
@@ -243,7 +243,7 @@ static void test_build_empty_and_bad_utf8(void)
     char *body = usage_msg_build("b", NULL, NULL, 0, &len);
     CU_ASSERT_STRING_EQUAL(body, "{\"v\":1,\"batch\":\"b\",\"checks\":[],\"events\":[]}");
     struct usage_msg m;
-    struct tg_err err;
+    struct api_error err;
     CU_ASSERT_EQUAL(usage_msg_parse(body, len, &m, &err), 0);
     CU_ASSERT_EQUAL(m.nbuckets + m.nevents, 0);
     usage_msg_fini(&m);
@@ -264,12 +264,12 @@ static void test_build_empty_and_bad_utf8(void)
 static int parses(const char *body)
 {
     struct usage_msg m;
-    struct tg_err err = {""};
+    struct api_error err = {0};
     int rc = usage_msg_parse(body, strlen(body), &m, &err);
     if (rc == 0) {
         usage_msg_fini(&m);
     } else {
-        CU_ASSERT(err.msg[0] != '\0');
+        CU_ASSERT(err.message[0] != '\0');
         CU_ASSERT_PTR_NULL(m.buckets);
         CU_ASSERT_PTR_NULL(m.strings);
     }
@@ -383,7 +383,7 @@ static void test_parse_string_limits(void)
     }
     /* The length given is what is parsed: a body cut short is refused. */
     struct usage_msg m;
-    struct tg_err err;
+    struct api_error err;
     const char *ok = "{\"v\":1,\"batch\":\"b\"}";
     CU_ASSERT_NOT_EQUAL(usage_msg_parse(ok, strlen(ok) - 1, &m, &err), 0);
     CU_ASSERT_NOT_EQUAL(usage_msg_parse(ok, USAGE_MSG_MAX_LEN + 1, &m, &err), 0);
@@ -406,7 +406,7 @@ static void test_parse_speed(void)
     size_t total = 0;
     for (int i = 0; i < 100; i++) {
         struct usage_msg m;
-        struct tg_err err;
+        struct api_error err;
         CU_ASSERT_EQUAL_FATAL(usage_msg_parse(body, len, &m, &err), 0);
         total += m.nbuckets;
         usage_msg_fini(&m);

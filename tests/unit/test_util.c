@@ -11,20 +11,20 @@
 
 static void test_err_set_formats(void)
 {
-    struct tg_err err = {{0}};
-    tg_err_set(&err, "%s:%d: %s", "file", 7, "broken");
-    CU_ASSERT_STRING_EQUAL(err.msg, "file:7: broken");
-    tg_err_set(NULL, "ignored %d", 1); /* a NULL error is allowed */
+    struct api_error err = {0};
+    api_error_set(&err, ERR_INTERNAL, NULL, "%s:%d: %s", "file", 7, "broken");
+    CU_ASSERT_STRING_EQUAL(err.message, "file:7: broken");
+    api_error_set(NULL, ERR_INTERNAL, NULL, "ignored %d", 1); /* a NULL error is allowed */
 }
 
 static void test_err_set_truncates(void)
 {
-    struct tg_err err;
+    struct api_error err;
     char big[600];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    tg_err_set(&err, "%s", big);
-    CU_ASSERT_EQUAL(strlen(err.msg), sizeof err.msg - 1);
+    api_error_set(&err, ERR_INTERNAL, NULL, "%s", big);
+    CU_ASSERT_EQUAL(strlen(err.message), sizeof err.message - 1);
 }
 
 static void test_xalloc(void)
