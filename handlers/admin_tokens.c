@@ -31,7 +31,7 @@ static void token_create(struct http_req *r)
     if (!(c = db_or_reply(r)))
         goto out;
     char token[KEYS_MAX_LEN], hash[KEYS_HASH_HEX_LEN], id[KEYS_ID_MAX];
-    keys_generate(KEYS_TOKEN_PREFIX, token);
+    keys_generate(r->app->cfg.hmac_secret, KEYS_TOKEN_PREFIX, token);
     keys_hash_hex(r->app->cfg.hmac_secret, token, strlen(token), hash);
     keys_new_id("tok", id);
     const char *p[] = {id, hash, role, name ? json_object_get_string(name) : NULL};

@@ -2,11 +2,13 @@
  * from the event loop when the key is in memory (check_fast), else on a
  * worker (check). */
 
+#include <string.h>
+
 #include "auth.h"
 #include "checker.h"
 #include "common.h"
+#include "endpoint.h"
 #include "handlers.h"
-#include "limits.h"
 #include "metrics.h"
 
 #define COST_MAX 1000
@@ -15,7 +17,7 @@ struct check_args {
     json_object *body; /* holds key and endpoint; caller puts */
     const char *key;
     size_t keylen;
-    const char *endpoint;
+    char endpoint[ENDPOINT_MAX + 1]; /* normal form, or "*" */
     int64_t cost;
 };
 
@@ -33,15 +35,22 @@ static bool read_args(struct http_req *r, struct check_args *a)
     struct api_error e;
     json_object *jkey = jsonx_get(a->body, "key"), *jep = jsonx_get(a->body, "endpoint");
     json_object *jcost = jsonx_get(a->body, "cost");
-    a->endpoint = jep ? json_object_get_string(jep) : "*";
+    const char *ep = jep ? json_object_get_string(jep) : "*";
+    enum endpoint_status st = ENDPOINT_OK;
+    if (strcmp(ep, "*") == 0)
+        memcpy(a->endpoint, "*", 2);
+    else
+        st = endpoint_normalize(ep, a->endpoint);
     a->key = json_object_get_string(jkey);
     a->keylen = (size_t)json_object_get_string_len(jkey);
     a->cost = jcost ? json_object_get_int64(jcost) : 1;
     if (jcost && jsonx_int_range(jcost, "cost", 1, COST_MAX, &e) != 0) {
         http_reply_error(r, &e);
-    } else if (!limits_endpoint_valid(a->endpoint, false)) {
+    } else if (st != ENDPOINT_OK) {
         api_error_set(&e, ERR_INVALID_ARGUMENT, "endpoint",
-                      "endpoint must be \"METHOD /path\" (e.g. \"GET /v1/search\") or \"*\".");
+                      "endpoint must be \"METHOD /path\" (e.g. \"GET /v1/search\"), at most %d "
+                      "bytes once normalised, or \"*\": %s.",
+                      ENDPOINT_MAX, endpoint_status_text(st));
         http_reply_error(r, &e);
     } else {
         return true;

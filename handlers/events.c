@@ -9,8 +9,8 @@
 
 #include "auth.h"
 #include "common.h"
+#include "endpoint.h"
 #include "handlers.h"
-#include "limits.h"
 #include "usagemsg.h"
 #include "usagepub.h"
 
@@ -54,10 +54,22 @@ static int event_parse(json_object *obj, size_t i, int64_t now, struct usage_eve
     ev->endpoint = (char *)"*";
     if ((v = jsonx_get(obj, "endpoint"))) {
         snprintf(f, sizeof f, "%s.endpoint", prefix);
-        if (!limits_endpoint_valid(json_object_get_string(v), false)) {
+        const char *text = json_object_get_string(v);
+        char normal[ENDPOINT_MAX + 1];
+        enum endpoint_status st = strcmp(text, "*") == 0 ? ENDPOINT_OK : endpoint_normalize(text, normal);
+        if (st == ENDPOINT_OK && strcmp(text, "*") != 0 && strlen(normal) > ENDPOINT_PATTERN_MAX)
+            st = ENDPOINT_TOO_LONG;
+        if (st != ENDPOINT_OK) {
             api_error_set(e, ERR_INVALID_ARGUMENT, f,
-                          "%s must be \"*\" or \"METHOD /path\" (at most 256 characters).", f);
+                          "%s must be \"*\" or \"METHOD /path\" (at most %d bytes once "
+                          "normalised): %s.",
+                          f, ENDPOINT_PATTERN_MAX, endpoint_status_text(st));
             return -1;
+        }
+        if (strcmp(text, "*") != 0 && strcmp(text, normal) != 0) {
+            /* counted under its normal form, like a check's */
+            json_object_object_add(obj, "endpoint", json_object_new_string(normal));
+            v = jsonx_get(obj, "endpoint");
         }
         ev->endpoint = (char *)json_object_get_string(v);
     }

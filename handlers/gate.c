@@ -10,11 +10,9 @@
 #include "auth.h"
 #include "checker.h"
 #include "common.h"
+#include "endpoint.h"
 #include "gate.h"
-#include "limits.h"
 #include "metrics.h"
-
-#define GATE_ENDPOINT_MAX 300
 
 /* The presented key, or NULL (then the answer is invalid_key). */
 static const char *find_key(struct http_req *r, char *buf, size_t size)
@@ -42,12 +40,19 @@ static void append_variable(char *buf, size_t size, const char *name, const char
     memcpy(buf + n, "\r\n", 3);
 }
 
-/* The endpoint checked: the guarded request's "METHOD /path", or "*". */
-static void gate_endpoint(const struct http_req *r, char *out, size_t size)
+/* The endpoint checked: the guarded request's "METHOD /path" in normal
+ * form.  One that has none is refused with 400: widening it to "*" would
+ * skip every limit scoped to an endpoint. */
+static bool gate_endpoint(struct http_req *r, char out[ENDPOINT_MAX + 1])
 {
-    int n = snprintf(out, size, "%s %s", r->method, r->path);
-    if (n < 0 || (size_t)n >= size || !limits_endpoint_valid(out, false))
-        strlcpy_tg(out, "*", size);
+    enum endpoint_status st = endpoint_from_request(r->method, r->path, out);
+    if (st == ENDPOINT_OK)
+        return true;
+    struct api_error e;
+    api_error_set(&e, ERR_INVALID_ARGUMENT, NULL,
+                  "The request path cannot be checked: %s.", endpoint_status_text(st));
+    http_reply_error(r, &e);
+    return false;
 }
 
 static void answer(struct http_req *r, const struct check_outcome *o, int64_t t0)
@@ -75,9 +80,10 @@ static void answer(struct http_req *r, const struct check_outcome *o, int64_t t0
 void gate_request(struct http_req *r)
 {
     int64_t t0 = mono_ns();
-    char keybuf[256], endpoint[GATE_ENDPOINT_MAX + 1];
+    char keybuf[256], endpoint[ENDPOINT_MAX + 1];
+    if (!gate_endpoint(r, endpoint))
+        return;
     const char *key = find_key(r, keybuf, sizeof keybuf);
-    gate_endpoint(r, endpoint, sizeof endpoint);
     struct check_outcome o;
     check_run(r->worker, key ? key : "", key ? strlen(key) : 0, endpoint, 1, &o);
     answer(r, &o, t0);
@@ -86,8 +92,9 @@ void gate_request(struct http_req *r)
 
 enum route_fast gate_fast(struct http_req *r)
 {
-    char keybuf[256], endpoint[GATE_ENDPOINT_MAX + 1];
+    char keybuf[256], endpoint[ENDPOINT_MAX + 1];
+    if (!gate_endpoint(r, endpoint))
+        return FAST_ANSWERED;
     const char *key = find_key(r, keybuf, sizeof keybuf);
-    gate_endpoint(r, endpoint, sizeof endpoint);
     return check_in_loop(r, key ? key : "", key ? strlen(key) : 0, endpoint, 1, answer);
 }

@@ -90,7 +90,7 @@ static void finish(struct http_req *r, struct pg_conn *c, struct pg_res *res, in
         http_reply_error(r, &e);
         return;
     }
-    keystore_publish(r->app->keys, r->worker->redis, c, id);
+    (void)keystore_publish(r->app->keys, r->worker->redis, c, id);
     db_release(r, c);
     json_object *k = json_from_db(pg_val(res, 0, 0));
     render_key(k);
@@ -132,7 +132,7 @@ static void key_create(struct http_req *r)
         return;
     }
     char key[KEYS_MAX_LEN], hash[KEYS_HASH_HEX_LEN], start[KEYS_PREFIX_MAX + 6], id[KEYS_ID_MAX];
-    keys_generate(prefix, key);
+    keys_generate(r->app->cfg.hmac_secret, prefix, key);
     keys_hash_hex(r->app->cfg.hmac_secret, key, strlen(key), hash);
     keys_start(key, start);
     keys_new_id("key", id);
@@ -281,7 +281,7 @@ static void key_rotate(struct http_req *r)
     if (pg_begin(c, &e) != 0 || lock_key(c, id, &e) != 0 ||
         !(pre = pg_query(c, "SELECT prefix FROM keys WHERE id = $1", 1, p1, &e)))
         goto fail;
-    keys_generate(pg_val(pre, 0, 0), key);
+    keys_generate(r->app->cfg.hmac_secret, pg_val(pre, 0, 0), key);
     keys_hash_hex(r->app->cfg.hmac_secret, key, strlen(key), hash);
     keys_start(key, start);
     const char *p[] = {id, grace, hash, start};

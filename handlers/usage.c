@@ -338,7 +338,12 @@ static void usage_live(struct http_req *r)
     struct rl_request req;
     struct rl_result res;
     struct api_error err;
-    check_prepare(&rec, NULL, 1, &req);
+    if (!check_prepare(&rec, NULL, 1, &req)) {
+        api_error_set(&e, ERR_INTERNAL, NULL, "The key's limits exceed what one check enforces.");
+        http_reply_error(r, &e);
+        key_record_fini(&rec);
+        return;
+    }
     if (ratelimit_peek(r->worker->redis, &req, &res, &err) != 0) {
         api_error_set(&e, ERR_UNAVAILABLE, NULL, "The rate-limit store is unavailable.");
         http_reply_error(r, &e);

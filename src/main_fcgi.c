@@ -17,6 +17,7 @@
 #include "evloop.h"
 #include "gate.h"
 #include "handlers.h"
+#include "keywatch.h"
 #include "log.h"
 #include "server.h"
 
@@ -26,6 +27,9 @@ extern char **environ;
  * the route's own limit answers 413 with its message. */
 #define SERVER_MAX_BODY (1024 * 1024 + 64 * 1024)
 #define STOP_GRACE_MS 10000
+/* How stale a cached key record may be when its change could not be
+ * published: docs/security.md states this bound. */
+#define KEYWATCH_INTERVAL_MS 1000
 
 struct stopper {
     struct evloop_watch watch;
@@ -82,6 +86,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "tollgate-fcgi: %s\n", err.message);
         return 1;
     }
+    /* Changes whose publication failed reach this process's cache anyway. */
+    struct keywatch *kw = keywatch_start(app.keys, &app.cfg, KEYWATCH_INTERVAL_MS, &err);
+    if (!kw) {
+        fprintf(stderr, "tollgate-fcgi: %s\n", err.message);
+        app_fini(&app);
+        return 1;
+    }
     handlers_register(app.router);
     int workers = (int)app.cfg.workers;
     static const struct dispatch_gate gate = {gate_fast, gate_request};
@@ -108,6 +119,7 @@ int main(int argc, char **argv)
         close(st.watch.fd);
     }
     dispatch_free(d);
+    keywatch_stop(kw);
     app_fini(&app);
     return rc;
 }

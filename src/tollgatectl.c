@@ -67,7 +67,7 @@ static int token_create(struct ctl *ctl, int argc, char **argv)
     if (connect_db(ctl) != 0)
         return 1;
     char token[KEYS_MAX_LEN], hash[KEYS_HASH_HEX_LEN], id[KEYS_ID_MAX];
-    keys_generate(KEYS_TOKEN_PREFIX, token);
+    keys_generate(ctl->cfg.hmac_secret, KEYS_TOKEN_PREFIX, token);
     keys_hash_hex(ctl->cfg.hmac_secret, token, strlen(token), hash);
     keys_new_id("tok", id);
     const char *p[] = {id, hash, role, name};

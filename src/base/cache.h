@@ -12,8 +12,9 @@
 
 struct cache;
 
-/* capacity: entries kept at most (when full, the whole map is cleared: cheap,
- * bounded, and a refill costs one lookup per entry); ttl_ms: maximum age. */
+/* capacity: entries kept at most (when full, an expired or least recently
+ * read entry makes room: hot entries survive floods of new ones); ttl_ms:
+ * maximum age. */
 struct cache *cache_new(size_t capacity, int64_t ttl_ms);
 void cache_free(struct cache *c);
 
@@ -30,7 +31,8 @@ void cache_put_ttl(struct cache *c, const char *key, const void *value, size_t l
 /* Drops key if present. */
 void cache_remove(struct cache *c, const char *key);
 
-/* Lookups that found a fresh entry, and those that did not. */
-void cache_stats(struct cache *c, uint64_t *hits, uint64_t *misses);
+/* Lookups that found a fresh entry, those that did not, and entries evicted
+ * to make room (evictions may be NULL). */
+void cache_stats(struct cache *c, uint64_t *hits, uint64_t *misses, uint64_t *evictions);
 
 #endif

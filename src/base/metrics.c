@@ -12,7 +12,7 @@
 
 #include "strbuf.h"
 
-#define METRICS_MAGIC 0x74676d31u /* "tgm1" */
+#define METRICS_MAGIC 0x74676d32u /* "tgm2": a new layout resets old slots */
 #define MAX_SLOTS 256
 #define MAX_ROUTES 64
 
@@ -41,6 +41,7 @@ struct slot {
     uint64_t outcomes[NOUTCOMES];
     uint64_t redis_errors[REDIS_ERR_KINDS];
     uint64_t cache_hits, cache_misses;
+    uint64_t loads_redis, loads_pg; /* key records read from the stores */
     /* Usage publisher: gauges (stored) and counters (added). */
     uint64_t usage_backlog, usage_capacity, usage_connected;
     uint64_t usage_dropped, usage_batches, usage_buckets;
@@ -174,6 +175,11 @@ void metrics_redis_error(struct metrics *m, enum metric_redis_error kind)
     add(&m->mine->redis_errors[kind], 1);
 }
 
+void metrics_record_load(struct metrics *m, bool from_pg)
+{
+    add(from_pg ? &m->mine->loads_pg : &m->mine->loads_redis, 1);
+}
+
 void metrics_cache(struct metrics *m, bool hit)
 {
     add(hit ? &m->mine->cache_hits : &m->mine->cache_misses, 1);
@@ -279,6 +285,11 @@ char *metrics_render(struct metrics *m, const char *const *route_names, size_t n
             "tollgate_key_cache_lookups_total{result=\"hit\"} %llu\n"
             "tollgate_key_cache_lookups_total{result=\"miss\"} %llu\n",
         (unsigned long long)t->cache_hits, (unsigned long long)t->cache_misses);
+    strbuf_printf(&b, "# HELP tollgate_key_record_loads_total Key records read from a store after "
+            "a process cache miss.\n# TYPE tollgate_key_record_loads_total counter\n"
+            "tollgate_key_record_loads_total{store=\"redis\"} %llu\n"
+            "tollgate_key_record_loads_total{store=\"postgres\"} %llu\n",
+        (unsigned long long)t->loads_redis, (unsigned long long)t->loads_pg);
     strbuf_printf(&b, "# HELP tollgate_usage_journal_backlog Check records journalled and not yet confirmed "
             "by the broker (the publish backlog).\n# TYPE tollgate_usage_journal_backlog gauge\n"
             "tollgate_usage_journal_backlog %llu\n"

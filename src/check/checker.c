@@ -56,15 +56,17 @@ static bool state_allows(struct check_outcome *o, int64_t now)
 
 /* Copies the windows that apply to endpoint; a check without an endpoint is
  * subject only to unscoped limits. */
-static void applicable_windows(const struct key_record *rec, const char *endpoint,
+static bool applicable_windows(const struct key_record *rec, const char *endpoint,
                                struct rl_request *req)
 {
     req->nwindows = 0;
-    for (size_t i = 0; i < rec->nlimits && req->nwindows < RATELIMIT_MAX_WINDOWS; i++) {
+    for (size_t i = 0; i < rec->nlimits; i++) {
         const struct key_limit *l = &rec->limits[i];
         if (endpoint && l->endpoint[0] &&
-            (strcmp(endpoint, "*") == 0 || !limits_endpoint_match(l->endpoint, endpoint)))
+            (strcmp(endpoint, "*") == 0 || !endpoint_match(l->endpoint, endpoint)))
             continue;
+        if (req->nwindows == RATELIMIT_MAX_WINDOWS)
+            return false;
         struct rl_window *w = &req->windows[req->nwindows++];
         memset(w, 0, sizeof *w);
         strlcpy_tg(w->name, l->name, sizeof w->name);
@@ -72,9 +74,10 @@ static void applicable_windows(const struct key_record *rec, const char *endpoin
         w->limit = l->limit;
         w->precision = l->precision;
     }
+    return true;
 }
 
-void check_prepare(const struct key_record *rec, const char *endpoint, int64_t cost,
+bool check_prepare(const struct key_record *rec, const char *endpoint, int64_t cost,
                    struct rl_request *req)
 {
     memset(req, 0, sizeof *req);
@@ -87,7 +90,37 @@ void check_prepare(const struct key_record *rec, const char *endpoint, int64_t c
     req->has_remaining = rec->has_remaining;
     req->remaining = rec->remaining;
     req->remaining_version = rec->remaining_version;
-    applicable_windows(rec, endpoint, req);
+    return applicable_windows(rec, endpoint, req);
+}
+
+/* Usage rows per key stay bounded by the key's own limits, whatever paths
+ * its holder invents. */
+static void set_usage_endpoint(struct check_outcome *o, const char *endpoint)
+{
+    const char *best = "*";
+    size_t best_len = 0;
+    for (size_t i = 0; strcmp(endpoint, "*") != 0 && i < o->rec.nlimits; i++) {
+        const char *p = o->rec.limits[i].endpoint;
+        size_t n = strlen(p);
+        if (n > best_len && endpoint_match(p, endpoint)) {
+            best = p;
+            best_len = n;
+        }
+    }
+    strlcpy_tg(o->usage_endpoint, best, sizeof o->usage_endpoint);
+}
+
+/* check_prepare for o's record, and what usage counts the check under;
+ * false with o refused when the windows do not fit one check. */
+static bool prepare(struct check_outcome *o, const char *endpoint, int64_t cost)
+{
+    set_usage_endpoint(o, endpoint);
+    if (check_prepare(&o->rec, endpoint, cost, &o->req))
+        return true;
+    log_error("key %s: more than %d windows apply to one check", o->rec.id, RATELIMIT_MAX_WINDOWS);
+    set(o, ERR_INTERNAL, "The key's limits exceed what one check enforces.");
+    o->known = true;
+    return false;
 }
 
 static void set_from_limits(struct check_outcome *o)
@@ -168,11 +201,11 @@ void check_decide(const struct check_env *env, const char *key, size_t keylen,
                   const char *endpoint, int64_t cost, struct check_outcome *o)
 {
     reset(o);
-    if (!keys_parse(key, keylen, NULL)) {
+    if (!keys_parse(env->hmac_secret, key, keylen, NULL)) {
         set_invalid(o);
         return;
     }
-    char hash[KEYS_HASH_HEX_LEN], dkey[KEYS_HASH_HEX_LEN + 400];
+    char hash[KEYS_HASH_HEX_LEN], dkey[CHECK_DENIAL_KEY_MAX];
     keys_hash_hex(env->hmac_secret, key, keylen, hash);
     denial_key(hash, endpoint, cost, dkey, sizeof dkey);
     if (replay_denial(env, dkey, o))
@@ -186,7 +219,8 @@ void check_decide(const struct check_env *env, const char *key, size_t keylen,
             o->known = false;
             return;
         }
-        check_prepare(&o->rec, endpoint, cost, &o->req);
+        if (!prepare(o, endpoint, cost))
+            return;
         if (!state_allows(o, env->now_ms(env->ctx))) {
             /* A long-cached active record was never compared with Redis for
              * this answer: confirm it there before refusing. */
@@ -286,8 +320,7 @@ static enum usage_outcome usage_outcome_of(const struct check_outcome *o)
 
 /* Every answered check of a known key is counted: a few stores into the
  * mapped journal, no system call.  An unknown key has no one to bill. */
-static void record_usage(struct app *app, const char *endpoint, int64_t cost,
-                         const struct check_outcome *o)
+static void record_usage(struct app *app, int64_t cost, const struct check_outcome *o)
 {
     if (!app->pub || !o->known)
         return;
@@ -297,8 +330,8 @@ static void record_usage(struct app *app, const char *endpoint, int64_t cost,
         .cost = (int)cost,
         .key_id = o->rec.id,
         .key_len = strlen(o->rec.id),
-        .endpoint = endpoint,
-        .endpoint_len = strlen(endpoint),
+        .endpoint = o->usage_endpoint,
+        .endpoint_len = strlen(o->usage_endpoint),
     };
     (void)journal_append(usagepub_journal(app->pub), &rec);
 }
@@ -309,14 +342,14 @@ void check_run(struct worker *w, const char *key, size_t keylen, const char *end
     struct check_env env;
     process_env(w->app, w, &env);
     check_decide(&env, key, keylen, endpoint, cost, o);
-    record_usage(w->app, endpoint, cost, o);
+    record_usage(w->app, cost, o);
 }
 
 /* ---- From the event loop ---- */
 
 static enum check_step finish_async(struct check_async *c)
 {
-    record_usage(c->app, c->endpoint, c->cost, &c->o);
+    record_usage(c->app, c->cost, &c->o);
     return CHECK_DONE;
 }
 
@@ -359,7 +392,7 @@ enum check_step check_start(struct app *app, struct check_async *c, const char *
     c->app = app;
     c->cost = cost;
     strlcpy_tg(c->endpoint, endpoint, sizeof c->endpoint);
-    if (!keys_parse(key, keylen, NULL)) {
+    if (!keys_parse(app->cfg.hmac_secret, key, keylen, NULL)) {
         set_invalid(o);
         return finish_async(c);
     }
@@ -375,7 +408,8 @@ enum check_step check_start(struct app *app, struct check_async *c, const char *
         reset(o);
         return CHECK_BLOCKING; /* not in memory; or an error the slow path reports */
     }
-    check_prepare(&o->rec, c->endpoint, cost, &o->req);
+    if (!prepare(o, c->endpoint, cost))
+        return finish_async(c);
     if (!state_allows(o, now_ms())) {
         if (o->rec.status != KEY_ACTIVE)
             return finish_async(c);

@@ -19,12 +19,16 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "endpoint.h"
 #include "keys.h"
 #include "keystore.h"
 #include "redis.h"
 #include "ratelimit.h"
 
 struct worker;
+
+/* A remembered denial's name: hash|cost|endpoint, whole. */
+#define CHECK_DENIAL_KEY_MAX (KEYS_HASH_HEX_LEN + 24 + ENDPOINT_MAX + 1)
 
 struct check_outcome {
     int status;          /* 200, 401, 403, 429, 503 */
@@ -34,6 +38,9 @@ struct check_outcome {
     bool counted;        /* the rate-limit decision ran: res is valid */
     struct rl_request req;
     struct rl_result res;
+    /* What the check is counted under in usage: the longest of the key's
+     * limit patterns that matches, else "*" (set with req). */
+    char usage_endpoint[ENDPOINT_PATTERN_MAX + 1];
     struct key_record rec; /* last: its limits are the bulk, and often unused */
 };
 
@@ -67,9 +74,12 @@ void check_decide(const struct check_env *env, const char *key, size_t keylen,
                   const char *endpoint, int64_t cost, struct check_outcome *out);
 
 /* Fills req from rec for a check of endpoint and cost; endpoint NULL takes
- * every window of the key (for reading its state). */
-void check_prepare(const struct key_record *rec, const char *endpoint, int64_t cost,
-                   struct rl_request *req);
+ * every window of the key (for reading its state).  False when more windows
+ * apply than one check carries (RATELIMIT_MAX_WINDOWS): the schema bounds a
+ * key's limits, so only a record from outside it can do that, and such a
+ * check is refused rather than decided on some of its windows. */
+bool check_prepare(const struct key_record *rec, const char *endpoint, int64_t cost,
+                   struct rl_request *req) TG_WUR;
 
 /* Decides for key (keylen bytes), endpoint ("METHOD /path" or "*") and cost
  * (1-1000, validated by the caller).  Always fills out; release it with
@@ -97,12 +107,12 @@ struct check_async {
     /* The checker's. */
     struct app *app;
     int64_t cost;
-    char endpoint[320];
+    char endpoint[ENDPOINT_MAX + 1];
     char hash[KEYS_HASH_HEX_LEN];
-    char dkey[KEYS_HASH_HEX_LEN + 400];
+    char dkey[CHECK_DENIAL_KEY_MAX];
     struct redis_async ra;
 };
-/* endpoint: at most 319 bytes (validated by the caller). */
+/* endpoint: "*" or a normal endpoint (endpoint.h), as the caller made it. */
 enum check_step check_start(struct app *app, struct check_async *c, const char *key,
                             size_t keylen, const char *endpoint, int64_t cost);
 

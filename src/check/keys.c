@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/params.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -20,33 +21,39 @@ bool keys_prefix_valid(const char *prefix)
     return true;
 }
 
-static uint32_t crc32_bytes(const char *s, size_t n)
-{
-    uint32_t crc = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= (unsigned char)s[i];
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
-}
+static EVP_MAC_CTX *hmac_ctx(const char *secret);
+static _Noreturn void no_hmac(void);
 
-static void checksum(const char *s, size_t n, char out[KEYS_CHECKSUM_LEN])
+/* The check characters of body (prefix, '_', secret): HMAC-SHA-256 under the
+ * key-hashing secret of "\0check\0" || body -- a domain no key hash input
+ * starts with -- its first 8 bytes written as 6 base62 characters.  Without
+ * the secret a valid check is a 1 in 5.7e10 guess. */
+static void checksum(const char *secret, const char *body, size_t n, char out[KEYS_CHECKSUM_LEN])
 {
-    uint32_t c = crc32_bytes(s, n);
+    static const unsigned char domain[] = {0, 'c', 'h', 'e', 'c', 'k', 0};
+    EVP_MAC_CTX *ctx = hmac_ctx(secret);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    size_t mdlen = 0;
+    if (!EVP_MAC_init(ctx, NULL, 0, NULL) || !EVP_MAC_update(ctx, domain, sizeof domain) ||
+        !EVP_MAC_update(ctx, (const unsigned char *)body, n) ||
+        !EVP_MAC_final(ctx, md, &mdlen, sizeof md) || mdlen < 8)
+        no_hmac();
+    uint64_t c = 0;
+    for (int i = 0; i < 8; i++)
+        c = c << 8 | md[i];
     for (int i = KEYS_CHECKSUM_LEN - 1; i >= 0; i--) {
         out[i] = BASE62[c % 62];
         c /= 62;
     }
 }
 
-void keys_generate(const char *prefix, char out[KEYS_MAX_LEN])
+void keys_generate(const char *secret, const char *prefix, char out[KEYS_MAX_LEN])
 {
     size_t p = strlen(prefix);
     memcpy(out, prefix, p);
     out[p] = '_';
     random_base62(out + p + 1, KEYS_SECRET_LEN);
-    checksum(out, p + 1 + KEYS_SECRET_LEN, out + p + 1 + KEYS_SECRET_LEN);
+    checksum(secret, out, p + 1 + KEYS_SECRET_LEN, out + p + 1 + KEYS_SECRET_LEN);
     out[p + 1 + KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN] = '\0';
 }
 
@@ -55,7 +62,8 @@ static bool is_base62(char c)
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-bool keys_parse(const char *key, size_t len, char prefix_out[KEYS_PREFIX_MAX + 1])
+bool keys_parse(const char *secret, const char *key, size_t len,
+                char prefix_out[KEYS_PREFIX_MAX + 1])
 {
     const char *us = memchr(key, '_', len);
     if (!us)
@@ -70,8 +78,10 @@ bool keys_parse(const char *key, size_t len, char prefix_out[KEYS_PREFIX_MAX + 1
         if (!is_base62(key[i]))
             return false;
     char sum[KEYS_CHECKSUM_LEN];
-    checksum(key, p + 1 + KEYS_SECRET_LEN, sum);
-    if (memcmp(sum, key + len - KEYS_CHECKSUM_LEN, KEYS_CHECKSUM_LEN) != 0)
+    checksum(secret, key, p + 1 + KEYS_SECRET_LEN, sum);
+    /* in constant time: a comparison that stops early would tell a forger
+     * how many check characters were right */
+    if (CRYPTO_memcmp(sum, key + len - KEYS_CHECKSUM_LEN, KEYS_CHECKSUM_LEN) != 0)
         return false;
     if (prefix_out) {
         memcpy(prefix_out, key, p);

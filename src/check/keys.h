@@ -2,10 +2,11 @@
  *
  *   <prefix>_<22 base62 secret chars><6 base62 checksum chars>
  *
- * 22 base62 characters carry 130 bits from the CSPRNG.  The checksum is the
- * CRC-32 of everything before it, so a mistyped key is refused without a
- * store lookup and scanners can recognise the format.  Admin tokens use the
- * same format with their own prefix. */
+ * 22 base62 characters carry 130 bits from the CSPRNG.  The checksum is keyed
+ * with the HMAC secret (a MAC of everything before it), so a mistyped or
+ * forged key is refused before any store lookup: whoever lacks the secret
+ * cannot mint keys that cost the stores anything.  Admin tokens use the same
+ * format with their own prefix. */
 #ifndef TOLLGATE_KEYS_H
 #define TOLLGATE_KEYS_H
 
@@ -26,12 +27,13 @@
 /* True when prefix is 1-16 characters of [a-z0-9]. */
 bool keys_prefix_valid(const char *prefix);
 
-/* Writes a new key with this (valid) prefix into out. */
-void keys_generate(const char *prefix, char out[KEYS_MAX_LEN]);
+/* Writes a new key with this (valid) prefix, checked under secret, into out. */
+void keys_generate(const char *secret, const char *prefix, char out[KEYS_MAX_LEN]);
 
-/* True when key has the format and a correct checksum.  When prefix_out is
- * not NULL it receives the prefix. */
-bool keys_parse(const char *key, size_t len, char prefix_out[KEYS_PREFIX_MAX + 1]);
+/* True when key has the format and a correct checksum under secret.  When
+ * prefix_out is not NULL it receives the prefix. */
+bool keys_parse(const char *secret, const char *key, size_t len,
+                char prefix_out[KEYS_PREFIX_MAX + 1]);
 
 /* The displayable start of a key: prefix, '_' and 4 characters. */
 void keys_start(const char *key, char out[KEYS_PREFIX_MAX + 6]);

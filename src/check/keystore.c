@@ -22,6 +22,12 @@
 #define MISSING_TTL_MS "60000"
 #define MISSING_RECORD "{\"v\":0,\"missing\":true}"
 #define CACHE_ENTRIES 100000
+/* The change feed re-reads this far behind its position: a transaction can
+ * commit a little after the time it stamped on the row. */
+#define FEED_SLACK_US 5000000
+/* ... and remembers what it published for longer than that. */
+#define FEED_SEEN_MS 60000
+#define FEED_PAGE 500 /* rows per query; the SQL says the same */
 /* An active record is re-validated by the check script's version test on
  * every use, so keeping it long costs no freshness.  Each entry gets a
  * lifetime drawn from [3/4, 1] of this, so the records that one burst of
@@ -62,6 +68,9 @@ struct keystore {
     bool tiers_loading;
     bool tiers_claimed; /* a request went to a worker to have them reloaded */
     char tiers_stamp[48]; /* "count:sum of xmins" of the snapshot's table */
+    /* The change feed (keystore_follow_changes): one caller at a time. */
+    int64_t feed_us;       /* changes up to here are published; 0: not started */
+    struct cache *feed_seen; /* key id -> the version last published from here */
 };
 
 struct keystore *keystore_new(struct pg_pool *pg, struct metrics *metrics, int64_t ttl_ms)
@@ -71,6 +80,7 @@ struct keystore *keystore_new(struct pg_pool *pg, struct metrics *metrics, int64
     ks->metrics = metrics;
     ks->ttl_ms = ttl_ms;
     ks->records = cache_new(CACHE_ENTRIES, ttl_ms);
+    ks->feed_seen = cache_new(CACHE_ENTRIES, FEED_SEEN_MS);
     redis_script_init(&ks->put, PUT_SCRIPT);
     pthread_mutex_init(&ks->tiers_lock, NULL);
     return ks;
@@ -81,6 +91,7 @@ void keystore_free(struct keystore *ks)
     if (!ks)
         return;
     cache_free(ks->records);
+    cache_free(ks->feed_seen);
     free(ks->tiers);
     pthread_mutex_destroy(&ks->tiers_lock);
     free(ks);
@@ -224,8 +235,8 @@ static void redis_key(const char *hash, char out[80])
     snprintf(out, 80, "tg:kr:%s", hash);
 }
 
-static void redis_put(struct keystore *ks, struct redis_conn *redis, const char *hash,
-                      const char *version, const char *json, const char *ttl)
+static int redis_put(struct keystore *ks, struct redis_conn *redis, const char *hash,
+                     const char *version, const char *json, const char *ttl)
 {
     char rk[80];
     redis_key(hash, rk);
@@ -233,12 +244,15 @@ static void redis_put(struct keystore *ks, struct redis_conn *redis, const char 
     const char *args[] = {version, json, ttl};
     struct api_error err;
     redisReply *r = redis_eval(redis, &ks->put, 1, keys, 3, args, &err);
+    int rc = 0;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         log_warn("record cache write failed: %s", r ? r->str : err.message);
         metrics_redis_error(ks->metrics, REDIS_ERR_RECORD_WRITE);
+        rc = -1;
     }
     if (r)
         freeReplyObject(r);
+    return rc;
 }
 
 /* The record text from Redis, or NULL (absent or unreachable). */
@@ -332,10 +346,13 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
         metrics_cache(ks->metrics, cached);
     if (!cached) {
         json = src == KS_FRESH ? NULL : redis_get(ks, redis, hash);
+        if (json)
+            metrics_record_load(ks->metrics, false);
         if (!json) {
             json = pg_get(ks, hash, e);
             if (!json)
                 return -1;
+            metrics_record_load(ks->metrics, true);
             char version[24];
             version_of(json, version);
             bool missing = strcmp(json, MISSING_RECORD) == 0;
@@ -433,8 +450,8 @@ int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *r
     return rc;
 }
 
-void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *conn,
-                      const char *key_id)
+int keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *conn,
+                     const char *key_id)
 {
     struct api_error e;
     const char *p[] = {key_id};
@@ -444,14 +461,16 @@ void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_c
                                 1, p, &e);
     if (!r) {
         log_error("could not publish the change of key %s: %s", key_id, e.message);
-        return;
+        return -1;
     }
     int64_t newest = 0;
+    int rc = 0;
     for (int i = 0; i < pg_nrows(r); i++) {
         const char *hash = pg_val(r, i, 0), *json = pg_val(r, i, 1);
         char version[24];
         version_of(json, version);
-        redis_put(ks, redis, hash, version, json, RECORD_TTL_MS);
+        if (redis_put(ks, redis, hash, version, json, RECORD_TTL_MS) != 0)
+            rc = -1;
         cache_remove(ks->records, hash);
         int64_t v;
         if (parse_int64(version, 0, INT64_MAX, &v) == 0 && v > newest)
@@ -461,9 +480,93 @@ void keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_c
     struct api_error err;
     if (ratelimit_publish_version(redis, key_id, newest, &err) != 0) {
         metrics_redis_error(ks->metrics, REDIS_ERR_PUBLISH);
-        log_error("could not publish version %lld of key %s: %s", (long long)newest, key_id,
-                  err.message);
+        log_warn("could not publish version %lld of key %s (the change feed retries): %s",
+                 (long long)newest, key_id, err.message);
+        rc = -1;
     }
+    return rc;
+}
+
+/* The database's clock in microseconds: the feed's positions are its. */
+static int db_now_us(struct pg_conn *c, int64_t *us, struct api_error *e)
+{
+    struct pg_res *r = pg_query(c, "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
+                                0, NULL, e);
+    if (!r)
+        return -1;
+    *us = pg_int(r, 0, 0);
+    pg_res_free(r);
+    return 0;
+}
+
+/* Publishes key_id at version unless this feed already did; false when the
+ * publication failed. */
+static bool feed_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *c,
+                         const char *key_id, int64_t version)
+{
+    char *blob = NULL;
+    size_t len = 0;
+    int64_t seen = -1;
+    if (cache_get(ks->feed_seen, key_id, now_ms(), &blob, &len) && len == sizeof seen)
+        memcpy(&seen, blob, sizeof seen);
+    free(blob);
+    /* A new key (version 1) was never cached anywhere in an older form. */
+    if (seen >= version || version <= 1)
+        return true;
+    if (keystore_publish(ks, redis, c, key_id) != 0)
+        return false;
+    cache_put(ks->feed_seen, key_id, &version, sizeof version, now_ms());
+    return true;
+}
+
+int keystore_follow_changes(struct keystore *ks, struct redis_conn *redis, struct api_error *e)
+{
+    struct pg_conn *c = pg_acquire(ks->pg, e);
+    if (!c)
+        return -1;
+    int rc = 0;
+    if (ks->feed_us == 0) {
+        /* the process cache starts empty: only later changes matter */
+        rc = db_now_us(c, &ks->feed_us, e);
+        pg_release(ks->pg, c);
+        return rc;
+    }
+    char from_us[24], after_id[sizeof ((struct key_record *)0)->id] = "";
+    int64_t newest = ks->feed_us;
+    bool all_published = true;
+    snprintf(from_us, sizeof from_us, "%lld", (long long)(ks->feed_us - FEED_SLACK_US));
+    for (;;) {
+        const char *p[] = {from_us, after_id};
+        struct pg_res *r = pg_query(
+            c,
+            "SELECT id, version, (extract(epoch FROM updated_at) * 1e6)::bigint FROM keys"
+            " WHERE (updated_at, id) > (to_timestamp(0) + $1::bigint * interval '1 microsecond', $2)"
+            " ORDER BY updated_at, id LIMIT 500",
+            2, p, e);
+        if (!r) {
+            rc = -1;
+            break;
+        }
+        int n = pg_nrows(r);
+        for (int i = 0; i < n; i++) {
+            if (!feed_publish(ks, redis, c, pg_val(r, i, 0), pg_int(r, i, 1)))
+                all_published = false;
+            if (pg_int(r, i, 2) > newest)
+                newest = pg_int(r, i, 2);
+        }
+        if (n > 0) {
+            snprintf(from_us, sizeof from_us, "%lld", (long long)pg_int(r, n - 1, 2));
+            strlcpy_tg(after_id, pg_val(r, n - 1, 0), sizeof after_id);
+        }
+        pg_res_free(r);
+        if (n < FEED_PAGE)
+            break;
+    }
+    pg_release(ks->pg, c);
+    /* Not past a change that could not be published: it is taken again. */
+    if (rc == 0 && all_published)
+        ks->feed_us = newest;
+    return rc;
 }
 
 /* The typed snapshot of the tiers JSON map {name: {limits, quota}}; NULL

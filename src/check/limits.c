@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "endpoint.h"
+
 static const struct jx_field limit_fields[] = {
     {"name", JX_STRING, true, false},    {"window_s", JX_INT, true, false},
     {"limit", JX_INT, true, false},      {"precision", JX_INT, false, false},
@@ -32,10 +34,13 @@ static int validate_one(json_object *l, const char *path, struct api_error *e)
     if (prec && jsonx_int_range(prec, f, 1, LIMITS_PRECISION_MAX, e) != 0)
         return -1;
     json_object *ep = jsonx_get(l, "endpoint");
-    if (ep && !limits_endpoint_valid(json_object_get_string(ep), true)) {
+    enum endpoint_status st = ep ? endpoint_pattern_check(json_object_get_string(ep)) : ENDPOINT_OK;
+    if (st != ENDPOINT_OK) {
         jsonx_path(f, sizeof f, path, ".endpoint");
         api_error_set(e, ERR_INVALID_ARGUMENT, f,
-                      "%s must be \"METHOD /path\", optionally ending in '*'.", f);
+                      "%s must be \"METHOD /path\" in normal form (RFC 3986 section 6), at most "
+                      "%d bytes, optionally ending in '*': %s.",
+                      f, ENDPOINT_PATTERN_MAX, endpoint_status_text(st));
         return -1;
     }
     return 0;
@@ -106,34 +111,4 @@ json_object *limits_merge(json_object *base, json_object *over)
         }
     }
     return out;
-}
-
-bool limits_endpoint_match(const char *pattern, const char *endpoint)
-{
-    size_t n = strlen(pattern);
-    if (n > 0 && pattern[n - 1] == '*')
-        return strncmp(pattern, endpoint, n - 1) == 0;
-    return strcmp(pattern, endpoint) == 0;
-}
-
-bool limits_endpoint_valid(const char *s, bool pattern)
-{
-    size_t n = strlen(s);
-    if (strcmp(s, "*") == 0)
-        return true;
-    if (n > 256)
-        return false;
-    size_t i = 0;
-    while (s[i] >= 'A' && s[i] <= 'Z')
-        i++;
-    if (i == 0 || s[i] != ' ' || s[i + 1] != '/')
-        return false;
-    for (size_t k = i + 1; k < n; k++) {
-        unsigned char c = (unsigned char)s[k];
-        if (c <= 0x20 || c >= 0x7F)
-            return false;
-        if (c == '*' && (!pattern || k != n - 1))
-            return false;
-    }
-    return true;
 }

@@ -28,13 +28,4 @@ int limits_validate(json_object *arr, const char *field, struct api_error *e) TG
  * Caller puts the result. */
 json_object *limits_merge(json_object *base, json_object *over);
 
-/* True when endpoint ("METHOD /path") matches pattern, where a trailing '*'
- * in pattern matches any suffix and "*" alone matches everything. */
-bool limits_endpoint_match(const char *pattern, const char *endpoint);
-
-/* True when s is a valid endpoint: "*" or "METHOD /path" (METHOD of A-Z,
- * path of printable ASCII without spaces, at most 256 characters); patterns
- * may end in '*'. */
-bool limits_endpoint_valid(const char *s, bool pattern);
-
 #endif

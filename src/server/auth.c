@@ -55,6 +55,7 @@ static void unauthenticated(struct api_error *e)
  * a revoked token. */
 struct token_entry {
     bool revoked;
+    bool unknown; /* no such token: remembered like any other answer */
     struct principal who;
 };
 
@@ -86,14 +87,16 @@ static int lookup(struct app *app, const char *hash, bool may_block, struct toke
     pg_release(app->pg, c);
     if (!res)
         return -1;
-    if (pg_nrows(res) == 0) {
-        /* Not cached: a token created a moment ago by another process must
-         * work at once; malformed ones never get this far. */
-        pg_res_free(res);
-        unauthenticated(e);
-        return -1;
-    }
     memset(out, 0, sizeof *out);
+    if (pg_nrows(res) == 0) {
+        /* Remembered, so that repeating an unknown token costs no query.
+         * A token made later by another process is never in here: its
+         * secret is new, and the checksum keeps guessed ones out. */
+        pg_res_free(res);
+        out->unknown = true;
+        cache_put(app->tokens, hash, out, sizeof *out, now_ms());
+        return 0;
+    }
     out->revoked = pg_val(res, 0, 0)[0] == 't';
     strlcpy_tg(out->who.id, pg_val(res, 0, 1), sizeof out->who.id);
     strlcpy_tg(out->who.role, pg_val(res, 0, 2), sizeof out->who.role);
@@ -108,7 +111,7 @@ static int authenticate(struct http_req *r, bool may_block, struct api_error *e)
 {
     char token[KEYS_MAX_LEN + 8], prefix[KEYS_PREFIX_MAX + 1];
     if (auth_bearer(http_param(r, "HTTP_AUTHORIZATION"), token, sizeof token) != 0 ||
-        !keys_parse(token, strlen(token), prefix) || strcmp(prefix, KEYS_TOKEN_PREFIX) != 0) {
+        !keys_parse(r->app->cfg.hmac_secret, token, strlen(token), prefix) || strcmp(prefix, KEYS_TOKEN_PREFIX) != 0) {
         unauthenticated(e);
         return -1;
     }
@@ -118,7 +121,7 @@ static int authenticate(struct http_req *r, bool may_block, struct api_error *e)
     int found = lookup(r->app, hash, may_block, &t, e);
     if (found != 0)
         return found;
-    if (t.revoked) {
+    if (t.revoked || t.unknown) {
         unauthenticated(e);
         return -1;
     }

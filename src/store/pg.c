@@ -153,6 +153,11 @@ static struct pg_res *check_result(struct pg_conn *c, PGresult *r, struct api_er
     const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (PQstatus(c->pq) != CONNECTION_OK) {
         unavailable(e, PQerrorMessage(c->pq));
+    } else if (state && strncmp(state, "TG", 2) == 0) {
+        /* a rule of our own schema (sql/005_limits_bound.sql): its message
+         * is written for the client and names no secret */
+        const char *col = PQresultErrorField(r, PG_DIAG_COLUMN_NAME);
+        api_error_set(e, ERR_INVALID_ARGUMENT, col, "%s", msg ? msg : "Invalid value.");
     } else if (state && strcmp(state, "23505") == 0) {
         api_error_set(e, ERR_CONFLICT, NULL, "A resource with this name already exists.");
     } else if (state && retryable(state)) {

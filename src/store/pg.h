@@ -1,7 +1,8 @@
 /* pg: a small per-process PostgreSQL connection pool and query wrappers.
  * Every query is parameterised; errors become API errors (unique violation,
- * deadlock or serialization failure: conflict; connection trouble:
- * unavailable; anything else: internal) carrying the SQLSTATE, and are
+ * deadlock or serialization failure: conflict; a rule of the schema
+ * (SQLSTATE TGxxx): invalid_argument with its column and message;
+ * connection trouble: unavailable; anything else: internal) carrying the SQLSTATE, and are
  * logged with it, never with parameters. */
 #ifndef TOLLGATE_PG_H
 #define TOLLGATE_PG_H

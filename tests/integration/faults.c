@@ -289,6 +289,49 @@ static void test_down_local(void)
 	EXPECT(stack("", "restart-pool build") == 0, "pool restart failed");
 }
 
+/* A key revoked while Redis is down -- its new version cannot be published
+ * -- is refused by every process within 3 s of Redis returning, although
+ * each process had it cached as active (the change feed publishes it). */
+static void test_revoke_while_down(void)
+{
+	struct itest_key k;
+	struct itest_resp r;
+	char path[256];
+	int i, admitted = 0, revoked = 0, other = 0;
+	long last = 0;
+	if (make_key(&k) != 0)
+		return;
+	for (i = 0; i < 40; i++) { /* cached as active by every process of the pool */
+		itest_check(&r, itest_admin_token(), k.key);
+		admitted += r.status == 200;
+		itest_resp_fini(&r);
+	}
+	EXPECT(admitted == 40, "%d of 40 warm-up checks admitted", admitted);
+	EXPECT(stack("", "redis-stop") == 0, "contrib/stack redis-stop failed");
+	snprintf(path, sizeof path, "/v1/keys/%s", k.id);
+	itest_call(&r, "DELETE", path, itest_admin_token(), NULL);
+	EXPECT_STATUS(&r, 200);
+	itest_resp_fini(&r);
+	EXPECT(stack("", "redis-start") == 0, "contrib/stack redis-start failed");
+	itest_sleep_ms(3000);
+	admitted = 0;
+	for (i = 0; i < 40; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		if (r.status == 403 && itest_str(r.json, "reason") &&
+		    strcmp(itest_str(r.json, "reason"), "revoked") == 0)
+			revoked++;
+		else if (r.status == 200)
+			admitted++;
+		else {
+			other++;
+			last = r.status;
+		}
+		itest_resp_fini(&r);
+	}
+	EXPECT(revoked == 40, "3 s after Redis returned, a key revoked while it was down: %d of 40 "
+	       "checks revoked, %d admitted, %d other (last %ld)", revoked, admitted, other, last);
+}
+
 /* ---- Redis Cluster ---- */
 
 #define MAX_NODES 16
@@ -568,6 +611,7 @@ int main(void)
 		CU_add_test(s, "Redis down, closed mode", test_down_closed);
 		CU_add_test(s, "Redis down, open mode", test_down_open);
 		CU_add_test(s, "Redis down, local mode", test_down_local);
+		CU_add_test(s, "a key revoked while Redis is down", test_revoke_while_down);
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -1073,6 +1073,39 @@ static const char *window_names(const struct itest_resp *r, char *buf, size_t si
 	return buf;
 }
 
+/* k's search window (POST /v1/search*) is full: every spelling of a search
+ * endpoint is that endpoint, and one with no single meaning is refused. */
+static void scoped_spellings(const struct itest_key *k)
+{
+	static const char *const spellings[] = {
+		"POST /v1//search/x", "POST /v1/x/../search/x", "POST /%761/search",
+		"POST /v1/./search", "POST /v1/%73earch?q=1", "POST //v1/search/%2e/x",
+	};
+	static char body[3000], ep[1200];
+	struct itest_resp r;
+	size_t i;
+
+	for (i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+		check(&r, k, spellings[i], NULL);
+		expect_limited(&r, "rate_limited", "search", 1, spellings[i]);
+		itest_resp_fini(&r);
+	}
+	check(&r, k, "POST /v1%2Fsearch", NULL);
+	EXPECT_ERROR_CASE(&r, 400, "invalid_argument", "endpoint", "an escaped slash");
+	itest_resp_fini(&r);
+	check(&r, k, "POST /v1/%zz", NULL);
+	EXPECT_ERROR_CASE(&r, 400, "invalid_argument", "endpoint", "a broken escape");
+	itest_resp_fini(&r);
+	/* longer than a normal endpoint may be: refused, never cut or widened */
+	memcpy(ep, "POST /v1/search/", 16);
+	memset(ep + 16, 'a', 1100);
+	ep[1116] = '\0';
+	snprintf(body, sizeof body, "{\"key\":%s,\"endpoint\":%s}", itest_q(k->key), itest_q(ep));
+	itest_call(&r, "POST", "/v1/check", service.token, body);
+	EXPECT_ERROR_CASE(&r, 400, "invalid_argument", "endpoint", "an endpoint of 1,116 bytes");
+	itest_resp_fini(&r);
+}
+
 static void test_scoped(void)
 {
 	const struct win *w = w_scoped;
@@ -1116,6 +1149,88 @@ static void test_scoped(void)
 	itest_resp_fini(&r);
 	check(&r, &k, NULL, NULL);
 	expect_allowed(&r, "no endpoint with search full");
+	itest_resp_fini(&r);
+	scoped_spellings(&k);
+}
+
+/* "name":..., "window_s":60, "limit":lim objects named prefix0.. into out. */
+static void limit_list(char *out, size_t size, const char *prefix, int from, int n, int lim)
+{
+	size_t o = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = from; i < from + n && o < size; i++)
+		o += (size_t)snprintf(out + o, size - o,
+				      "%s{\"name\":\"%s%d\",\"window_s\":60,\"limit\":%d}",
+				      i > from ? "," : "", prefix, i, lim);
+}
+
+/* A key's tier limits merged with its overrides are at most 16 windows,
+ * refused (400 naming limits) by every write that would exceed them -- key
+ * create and patch, tier patch -- and every one of the 16 is enforced. */
+static void test_window_bound(void)
+{
+	struct itest_key k, k2;
+	struct itest_resp r;
+	char tier[40], body[4096], list[3000], extra[3200], path[256];
+
+	limit_list(list, sizeof list, "t", 0, 10, 1000);
+	snprintf(tier, sizeof tier, "it%s-bound", itest_suffix());
+	snprintf(body, sizeof body, "{\"name\":%s,\"limits\":[%s]}", itest_q(tier), list);
+	itest_call(&r, "POST", "/v1/tiers", itest_admin_token(), body);
+	if (!EXPECT_STATUS(&r, 201)) {
+		itest_resp_fini(&r);
+		return;
+	}
+	itest_resp_fini(&r);
+
+	/* 10 + 6 = 16: accepted, and the 16th (k5, 1 per minute) holds. */
+	limit_list(list, sizeof list, "k", 0, 5, 1000);
+	snprintf(extra, sizeof extra, "\"limits\":[%s,{\"name\":\"k5\",\"window_s\":60,"
+		 "\"limit\":1}]", list);
+	if (make_key(&k, tier, "bound", extra) != 0)
+		return;
+	check(&r, &k, NULL, NULL);
+	expect_allowed(&r, "first check of a key with 16 windows");
+	EXPECT(itest_len(itest_get(r.json, "limits")) == 16, "want 16 windows: %.300s", r.body);
+	itest_resp_fini(&r);
+	check(&r, &k, NULL, NULL);
+	expect_limited(&r, "rate_limited", "k5", 1, "second check against the 16th window");
+	itest_resp_fini(&r);
+
+	/* 10 + 7 = 17: refused at create. */
+	limit_list(list, sizeof list, "k", 0, 7, 1000);
+	snprintf(body, sizeof body, "{\"owner_id\":\"acct_it%s_limits_bound2\",\"tier\":%s,"
+		 "\"limits\":[%s]}", itest_suffix(), itest_q(tier), list);
+	itest_call(&r, "POST", "/v1/keys", itest_admin_token(), body);
+	EXPECT_ERROR_CASE(&r, 400, "invalid_argument", "limits", "17 merged windows at create");
+	itest_resp_fini(&r);
+	/* Overrides of the tier's own names do not add windows: 10 + 6 again. */
+	limit_list(list, sizeof list, "t", 0, 4, 5);
+	snprintf(extra, sizeof extra, "\"limits\":[%s,", list);
+	limit_list(list, sizeof list, "k", 0, 6, 1000);
+	snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "%s]", list);
+	if (make_key(&k2, tier, "bound3", extra) != 0)
+		return;
+	/* ... and refused at patch. */
+	limit_list(list, sizeof list, "k", 0, 7, 1000);
+	snprintf(body, sizeof body, "{\"limits\":[%s]}", list);
+	snprintf(path, sizeof path, "/v1/keys/%s", k.id);
+	itest_call(&r, "PATCH", path, itest_admin_token(), body);
+	EXPECT_ERROR_CASE(&r, 400, "invalid_argument", "limits", "17 merged windows at patch");
+	itest_resp_fini(&r);
+	/* A tier change that would give a key 17 windows is refused, and the tier
+	 * keeps its 10. */
+	limit_list(list, sizeof list, "t", 0, 11, 1000);
+	snprintf(body, sizeof body, "{\"limits\":[%s]}", list);
+	snprintf(path, sizeof path, "/v1/tiers/%s", tier);
+	itest_call(&r, "PATCH", path, itest_admin_token(), body);
+	EXPECT_ERROR_CASE(&r, 400, "invalid_argument", "limits", "a tier change to 17 merged windows");
+	itest_resp_fini(&r);
+	itest_call(&r, "GET", path, itest_admin_token(), NULL);
+	EXPECT(r.status == 200 && itest_len(itest_get(r.json, "limits")) == 10,
+	       "the refused change altered the tier: %.300s", r.body);
 	itest_resp_fini(&r);
 }
 
@@ -1343,6 +1458,7 @@ int itest_register_limits(void)
 	    !CU_add_test(s, "retry and reset at the boundary", test_boundary) ||
 	    !CU_add_test(s, "RateLimit headers name the tightest window", test_headers) ||
 	    !CU_add_test(s, "endpoint-scoped limits", test_scoped) ||
+	    !CU_add_test(s, "at most 16 windows, every one enforced", test_window_bound) ||
 	    !CU_add_test(s, "period quota, block and bill", test_quota) ||
 	    !CU_add_test(s, "remaining credits", test_remaining) ||
 	    !CU_add_test(s, "a limit change applies within 1 s", test_change) ||

@@ -126,8 +126,8 @@ static void test_events_invalid_fields(void)
 		{ "\"id\":\"x\",\"key_id\":5,\"status\":200,\"response_ms\":1", "invalid_argument", "events[1].key_id" },
 		{ VALID ",\"endpoint\":\"get /x\"", "invalid_argument", "events[1].endpoint" },
 		{ VALID ",\"endpoint\":\"GET x\"", "invalid_argument", "events[1].endpoint" },
-		{ VALID ",\"endpoint\":\"GET /a b\"", "invalid_argument", "events[1].endpoint" },
-		{ VALID ",\"endpoint\":\"GET /x*\"", "invalid_argument", "events[1].endpoint" },
+		{ VALID ",\"endpoint\":\"GET /a%%2Fb\"", "invalid_argument", "events[1].endpoint" },
+		{ VALID ",\"endpoint\":\"GET /%%zz\"", "invalid_argument", "events[1].endpoint" },
 		{ VALID ",\"endpoint\":\"\"", "invalid_argument", "events[1].endpoint" },
 		{ VALID ",\"endpoint\":null", "invalid_argument", "events[1].endpoint" },
 		{ "\"id\":\"x\",\"key_id\":%s,\"status\":99,\"response_ms\":1", "invalid_argument", "events[1].status" },
@@ -188,6 +188,7 @@ static void test_events_bounds_accepted(void)
 	cases[n++] = "\"id\":\"x\",\"key_id\":%s,\"status\":200,\"response_ms\":3.6e6";
 	cases[n++] = VALID ",\"endpoint\":\"*\"";
 	cases[n++] = VALID ",\"endpoint\":\"DELETE /v1/things/42?x=1\"";
+	cases[n++] = VALID ",\"endpoint\":\"GET /a b/../c\""; /* stored as GET /c */
 	/* A numeric offset names the same instant. */
 	fmt_ms(offset, sizeof offset, wall_ms() - 10 * MINUTE_MS);
 	strcpy(offset + strlen(offset) - 1, "+00:00");
@@ -541,16 +542,19 @@ static void test_usage_checks_end_to_end(void)
 {
 	struct itest_key k, k2;
 	struct itest_resp r;
-	char owner[128], path[512], extra[256];
+	char owner[128], path[512], extra[512];
 	static const int64_t want[2] = { 5, 3 }, want_owner[2] = { 7, 3 };
 	struct totals t;
 	int64_t ms;
 	int i;
 
 	owner_id(owner, sizeof owner, "e2e");
-	/* At most 5 checks a minute: 3 on GET /a and 2 of 5 on POST /b pass. */
+	/* At most 5 checks a minute: 3 on GET /a and 2 of 5 on POST /b pass.
+	 * Usage is counted per limit pattern: give each endpoint one. */
 	snprintf(extra, sizeof extra,
-		 "\"limits\":[{\"name\":\"per_minute\",\"window_s\":60,\"limit\":5}]");
+		 "\"limits\":[{\"name\":\"per_minute\",\"window_s\":60,\"limit\":5},"
+		 "{\"name\":\"a\",\"window_s\":60,\"limit\":1000,\"endpoint\":\"GET /a\"},"
+		 "{\"name\":\"b\",\"window_s\":60,\"limit\":1000,\"endpoint\":\"POST /b*\"}]");
 	if (itest_key_create(&k, owner, itest_big_tier(), extra, NULL) != 0 ||
 	    itest_key_create(&k2, owner, itest_big_tier(), NULL, NULL) != 0)
 		return;
@@ -598,17 +602,17 @@ static void test_usage_checks_end_to_end(void)
 			json_object *row = itest_idx(data, j);
 			const char *ep = itest_str(row, "endpoint");
 
-			EXPECT(ep && (strcmp(ep, "GET /a") == 0 || strcmp(ep, "POST /b") == 0),
+			EXPECT(ep && (strcmp(ep, "GET /a") == 0 || strcmp(ep, "POST /b*") == 0),
 			       "unexpected endpoint in %.400s", r.body);
 			if (ep && strcmp(ep, "GET /a") == 0 && itest_int(row, "allowed", &v))
 				a_ok += v;
-			if (ep && strcmp(ep, "POST /b") == 0 && itest_int(row, "allowed", &v))
+			if (ep && strcmp(ep, "POST /b*") == 0 && itest_int(row, "allowed", &v))
 				b_ok += v;
-			if (ep && strcmp(ep, "POST /b") == 0 && itest_int(row, "denied", &v))
+			if (ep && strcmp(ep, "POST /b*") == 0 && itest_int(row, "denied", &v))
 				b_no += v;
 		}
 		EXPECT(a_ok == 3 && b_ok == 2 && b_no == 3,
-		       "by endpoint: want GET /a 3/0, POST /b 2/3: %.500s", r.body);
+		       "by endpoint: want GET /a 3/0, POST /b* 2/3: %.500s", r.body);
 	}
 	itest_resp_fini(&r);
 

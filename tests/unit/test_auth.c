@@ -2,6 +2,7 @@
  * refusals that happen before any store is consulted. */
 #include <string.h>
 
+#include "app.h"
 #include "auth.h"
 #include "unit.h"
 
@@ -73,8 +74,11 @@ static void test_bearer_size(void)
 /* Runs auth_authenticate on a request carrying only envp. */
 static int authenticate(char **envp, struct api_error *e)
 {
+    static struct app app;
+    app.cfg.hmac_secret = (char *)"unit-secret";
     struct http_req r;
     memset(&r, 0, sizeof r);
+    r.app = &app;
     r.env = envp;
     memset(e, 0, sizeof *e);
     return auth_authenticate(&r, e);
@@ -91,8 +95,8 @@ static void test_authenticate_refuses_early(void)
     static const char *const headers[] = {
         "HTTP_AUTHORIZATION=Basic dXNlcjpwYXNz",
         "HTTP_AUTHORIZATION=Bearer not-a-token",
-        "HTTP_AUTHORIZATION=Bearer tgadm_abcdefghijklmnopqrstuv1MC0BX", /* bad checksum */
-        "HTTP_AUTHORIZATION=Bearer tg_00000000000000000000004KuzpT",    /* a key, not a token */
+        "HTTP_AUTHORIZATION=Bearer tgadm_abcdefghijklmnopqrstuvxrrU8X", /* bad checksum */
+        "HTTP_AUTHORIZATION=Bearer tg_000000000000000000000021qLQd",    /* a key, not a token */
     };
     for (size_t i = 0; i < TG_ARRAY_LEN(headers); i++) {
         char *envp[] = {(char *)headers[i], NULL};

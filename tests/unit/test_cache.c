@@ -134,26 +134,60 @@ static void test_update_in_place(void)
     cache_free(c);
 }
 
-static void test_capacity_clears(void)
+static void test_capacity_evicts_one(void)
 {
     struct cache *c = cache_new(3, 1000);
     cache_put(c, "a", "1", 1, 0);
     cache_put(c, "b", "2", 1, 0);
     cache_put(c, "c", "3", 1, 0);
-    CU_ASSERT_TRUE(has(c, "a", 0, "1"));
+    CU_ASSERT_TRUE(has(c, "b", 0, "2")); /* b and c are read, a is not */
+    CU_ASSERT_TRUE(has(c, "c", 0, "3"));
+    cache_put(c, "d", "4", 1, 0); /* one over: the unread entry makes room */
+    CU_ASSERT_FALSE(has(c, "a", 0, "1"));
     CU_ASSERT_TRUE(has(c, "b", 0, "2"));
     CU_ASSERT_TRUE(has(c, "c", 0, "3"));
-    cache_put(c, "d", "4", 1, 0); /* one over: the whole map goes */
-    CU_ASSERT_FALSE(has(c, "a", 0, "1"));
-    CU_ASSERT_FALSE(has(c, "b", 0, "2"));
-    CU_ASSERT_FALSE(has(c, "c", 0, "3"));
     CU_ASSERT_TRUE(has(c, "d", 0, "4"));
-    /* And it refills up to capacity again. */
+    uint64_t hits, misses, evictions = 0;
+    cache_stats(c, &hits, &misses, &evictions);
+    CU_ASSERT_EQUAL(evictions, 1);
+    /* All read: one turn of the hand clears the marks, then the oldest goes. */
     cache_put(c, "e", "5", 1, 0);
-    cache_put(c, "f", "6", 1, 0);
-    CU_ASSERT_TRUE(has(c, "d", 0, "4"));
+    CU_ASSERT_FALSE(has(c, "b", 0, "2"));
     CU_ASSERT_TRUE(has(c, "e", 0, "5"));
-    CU_ASSERT_TRUE(has(c, "f", 0, "6"));
+    /* An entry with its own TTL joins the ring like any other. */
+    cache_put_ttl(c, "f", "6", 1, 0, 5);
+    CU_ASSERT_TRUE(has(c, "f", 1, "6"));
+    cache_free(c);
+}
+
+/* A flood of one-off entries does not displace entries that are read
+ * between insertions: the hot set stays whole. */
+static void test_hot_entries_survive_flood(void)
+{
+    enum { CAP = 100, HOT = 20, FLOOD = 10000 };
+    struct cache *c = cache_new(CAP, 1000000);
+    char k[32];
+    for (int i = 0; i < HOT; i++) {
+        snprintf(k, sizeof k, "hot%d", i);
+        cache_put(c, k, "h", 1, 0);
+    }
+    int hot_misses = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        snprintf(k, sizeof k, "cold%d", i);
+        cache_put(c, k, "c", 1, 1);
+        if (i % 2 == 0) { /* every hot key is read once per 40 insertions */
+            snprintf(k, sizeof k, "hot%d", (i / 2) % HOT);
+            hot_misses += !has(c, k, 2, "h");
+        }
+    }
+    CU_ASSERT_EQUAL(hot_misses, 0);
+    /* the cold entries took turns in the rest of the room */
+    int cold = 0;
+    for (int i = FLOOD - CAP; i < FLOOD; i++) {
+        snprintf(k, sizeof k, "cold%d", i);
+        cold += has(c, k, 2, "c");
+    }
+    CU_ASSERT(cold > 0 && cold <= CAP - HOT);
     cache_free(c);
 }
 
@@ -219,7 +253,7 @@ static void test_stats(void)
 {
     struct cache *c = cache_new(2, 100);
     uint64_t hits = 99, misses = 99;
-    cache_stats(c, &hits, &misses);
+    cache_stats(c, &hits, &misses, NULL);
     CU_ASSERT_EQUAL(hits, 0);
     CU_ASSERT_EQUAL(misses, 0);
     CU_ASSERT_FALSE(has(c, "a", 0, "1"));  /* miss: absent */
@@ -229,13 +263,13 @@ static void test_stats(void)
     CU_ASSERT_FALSE(has(c, "a", 100, "1")); /* miss: expired */
     cache_remove(c, "a");
     CU_ASSERT_FALSE(has(c, "a", 0, "1"));  /* miss: removed */
-    cache_stats(c, &hits, &misses);
+    cache_stats(c, &hits, &misses, NULL);
     CU_ASSERT_EQUAL(hits, 2);
     CU_ASSERT_EQUAL(misses, 3);
     /* Puts and removals do not count as lookups. */
     cache_put(c, "b", "2", 1, 0);
     cache_remove(c, "b");
-    cache_stats(c, &hits, &misses);
+    cache_stats(c, &hits, &misses, NULL);
     CU_ASSERT_EQUAL(hits, 2);
     CU_ASSERT_EQUAL(misses, 3);
     cache_free(c);
@@ -252,7 +286,8 @@ int main(void)
         UNIT_TEST(test_entry_ttl),
         UNIT_TEST(test_zero_ttl),
         UNIT_TEST(test_update_in_place),
-        UNIT_TEST(test_capacity_clears),
+        UNIT_TEST(test_capacity_evicts_one),
+        UNIT_TEST(test_hot_entries_survive_flood),
         UNIT_TEST(test_many_keys),
         UNIT_TEST(test_remove),
         UNIT_TEST(test_stats),

@@ -41,20 +41,41 @@ static void test_prepare_selects_windows(void)
     struct key_record rec;
     record(&rec);
     struct rl_request req;
-    check_prepare(&rec, "GET /v1/search/x", 2, &req);
+    CU_ASSERT_TRUE(check_prepare(&rec, "GET /v1/search/x", 2, &req));
     CU_ASSERT_EQUAL_FATAL(req.nwindows, 2);
     CU_ASSERT_STRING_EQUAL(req.windows[0].name, "per_second");
     CU_ASSERT_STRING_EQUAL(req.windows[1].name, "search");
     CU_ASSERT_EQUAL(req.cost, 2);
     CU_ASSERT_STRING_EQUAL(req.key_id, "key_1");
     /* "*": only the unscoped limits; NULL (reading state): every window. */
-    check_prepare(&rec, "*", 1, &req);
+    CU_ASSERT_TRUE(check_prepare(&rec, "*", 1, &req));
     CU_ASSERT_EQUAL(req.nwindows, 1);
-    check_prepare(&rec, NULL, 1, &req);
+    CU_ASSERT_TRUE(check_prepare(&rec, NULL, 1, &req));
     CU_ASSERT_EQUAL(req.nwindows, 3);
-    check_prepare(&rec, "POST /v1/upload", 1, &req);
+    CU_ASSERT_TRUE(check_prepare(&rec, "POST /v1/upload", 1, &req));
     CU_ASSERT_EQUAL(req.nwindows, 2);
     CU_ASSERT_STRING_EQUAL(req.windows[1].name, "upload");
+}
+
+/* More windows than one check carries: refused, never cut to the first 16. */
+static void test_prepare_too_many_windows(void)
+{
+    struct key_record rec;
+    record(&rec);
+    rec.nlimits = RATELIMIT_MAX_WINDOWS + 1;
+    for (size_t i = 0; i < rec.nlimits; i++) {
+        memset(&rec.limits[i], 0, sizeof rec.limits[i]);
+        snprintf(rec.limits[i].name, sizeof rec.limits[i].name, "w%zu", i);
+        rec.limits[i].window_s = 60;
+        rec.limits[i].limit = 10;
+        rec.limits[i].precision = 10;
+    }
+    struct rl_request req;
+    CU_ASSERT_FALSE(check_prepare(&rec, "GET /x", 1, &req));
+    /* scoped away, the extra one no longer applies */
+    strlcpy_tg(rec.limits[RATELIMIT_MAX_WINDOWS].endpoint, "POST /y", sizeof rec.limits[0].endpoint);
+    CU_ASSERT_TRUE(check_prepare(&rec, "GET /x", 1, &req));
+    CU_ASSERT_EQUAL(req.nwindows, RATELIMIT_MAX_WINDOWS);
 }
 
 /* The body must be valid JSON that json-c reads back, and exactly this. */
@@ -86,7 +107,7 @@ static void test_body_allowed_and_limited(void)
     struct check_outcome o;
     memset(&o, 0, sizeof o);
     record(&o.rec);
-    check_prepare(&o.rec, "GET /v1/search", 1, &o.req);
+    CU_ASSERT_TRUE(check_prepare(&o.rec, "GET /v1/search", 1, &o.req));
     o.known = true;
     o.counted = true;
     o.status = 200;
@@ -212,6 +233,35 @@ static char key[KEYS_MAX_LEN];
 static void decide(const struct check_env *env, struct check_outcome *o)
 {
     check_decide(env, key, strlen(key), "GET /v1/search", 1, o);
+}
+
+/* Usage is counted under the longest matching limit pattern, else "*":
+ * invented paths add no usage rows. */
+static void test_decide_usage_endpoint(void)
+{
+    struct world w;
+    struct check_env env;
+    struct check_outcome o;
+    world_init(&w, &env);
+    w.fresh.limits[3] = lim("search_one", 60, 100, "GET /v1/search/one");
+    w.fresh.nlimits = 4;
+    w.local = w.fresh;
+    static const struct {
+        const char *endpoint, *counted;
+    } cases[] = {
+        {"GET /v1/search", "GET /v1/search*"},
+        {"GET /v1/search/one", "GET /v1/search/one"},
+        {"GET /v1/search/two", "GET /v1/search*"},
+        {"POST /v1/upload", "POST /v1/upload"},
+        {"GET /anything/else", "*"},
+        {"*", "*"},
+    };
+    for (size_t i = 0; i < TG_ARRAY_LEN(cases); i++) {
+        check_decide(&env, key, strlen(key), cases[i].endpoint, 1, &o);
+        CU_ASSERT_EQUAL(o.status, 200);
+        CU_ASSERT_STRING_EQUAL(o.usage_endpoint, cases[i].counted);
+        check_outcome_fini(&o);
+    }
 }
 
 static void test_decide_malformed_key_costs_nothing(void)
@@ -380,8 +430,10 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_prepare_selects_windows),
+        UNIT_TEST(test_prepare_too_many_windows),
         UNIT_TEST(test_body_invalid_key),
         UNIT_TEST(test_body_allowed_and_limited),
+        UNIT_TEST(test_decide_usage_endpoint),
         UNIT_TEST(test_decide_malformed_key_costs_nothing),
         UNIT_TEST(test_decide_state_precedence),
         UNIT_TEST(test_decide_confirms_cached_refusal),
@@ -390,7 +442,7 @@ int main(void)
         UNIT_TEST(test_decide_lookup_failure),
         UNIT_TEST(test_decide_denial_replayed),
     };
-    keys_generate("tg", key);
+    keys_generate("unit-secret", "tg", key);
     log_open("/dev/null", LOG_ERROR);
     int rc = unit_run("checker", tests, TG_ARRAY_LEN(tests));
     log_close();

@@ -6,9 +6,11 @@
 #include "unit.h"
 
 /* Keys computed independently: prefix, '_', the 22-character secret and the
- * CRC-32 (IEEE) of both written as 6 base62 digits, most significant first. */
-#define KNOWN_TG "tg_00000000000000000000004KuzpT"
-#define KNOWN_ADM "tgadm_abcdefghijklmnopqrstuv1MC0BN"
+ * first 8 bytes of HMAC-SHA-256(SECRET, "\0check\0" || both) written as 6
+ * base62 digits, most significant first. */
+#define SECRET "unit-secret"
+#define KNOWN_TG "tg_000000000000000000000021qLQd"
+#define KNOWN_ADM "tgadm_abcdefghijklmnopqrstuvxrrU8T"
 
 static const char *const PREFIXES[] = {"tg", "tgadm", "a", "9", "acme2", "0123456789abcdef"};
 
@@ -28,11 +30,11 @@ static void test_prefix_valid(void)
 static void test_known_keys(void)
 {
     char prefix[KEYS_PREFIX_MAX + 1];
-    CU_ASSERT_TRUE(keys_parse(KNOWN_TG, strlen(KNOWN_TG), prefix));
+    CU_ASSERT_TRUE(keys_parse(SECRET, KNOWN_TG, strlen(KNOWN_TG), prefix));
     CU_ASSERT_STRING_EQUAL(prefix, "tg");
-    CU_ASSERT_TRUE(keys_parse(KNOWN_ADM, strlen(KNOWN_ADM), prefix));
+    CU_ASSERT_TRUE(keys_parse(SECRET, KNOWN_ADM, strlen(KNOWN_ADM), prefix));
     CU_ASSERT_STRING_EQUAL(prefix, KEYS_TOKEN_PREFIX);
-    CU_ASSERT_TRUE(keys_parse(KNOWN_TG, strlen(KNOWN_TG), NULL));
+    CU_ASSERT_TRUE(keys_parse(SECRET, KNOWN_TG, strlen(KNOWN_TG), NULL));
 }
 
 static void test_generate_parse_round_trip(void)
@@ -42,26 +44,46 @@ static void test_generate_parse_round_trip(void)
             char key[KEYS_MAX_LEN];
             char prefix[KEYS_PREFIX_MAX + 1] = "";
             size_t p = strlen(PREFIXES[i]);
-            keys_generate(PREFIXES[i], key);
+            keys_generate(SECRET, PREFIXES[i], key);
             CU_ASSERT_EQUAL(strlen(key), p + 1 + KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN);
             CU_ASSERT_EQUAL(strncmp(key, PREFIXES[i], p), 0);
             CU_ASSERT_EQUAL(key[p], '_');
             CU_ASSERT_EQUAL(strspn(key + p + 1, BASE62), KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN);
-            CU_ASSERT_TRUE(keys_parse(key, strlen(key), prefix));
+            CU_ASSERT_TRUE(keys_parse(SECRET, key, strlen(key), prefix));
             CU_ASSERT_STRING_EQUAL(prefix, PREFIXES[i]);
         }
     }
     /* The longest key fills KEYS_MAX_LEN exactly. */
     char key[KEYS_MAX_LEN];
-    keys_generate("0123456789abcdef", key);
+    keys_generate(SECRET, "0123456789abcdef", key);
     CU_ASSERT_EQUAL(strlen(key) + 1, KEYS_MAX_LEN);
+}
+
+/* The check is keyed: the same key under another secret is no key, and a
+ * checksum-valid key cannot be made without the secret. */
+static void test_checksum_keyed(void)
+{
+    CU_ASSERT_FALSE(keys_parse("other-secret", KNOWN_TG, strlen(KNOWN_TG), NULL));
+    char key[KEYS_MAX_LEN];
+    keys_generate("other-secret", "tg", key);
+    CU_ASSERT_TRUE(keys_parse("other-secret", key, strlen(key), NULL));
+    CU_ASSERT_FALSE(keys_parse(SECRET, key, strlen(key), NULL));
+    /* 10,000 random bodies with random check characters: none passes */
+    int passed = 0;
+    for (int i = 0; i < 10000; i++) {
+        memcpy(key, "tg_", 3);
+        random_base62(key + 3, KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN);
+        key[3 + KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN] = '\0';
+        passed += keys_parse(SECRET, key, strlen(key), NULL);
+    }
+    CU_ASSERT_EQUAL(passed, 0);
 }
 
 static void test_generate_unique(void)
 {
     char a[KEYS_MAX_LEN], b[KEYS_MAX_LEN];
-    keys_generate("tg", a);
-    keys_generate("tg", b);
+    keys_generate(SECRET, "tg", a);
+    keys_generate(SECRET, "tg", b);
     CU_ASSERT_STRING_NOT_EQUAL(a, b);
 }
 
@@ -82,18 +104,18 @@ static void test_flipped_character(void)
             char copy[KEYS_MAX_LEN];
             memcpy(copy, keys[k], len + 1);
             copy[i] = other(copy[i]); /* still a valid prefix or base62 character */
-            CU_ASSERT_FALSE(keys_parse(copy, len, NULL));
+            CU_ASSERT_FALSE(keys_parse(SECRET, copy, len, NULL));
         }
     }
     /* Case matters: base62 is case-sensitive. */
     char copy[] = KNOWN_TG;
-    copy[30] = 't'; /* 'T' -> 't' */
-    CU_ASSERT_FALSE(keys_parse(copy, strlen(copy), NULL));
+    copy[30] = 'D'; /* 'd' -> 'D' */
+    CU_ASSERT_FALSE(keys_parse(SECRET, copy, strlen(copy), NULL));
     /* Two swapped characters of the secret. */
     char swapped[] = KNOWN_ADM;
     swapped[6] = 'b';
     swapped[7] = 'a';
-    CU_ASSERT_FALSE(keys_parse(swapped, strlen(swapped), NULL));
+    CU_ASSERT_FALSE(keys_parse(SECRET, swapped, strlen(swapped), NULL));
 }
 
 static void test_wrong_length(void)
@@ -101,11 +123,11 @@ static void test_wrong_length(void)
     char key[KEYS_MAX_LEN + 2];
     strcpy(key, KNOWN_TG);
     size_t len = strlen(key);
-    CU_ASSERT_FALSE(keys_parse(key, len - 1, NULL));
+    CU_ASSERT_FALSE(keys_parse(SECRET, key, len - 1, NULL));
     strcat(key, "A");
-    CU_ASSERT_FALSE(keys_parse(key, len + 1, NULL));
-    CU_ASSERT_FALSE(keys_parse("", 0, NULL));
-    CU_ASSERT_FALSE(keys_parse("tg_", 3, NULL));
+    CU_ASSERT_FALSE(keys_parse(SECRET, key, len + 1, NULL));
+    CU_ASSERT_FALSE(keys_parse(SECRET, "", 0, NULL));
+    CU_ASSERT_FALSE(keys_parse(SECRET, "tg_", 3, NULL));
 }
 
 /* Keys whose checksum is right but whose prefix is not: only the format
@@ -113,12 +135,12 @@ static void test_wrong_length(void)
 static void test_bad_prefix_good_checksum(void)
 {
     static const char *const keys[] = {
-        "_00000000000000000000000zMkS8",                  /* empty prefix */
-        "abcdefghijklmnopq_00000000000000000000002Cjj3w", /* 17 characters */
-        "TG_00000000000000000000002y4wdJ",                /* upper case */
+        "_0000000000000000000000dEPQyN",                  /* empty prefix */
+        "abcdefghijklmnopq_00000000000000000000008n9JmR", /* 17 characters */
+        "TG_0000000000000000000000l25lot",                /* upper case */
     };
     for (size_t i = 0; i < TG_ARRAY_LEN(keys); i++)
-        CU_ASSERT_FALSE(keys_parse(keys[i], strlen(keys[i]), NULL));
+        CU_ASSERT_FALSE(keys_parse(SECRET, keys[i], strlen(keys[i]), NULL));
 }
 
 /* KNOWN_TG with character i replaced by c, in out. */
@@ -135,19 +157,19 @@ static void test_malformed(void)
     char k[KEYS_MAX_LEN];
     CU_ASSERT_EQUAL(strlen(KNOWN_TG), 2 + 1 + KEYS_SECRET_LEN + KEYS_CHECKSUM_LEN);
     size_t len = known_with(2, '0', k); /* no underscore */
-    CU_ASSERT_FALSE(keys_parse(k, len, prefix));
+    CU_ASSERT_FALSE(keys_parse(SECRET, k, len, prefix));
     len = known_with(0, '_', k); /* "__": empty prefix */
-    CU_ASSERT_FALSE(keys_parse(k + 1, len - 1, prefix));
+    CU_ASSERT_FALSE(keys_parse(SECRET, k + 1, len - 1, prefix));
     len = known_with(0, 'T', k); /* upper-case prefix */
-    CU_ASSERT_FALSE(keys_parse(k, len, prefix));
+    CU_ASSERT_FALSE(keys_parse(SECRET, k, len, prefix));
     len = known_with(10, '-', k); /* not base62 */
-    CU_ASSERT_FALSE(keys_parse(k, len, prefix));
+    CU_ASSERT_FALSE(keys_parse(SECRET, k, len, prefix));
     len = known_with(10, '_', k); /* a second underscore */
-    CU_ASSERT_FALSE(keys_parse(k, len, prefix));
+    CU_ASSERT_FALSE(keys_parse(SECRET, k, len, prefix));
     len = known_with(10, '\0', k); /* NUL inside the given length */
-    CU_ASSERT_FALSE(keys_parse(k, len, prefix));
+    CU_ASSERT_FALSE(keys_parse(SECRET, k, len, prefix));
     len = known_with(28, '+', k);
-    CU_ASSERT_FALSE(keys_parse(k, len, prefix));
+    CU_ASSERT_FALSE(keys_parse(SECRET, k, len, prefix));
     CU_ASSERT_STRING_EQUAL(prefix, "unchanged"); /* untouched on failure */
 }
 
@@ -159,7 +181,7 @@ static void test_start(void)
     keys_start(KNOWN_ADM, out);
     CU_ASSERT_STRING_EQUAL(out, "tgadm_abcd");
     char key[KEYS_MAX_LEN];
-    keys_generate("0123456789abcdef", key);
+    keys_generate(SECRET, "0123456789abcdef", key);
     keys_start(key, out);
     CU_ASSERT_EQUAL(strlen(out), 16 + 1 + 4);
     CU_ASSERT_EQUAL(strncmp(out, key, 21), 0);
@@ -230,6 +252,7 @@ int main(void)
         UNIT_TEST(test_prefix_valid),
         UNIT_TEST(test_known_keys),
         UNIT_TEST(test_generate_parse_round_trip),
+        UNIT_TEST(test_checksum_keyed),
         UNIT_TEST(test_generate_unique),
         UNIT_TEST(test_flipped_character),
         UNIT_TEST(test_wrong_length),
