@@ -53,6 +53,8 @@ static enum endpoint_status spell(const char *p, const char *end, char *buf, siz
                 return ENDPOINT_AMBIGUOUS;
             if (!is_unreserved(c))
                 goto escape;
+        } else if (c == '\\') {
+            return ENDPOINT_AMBIGUOUS; /* a separator to some servers, as escaped */
         } else if (!is_path_char(c)) {
             goto escape;
         }
@@ -200,7 +202,7 @@ const char *endpoint_status_text(enum endpoint_status st)
     case ENDPOINT_BAD_METHOD: return "the method must be 1-20 letters A-Z";
     case ENDPOINT_BAD_FORM: return "it must be \"METHOD /path\"";
     case ENDPOINT_BAD_ESCAPE: return "a '%' is not followed by two hex digits";
-    case ENDPOINT_AMBIGUOUS: return "an escaped '/', '\\' or NUL has no single meaning";
+    case ENDPOINT_AMBIGUOUS: return "a '\\' or an escaped '/', '\\' or NUL has no single meaning";
     case ENDPOINT_TOO_LONG: return "it is too long";
     case ENDPOINT_NOT_NORMAL: return "it is not in normal form";
     }

@@ -5,8 +5,8 @@
  * The path is normalised as RFC 3986 section 6.2.2 describes: percent-encoded
  * unreserved characters are decoded, other escapes get upper-case hex, bytes
  * that may not appear in a path are percent-encoded, dot segments are
- * removed and repeated slashes merged.  Escapes of '/', '\' and NUL are
- * refused: servers and frameworks disagree on whether they separate
+ * removed and repeated slashes merged.  Escapes of '/', '\' and NUL, and a
+ * raw '\', are refused: servers and frameworks disagree on whether they separate
  * segments, so no single normal form is safe.  A query or fragment ('?' or
  * '#' and what follows) is not part of the endpoint. */
 #ifndef TOLLGATE_ENDPOINT_H
@@ -27,7 +27,7 @@ enum endpoint_status {
     ENDPOINT_BAD_METHOD,  /* not 1-20 letters A-Z */
     ENDPOINT_BAD_FORM,    /* not "METHOD /path", or a path not starting with '/' */
     ENDPOINT_BAD_ESCAPE,  /* '%' not followed by two hex digits */
-    ENDPOINT_AMBIGUOUS,   /* an escaped '/', '\' or NUL */
+    ENDPOINT_AMBIGUOUS,   /* an escaped '/', '\' or NUL, or a raw '\' */
     ENDPOINT_TOO_LONG,    /* longer than the bound once normal */
     ENDPOINT_NOT_NORMAL,  /* a pattern that is not written in normal form */
 };

@@ -67,8 +67,12 @@ static bool path_matches(const char *pattern, const char *path,
         const char *pe = strchrnul(p, '/'), *se = strchrnul(s, '/');
         size_t plen = (size_t)(pe - p), slen = (size_t)(se - s);
         if (plen > 1 && p[0] == '{' && p[plen - 1] == '}') {
+            /* A parameter that is not UTF-8 text names nothing the
+             * database could hold: no route, rather than a query that fails. */
+            long n;
             if (slen == 0 || np == HTTP_MAX_PARAMS ||
-                http_decode(s, slen, false, params[np], HTTP_PARAM_MAX) < 0)
+                (n = http_decode(s, slen, false, params[np], HTTP_PARAM_MAX)) < 0 ||
+                !utf8_valid(params[np], (size_t)n))
                 return false;
             np++;
         } else if (plen != slen || memcmp(p, s, plen) != 0) {

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds the FastCGI fuzz harness (libFuzzer with ASan and UBSan) and runs it for a
-# bounded time from the seed corpus.
+# Builds the libFuzzer harnesses (with ASan and UBSan) and runs each for a bounded time
+# from its seed corpus.
 #
-#   tests/fuzz/run.sh [SECONDS] [LIBFUZZER_FLAG...]     SECONDS defaults to 60
+#   tests/fuzz/run.sh [SECONDS] [NAME...]     SECONDS per harness, default 60; all by default
 #
-# Needs clang and libFuzzer's runtime (Debian 12: clang, libclang-rt-14-dev). The harness
-# compiles src/server/fastcgi.c, src/base/strbuf.c and src/base/util.c directly: they need nothing but libc.
-# Binary, log, grown corpus and crash reproducers go to $FUZZ_OUT (default build/fuzz).
-# Exits non-zero when the fuzzer found a crash (its reproducer path and stack trace are
-# printed) and prints the number of executions either way.
+# Harnesses: fastcgi (the FastCGI codec), endpoint (the path normaliser), keys (the key
+# parser), json (the strict JSON input layer), config (the configuration parser), router
+# (routes and query strings). Each compiles the few sources it exercises directly.
+# Needs clang and libFuzzer's runtime (Debian 12: clang, libclang-rt-14-dev), and the
+# json-c and OpenSSL headers. Binaries, logs, grown corpora and crash reproducers go to
+# $FUZZ_OUT (default build/fuzz). Exits non-zero when a harness found a crash (its
+# reproducer path and stack trace are printed); prints every harness's executions.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,31 +18,54 @@ SECONDS_MAX=${1:-60}
 shift || true
 OUT=${FUZZ_OUT:-$ROOT/build/fuzz}
 CLANG=${FUZZ_CC:-clang}
-LOG=$OUT/fastcgi.log
+S=$ROOT/src
 
 [[ $SECONDS_MAX =~ ^[0-9]+$ ]] || {
-	echo "usage: $0 [SECONDS] [LIBFUZZER_FLAG...]" >&2
+	echo "usage: $0 [SECONDS] [NAME...]" >&2
 	exit 2
 }
-mkdir -p "$OUT/corpus-fastcgi"
 
-"$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
-	-I"$ROOT/src/base" -I"$ROOT/src/server" \
-	"$ROOT/tests/fuzz/fuzz_fastcgi.c" "$ROOT/src/server/fastcgi.c" "$ROOT/src/base/strbuf.c" "$ROOT/src/base/util.c" \
-	-o "$OUT/fuzz_fastcgi"
+# name -> the sources it needs besides its harness, and the libraries.
+declare -A SOURCES=(
+	[fastcgi]="$S/server/fastcgi.c $S/base/strbuf.c $S/base/util.c"
+	[endpoint]="$S/check/endpoint.c"
+	[keys]="$S/check/keys.c $S/base/util.c $S/base/error.c"
+	[json]="$S/base/jsonx.c $S/base/util.c $S/base/error.c"
+	[config]="$S/base/config.c $S/base/log.c $S/store/rcluster.c $S/base/util.c $S/base/error.c $S/base/strbuf.c"
+	[router]="$S/server/router.c $S/server/http.c $S/base/log.c $S/base/jsonx.c $S/base/strbuf.c $S/base/util.c $S/base/error.c"
+)
+declare -A LIBS=(
+	[fastcgi]="" [endpoint]="" [keys]="-lcrypto" [json]="-ljson-c"
+	[config]="" [router]="-ljson-c"
+)
+NAMES=(fastcgi endpoint keys json config router)
+(($# == 0)) || NAMES=("$@")
 
-# The first corpus directory receives new inputs; the committed seeds stay as they are.
-rc=0
-"$OUT/fuzz_fastcgi" -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 \
-	-print_final_stats=1 -artifact_prefix="$OUT/" "$@" \
-	"$OUT/corpus-fastcgi" "$ROOT/tests/fuzz/corpus/fastcgi" >"$LOG" 2>&1 || rc=$?
+fuzz_one() {
+	local name=$1 log=$OUT/$1.log rc=0 execs
+	[[ -n ${SOURCES[$name]+x} ]] || { echo "fuzz: no harness named $name" >&2; return 2; }
+	mkdir -p "$OUT/corpus-$name"
+	# shellcheck disable=SC2086 # the lists are words
+	"$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+		-I"$S/base" -I"$S/server" -I"$S/check" -I"$S/store" -I/usr/include/json-c \
+		"$ROOT/tests/fuzz/fuzz_$name.c" ${SOURCES[$name]} ${LIBS[$name]} -o "$OUT/fuzz_$name"
+	# The first corpus directory receives new inputs; the committed seeds stay as they are.
+	"$OUT/fuzz_$name" -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix="$OUT/$name-" \
+		"$OUT/corpus-$name" "$ROOT/tests/fuzz/corpus/$name" >"$log" 2>&1 || rc=$?
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	if ((rc != 0)); then
+		tail -n 80 "$log"
+		echo "fuzz_$name: FAILED (exit $rc) after ${execs:-?} executions; log $log" >&2
+		return "$rc"
+	fi
+	echo "fuzz_$name: ${execs:-?} executions in ${SECONDS_MAX}s, no crash"
+}
 
-execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$LOG" | tail -n 1)
-if ((rc != 0)); then
-	tail -n 80 "$LOG"
-	echo "fuzz_fastcgi: FAILED (exit $rc) after ${execs:-?} executions; log $LOG" >&2
-	exit "$rc"
-fi
-grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs)' "$LOG" | tail -n 2 || true
-echo "fuzz_fastcgi: ${execs:-?} executions in ${SECONDS_MAX}s, no crash"
+mkdir -p "$OUT"
+failed=0
+for name in "${NAMES[@]}"; do
+	fuzz_one "$name" || failed=1
+done
+exit "$failed"

@@ -61,6 +61,7 @@ static void test_refusals(void)
     expect_refused("GET", "/a%2fb", ENDPOINT_AMBIGUOUS);
     expect_refused("GET", "/a%5Cb", ENDPOINT_AMBIGUOUS);
     expect_refused("GET", "/a%00", ENDPOINT_AMBIGUOUS);
+    expect_refused("GET", "/a\\b", ENDPOINT_AMBIGUOUS);
     expect_refused("GET", "/a%", ENDPOINT_BAD_ESCAPE);
     expect_refused("GET", "/a%4", ENDPOINT_BAD_ESCAPE);
     expect_refused("GET", "/a%zz", ENDPOINT_BAD_ESCAPE);

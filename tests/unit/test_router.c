@@ -111,6 +111,10 @@ static void test_bad_params(void)
     CU_ASSERT_EQUAL(run("GET", "/v1/keys/abc%4")->rc, ROUTER_NOT_FOUND);
     CU_ASSERT_EQUAL(run("GET", "/v1/keys/a%00b")->rc, ROUTER_NOT_FOUND);
     CU_ASSERT_EQUAL(run("POST", "/v1/keys//rotate")->rc, ROUTER_NOT_FOUND); /* empty */
+    /* not UTF-8, escaped or raw: no id can be like that */
+    CU_ASSERT_EQUAL(run("GET", "/v1/keys/%FF")->rc, ROUTER_NOT_FOUND);
+    CU_ASSERT_EQUAL(run("GET", "/v1/keys/ab\xdc")->rc, ROUTER_NOT_FOUND);
+    CU_ASSERT_EQUAL(run("GET", "/v1/keys/caf%C3%A9")->rc, ROUTER_OK);
 }
 
 static void test_param_length(void)
