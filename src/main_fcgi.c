@@ -59,6 +59,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    if (no_core_dumps() != 0)
+        fprintf(stderr, "tollgate-fcgi: cannot turn core dumps off: %s\n", strerror(errno));
     const char *cfg_path = NULL;
     int opt;
     while ((opt = getopt(argc, argv, "c:h")) != -1) {

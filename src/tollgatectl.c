@@ -1,5 +1,6 @@
 /* tollgatectl: operations from the shell — schema migrations, the first
  * admin tokens, configuration checks, closing a billing period. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    if (no_core_dumps() != 0)
+        fprintf(stderr, "tollgatectl: cannot turn core dumps off: %s\n", strerror(errno));
     const char *cfg_path = NULL;
     int opt;
     while ((opt = getopt(argc, argv, "+c:h")) != -1) {

@@ -56,6 +56,11 @@ void random_bytes(void *buf, size_t n);
 /* n characters of [0-9A-Za-z] drawn uniformly from the CSPRNG, terminated. */
 void random_base62(char *out, size_t n);
 
+/* The process holds secrets (the HMAC secret, database passwords, keys in
+ * flight): no core file is ever written of it, whatever the core pattern,
+ * and other processes of its user cannot attach to it.  Returns 0 or -1. */
+int no_core_dumps(void);
+
 extern const char BASE62[];
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */

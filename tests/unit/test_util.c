@@ -2,6 +2,9 @@
  * UTF-8 validation, randomness, hex and constant-time comparison. */
 #include <stdint.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "unit.h"
@@ -415,6 +418,22 @@ static void test_ct_equal(void)
     CU_ASSERT(ct_equal("x", "y", 0));
 }
 
+/* In a child, so that this test program itself keeps its settings. */
+static void test_no_core_dumps(void)
+{
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl;
+        int ok = no_core_dumps() == 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0 &&
+                 getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0 && rl.rlim_max == 0;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -441,6 +460,7 @@ int main(void)
         UNIT_TEST(test_random_base62),
         UNIT_TEST(test_hex_encode),
         UNIT_TEST(test_ct_equal),
+        UNIT_TEST(test_no_core_dumps),
     };
     return unit_run("util", tests, TG_ARRAY_LEN(tests));
 }
