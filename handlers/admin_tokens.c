@@ -34,13 +34,15 @@ static void token_create(struct http_req *r)
     keys_generate(r->app->cfg.hmac_secret, KEYS_TOKEN_PREFIX, token);
     keys_hash_hex(r->app->cfg.hmac_secret, token, strlen(token), hash);
     keys_new_id("tok", id);
-    const char *p[] = {id, hash, role, name ? json_object_get_string(name) : NULL};
+    const char *p[] = {id, hash, role, name ? json_object_get_string(name) : NULL,
+                       r->app->cfg.hmac_secret_id};
     if (pg_begin(c, &e) != 0 ||
         !(res = pg_query(c,
-                         "INSERT INTO admin_tokens (id, hash, role, name) VALUES ($1, $2, $3, $4)"
+                         "INSERT INTO admin_tokens (id, hash, role, name, secret_id)"
+                         " VALUES ($1, $2, $3, $4, $5)"
                          " RETURNING tg_token_json(admin_tokens)::text,"
                          "  tg_changes(NULL, tg_token_json(admin_tokens))::text",
-                         4, p, &e)) ||
+                         5, p, &e)) ||
         audit_or_fail(r, c, "token.create", "token", id, pg_val(res, 0, 1), &e) != 0 ||
         pg_commit(c, &e) != 0)
         goto fail;

@@ -36,7 +36,7 @@ static int validate_common(json_object *body, bool creating, struct api_error *e
     if (check_text(body, "owner_id", 1, 128, e) || check_text(body, "name", 0, 200, e))
         return -1;
     if ((v = jsonx_get(body, "tier")) &&
-        !jsonx_name_ok(json_object_get_string(v), (size_t)json_object_get_string_len(v), 32, "_-")) {
+        !name_ok(json_object_get_string(v), (size_t)json_object_get_string_len(v), 32, "_-")) {
         api_error_set(e, ERR_INVALID_ARGUMENT, "tier", "tier names no existing tier.");
         return -1;
     }
@@ -147,7 +147,8 @@ static void key_create(struct http_req *r)
                        json_member_text(body, "expires_at"),
                        json_member_text(body, "remaining"),
                        json_member_text(body, "meta"),
-                       hash};
+                       hash,
+                       r->app->cfg.hmac_secret_id};
     struct pg_conn *c = db_or_reply(r);
     struct pg_res *res = NULL;
     if (!c)
@@ -160,9 +161,10 @@ static void key_create(struct http_req *r)
                          "   'epoch'::timestamptz + $8::bigint * interval '1 millisecond',"
                          "   $9::bigint, coalesce($10::jsonb, '{}'))"
                          "  RETURNING id, tg_key_view(keys) AS v, tg_key_json(keys) AS j),"
-                         " s AS (INSERT INTO key_secrets (hash, key_id) SELECT $11, id FROM k)"
+                         " s AS (INSERT INTO key_secrets (hash, key_id, secret_id)"
+                         "  SELECT $11, id, $12 FROM k)"
                          " SELECT v::text, tg_changes(NULL, j)::text FROM k",
-                         11, p, &e))) {
+                         12, p, &e))) {
         pg_rollback(c);
         db_release(r, c);
         http_reply_error(r, &e);
@@ -284,18 +286,19 @@ static void key_rotate(struct http_req *r)
     keys_generate(r->app->cfg.hmac_secret, pg_val(pre, 0, 0), key);
     keys_hash_hex(r->app->cfg.hmac_secret, key, strlen(key), hash);
     keys_start(key, start);
-    const char *p[] = {id, grace, hash, start};
+    const char *p[] = {id, grace, hash, start, r->app->cfg.hmac_secret_id};
     if (!(res = pg_query(c,
                          "WITH old AS (SELECT tg_key_json(k) AS j FROM keys k WHERE id = $1),"
                          " expire AS (UPDATE key_secrets SET expires_at = least(coalesce(expires_at,"
                          "   'infinity'), clock_timestamp() + $2::bigint * interval '1 second')"
                          "  WHERE key_id = $1),"
-                         " add AS (INSERT INTO key_secrets (hash, key_id) VALUES ($3, $1)),"
+                         " add AS (INSERT INTO key_secrets (hash, key_id, secret_id)"
+                         "  VALUES ($3, $1, $5)),"
                          " upd AS (UPDATE keys SET start = $4, updated_at = clock_timestamp(),"
                          "   version = version + 1 WHERE id = $1"
                          "  RETURNING tg_key_view(keys) AS v, tg_key_json(keys) AS j)"
                          " SELECT upd.v::text, tg_changes(old.j, upd.j)::text FROM old, upd",
-                         4, p, &e)))
+                         5, p, &e)))
         goto fail;
     finish(r, c, res, 200, "key.rotate", id, key);
     goto out;

@@ -120,7 +120,7 @@ static void tier_create(struct http_req *r)
     if (!body)
         return;
     json_object *name = jsonx_get(body, "name");
-    if (!jsonx_name_ok(json_object_get_string(name), (size_t)json_object_get_string_len(name), 32,
+    if (!name_ok(json_object_get_string(name), (size_t)json_object_get_string_len(name), 32,
                        "_-")) {
         api_error_set(&e, ERR_INVALID_ARGUMENT, "name", "name must match [a-z0-9_-]{1,32}.");
         http_reply_error(r, &e);

@@ -71,14 +71,15 @@ static int token_create(struct ctl *ctl, int argc, char **argv)
     keys_generate(ctl->cfg.hmac_secret, KEYS_TOKEN_PREFIX, token);
     keys_hash_hex(ctl->cfg.hmac_secret, token, strlen(token), hash);
     keys_new_id("tok", id);
-    const char *p[] = {id, hash, role, name};
+    const char *p[] = {id, hash, role, name, ctl->cfg.hmac_secret_id};
     struct api_error e;
     struct pg_res *r = NULL;
     if (pg_begin(ctl->pg, &e) != 0 ||
         !(r = pg_query(ctl->pg,
-                       "INSERT INTO admin_tokens (id, hash, role, name) VALUES ($1, $2, $3, $4)"
+                       "INSERT INTO admin_tokens (id, hash, role, name, secret_id)"
+                       " VALUES ($1, $2, $3, $4, $5)"
                        " RETURNING tg_changes(NULL, tg_token_json(admin_tokens))::text",
-                       4, p, &e)))
+                       5, p, &e)))
         goto fail;
     struct audit_entry a = {.actor = "tollgatectl", .role = "admin", .action = "token.create",
                             .resource_type = "token", .resource_id = id,
@@ -227,10 +228,65 @@ static int cmd_billing(struct ctl *ctl, int argc, char **argv)
     return billing_close(ctl, argv[1]);
 }
 
+/* secrets: for each configured key-hashing secret (current first), how many
+ * key secrets still in use and unrevoked admin tokens it made -- an old
+ * secret may be removed from hmac_previous once both are 0 -- plus those
+ * made before secrets had ids. */
+static int cmd_secrets(struct ctl *ctl, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0) {
+        fprintf(stderr, "usage: tollgatectl secrets\n");
+        return 2;
+    }
+    if (connect_db(ctl) != 0)
+        return 1;
+    struct api_error e;
+    struct pg_res *r = pg_query(
+        ctl->pg,
+        "SELECT coalesce(secret_id, ''), sum(keys)::bigint, sum(tokens)::bigint FROM ("
+        " SELECT s.secret_id, count(*) AS keys, 0 AS tokens FROM key_secrets s"
+        "  JOIN keys k ON k.id = s.key_id"
+        "  WHERE k.status <> 'revoked' AND (s.expires_at IS NULL OR s.expires_at > now())"
+        "  GROUP BY s.secret_id"
+        " UNION ALL SELECT secret_id, 0, count(*) FROM admin_tokens WHERE revoked_at IS NULL"
+        "  GROUP BY secret_id) c GROUP BY 1",
+        0, NULL, &e);
+    if (!r) {
+        fprintf(stderr, "tollgatectl: secrets: %s\n", e.message);
+        return 1;
+    }
+    printf("%-18s %-9s %10s %10s\n", "secret id", "state", "keys", "tokens");
+    for (size_t i = 0; i < ctl->cfg.secrets.n; i++) {
+        long long keys = 0, tokens = 0;
+        for (int row = 0; row < pg_nrows(r); row++) {
+            if (strcmp(pg_val(r, row, 0), ctl->cfg.secrets.id[i]) == 0) {
+                keys = pg_int(r, row, 1);
+                tokens = pg_int(r, row, 2);
+            }
+        }
+        printf("%-18s %-9s %10lld %10lld\n", ctl->cfg.secrets.id[i], i == 0 ? "current" : "previous",
+               keys, tokens);
+    }
+    for (int row = 0; row < pg_nrows(r); row++) {
+        const char *id = pg_val(r, row, 0);
+        bool known = false;
+        for (size_t i = 0; i < ctl->cfg.secrets.n; i++)
+            known |= strcmp(id, ctl->cfg.secrets.id[i]) == 0;
+        if (!known)
+            printf("%-18s %-9s %10lld %10lld\n", *id ? id : "(no id)",
+                   *id ? "removed" : "unknown", (long long)pg_int(r, row, 1),
+                   (long long)pg_int(r, row, 2));
+    }
+    pg_res_free(r);
+    return 0;
+}
+
 static const struct {
     const char *word;
     command_fn fn;
 } commands[] = {
+    {"secrets", cmd_secrets},
     {"migrate", cmd_migrate},
     {"token", cmd_token},
     {"config", cmd_config},
@@ -245,6 +301,7 @@ static void usage(void)
                     "  token list                           list admin tokens\n"
                     "  token revoke ID                      revoke an admin token\n"
                     "  config check                         validate the configuration\n"
+                    "  secrets                              keys and tokens per key-hashing secret\n"
                     "  billing close PERIOD                 close an ended month YYYY-MM\n");
 }
 

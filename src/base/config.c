@@ -34,15 +34,33 @@ static const char *check_secret(const char *v)
     return strlen(v) >= 32 ? NULL : "must be at least 32 characters (use 64 random hex digits)";
 }
 
+static const char *check_secret_id(const char *v)
+{
+    return name_ok(v, strlen(v), CONFIG_SECRET_ID_MAX, "") ? NULL : "must be 1-16 characters of [a-z0-9]";
+}
+
+/* "id:secret" words separated by blanks; what is checked here is stored by
+ * build_secrets once everything is read. */
+static const char *check_previous(const char *v)
+{
+    size_t count = 0;
+    for (const char *p = v + strspn(v, " \t"); *p; p += strspn(p, " \t")) {
+        size_t len = strcspn(p, " \t");
+        const char *colon = memchr(p, ':', len);
+        if (!colon || !name_ok(p, (size_t)(colon - p), CONFIG_SECRET_ID_MAX, ""))
+            return "must be blank-separated id:secret pairs, ids of 1-16 characters of [a-z0-9]";
+        if (len - (size_t)(colon - p) - 1 < 32)
+            return "holds a secret shorter than 32 characters";
+        if (++count >= CONFIG_SECRETS_MAX)
+            return "holds too many secrets (at most 7 besides the current one)";
+        p += len;
+    }
+    return NULL;
+}
+
 static const char *check_prefix(const char *v)
 {
-    size_t n = strlen(v);
-    if (n < 1 || n > 16)
-        return "must be 1-16 characters of [a-z0-9]";
-    for (size_t i = 0; i < n; i++)
-        if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9')))
-            return "must be 1-16 characters of [a-z0-9]";
-    return NULL;
+    return name_ok(v, strlen(v), 16, "") ? NULL : "must be 1-16 characters of [a-z0-9]";
 }
 
 static const char *const store_error_names[] = {
@@ -94,6 +112,8 @@ static const struct option options[] = {
     OPT("server", "gate_query_param", OPT_STR, gate_query_param, "", 0, 0, NULL),
     OPT("server", "metrics_dir", OPT_STR, metrics_dir, "", 0, 0, NULL),
     OPT("security", "hmac_secret", OPT_STR, hmac_secret, NULL, 0, 0, check_secret),
+    OPT("security", "hmac_secret_id", OPT_STR, hmac_secret_id, "1", 0, 0, check_secret_id),
+    OPT("security", "hmac_previous", OPT_STR, hmac_previous, "", 0, 0, check_previous),
     OPT("security", "key_prefix", OPT_STR, key_prefix, "tg", 0, 0, check_prefix),
     OPT("postgres", "conninfo", OPT_STR, pg_conninfo, NULL, 0, 0, check_nonempty),
     OPT("postgres", "pool_size", OPT_INT, pg_pool_size, "4", 1, 256, NULL),
@@ -212,6 +232,37 @@ static int parse_text(struct config *cfg, const char *name, const char *text, st
     return rc;
 }
 
+/* The key-hashing secrets in the order they are tried: the current one,
+ * then the previous ones as listed. */
+static int build_secrets(struct config *cfg, const char *name, struct api_error *err)
+{
+    struct config_secrets *s = &cfg->secrets;
+    s->n = 0;
+    s->id[0] = xstrdup(cfg->hmac_secret_id);
+    s->secret[0] = xstrdup(cfg->hmac_secret);
+    s->n = 1;
+    const char *v = cfg->hmac_previous;
+    for (const char *p = v + strspn(v, " \t"); *p; p += strspn(p, " \t")) {
+        size_t len = strcspn(p, " \t");
+        const char *colon = memchr(p, ':', len);
+        char *id = xstrndup(p, (size_t)(colon - p));
+        for (size_t i = 0; i < s->n; i++) {
+            if (strcmp(s->id[i], id) == 0) {
+                api_error_set(err, ERR_INTERNAL, NULL,
+                              "%s: security.hmac_previous names secret id '%s' twice (or the "
+                              "current one)", name, id);
+                free(id);
+                return -1;
+            }
+        }
+        s->id[s->n] = id;
+        s->secret[s->n] = xstrndup(colon + 1, len - (size_t)(colon - p) - 1);
+        s->n++;
+        p += len;
+    }
+    return 0;
+}
+
 static int apply_env(struct config *cfg, char *const *envp, struct api_error *err)
 {
     for (size_t i = 0; envp && envp[i]; i++) {
@@ -253,6 +304,8 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
     }
     /* Validated on the way in: parsed once here for the code to read. */
     (void)store_error_parse(cfg->on_store_error, &cfg->store_error);
+    if (build_secrets(cfg, name, err) != 0)
+        goto fail;
     return 0;
 fail:
     config_fini(cfg);
@@ -293,6 +346,11 @@ int config_load(struct config *cfg, const char *path, char *const *envp, struct 
 
 void config_fini(struct config *cfg)
 {
+    for (size_t i = 0; i < cfg->secrets.n; i++) {
+        free(cfg->secrets.id[i]);
+        free(cfg->secrets.secret[i]);
+    }
+    cfg->secrets.n = 0;
     for (size_t i = 0; i < TG_ARRAY_LEN(options); i++) {
         if (options[i].type == OPT_STR) {
             char **slot = (char **)((char *)cfg + options[i].offset);

@@ -12,6 +12,17 @@ enum store_error_mode { STORE_ERROR_CLOSED, STORE_ERROR_OPEN, STORE_ERROR_LOCAL 
 /* "closed", "open", "local". */
 const char *store_error_name(enum store_error_mode m);
 
+/* The secrets keys and tokens are checked and hashed with, each with the id
+ * recorded beside what it hashed: [0] is the current one (new keys and
+ * tokens), the others still verify until the operator removes them. */
+#define CONFIG_SECRETS_MAX 8
+#define CONFIG_SECRET_ID_MAX 16
+struct config_secrets {
+    size_t n;
+    char *id[CONFIG_SECRETS_MAX];
+    char *secret[CONFIG_SECRETS_MAX];
+};
+
 struct config {
     /* [server] */
     int64_t workers;
@@ -22,6 +33,9 @@ struct config {
     char *metrics_dir;      /* "" keeps each process's counters to itself */
     /* [security] */
     char *hmac_secret;
+    char *hmac_secret_id;
+    char *hmac_previous; /* "id:secret id:secret ..." still accepted */
+    struct config_secrets secrets; /* built from the three above */
     char *key_prefix;
     /* [postgres] */
     char *pg_conninfo;

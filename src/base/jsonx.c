@@ -359,18 +359,6 @@ int jsonx_int_range(json_object *v, const char *field, int64_t min, int64_t max,
     return 0;
 }
 
-bool jsonx_name_ok(const char *s, size_t len, size_t max, const char *extra)
-{
-    if (len < 1 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c && strchr(extra, c))))
-            return false;
-    }
-    return true;
-}
-
 void jsonx_path(char *out, size_t size, const char *prefix, const char *name)
 {
     int n = snprintf(out, size, "%s%s", prefix, name);

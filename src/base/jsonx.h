@@ -51,9 +51,6 @@ int jsonx_string_len(json_object *str, const char *field, size_t min, size_t max
 int jsonx_int_range(json_object *v, const char *field, int64_t min, int64_t max,
                     struct api_error *e) TG_WUR;
 
-/* True when s (len bytes) matches [a-z0-9<extra>]{1,max}. */
-bool jsonx_name_ok(const char *s, size_t len, size_t max, const char *extra);
-
 /* Writes "<prefix><name>" into out, cutting a path too long for size (field
  * paths are bounded by the depth limit; a cut one is still informative). */
 void jsonx_path(char *out, size_t size, const char *prefix, const char *name);

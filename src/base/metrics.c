@@ -42,6 +42,7 @@ struct slot {
     uint64_t redis_errors[REDIS_ERR_KINDS];
     uint64_t cache_hits, cache_misses;
     uint64_t loads_redis, loads_pg; /* key records read from the stores */
+    uint64_t cache_evictions;        /* stored: the cache counts them itself */
     /* Usage publisher: gauges (stored) and counters (added). */
     uint64_t usage_backlog, usage_capacity, usage_connected;
     uint64_t usage_dropped, usage_batches, usage_buckets;
@@ -190,6 +191,12 @@ static void store(uint64_t *c, uint64_t v)
     __atomic_store_n(c, v, __ATOMIC_RELAXED);
 }
 
+void metrics_cache_evictions(struct metrics *m, uint64_t total)
+{
+    store(&m->mine->cache_evictions, total);
+}
+
+
 void metrics_usage_journal(struct metrics *m, uint64_t backlog, uint64_t capacity,
                            uint64_t dropped_more)
 {
@@ -288,8 +295,12 @@ char *metrics_render(struct metrics *m, const char *const *route_names, size_t n
     strbuf_printf(&b, "# HELP tollgate_key_record_loads_total Key records read from a store after "
             "a process cache miss.\n# TYPE tollgate_key_record_loads_total counter\n"
             "tollgate_key_record_loads_total{store=\"redis\"} %llu\n"
-            "tollgate_key_record_loads_total{store=\"postgres\"} %llu\n",
-        (unsigned long long)t->loads_redis, (unsigned long long)t->loads_pg);
+            "tollgate_key_record_loads_total{store=\"postgres\"} %llu\n"
+            "# HELP tollgate_key_cache_evictions_total Key records evicted from a full process "
+            "cache to make room.\n# TYPE tollgate_key_cache_evictions_total counter\n"
+            "tollgate_key_cache_evictions_total %llu\n",
+        (unsigned long long)t->loads_redis, (unsigned long long)t->loads_pg,
+        (unsigned long long)t->cache_evictions);
     strbuf_printf(&b, "# HELP tollgate_usage_journal_backlog Check records journalled and not yet confirmed "
             "by the broker (the publish backlog).\n# TYPE tollgate_usage_journal_backlog gauge\n"
             "tollgate_usage_journal_backlog %llu\n"

@@ -40,6 +40,8 @@ void metrics_redis_error(struct metrics *m, enum metric_redis_error kind);
 void metrics_cache(struct metrics *m, bool hit);
 /* A key record read from Redis or, when from_pg, from PostgreSQL. */
 void metrics_record_load(struct metrics *m, bool from_pg);
+/* The key record cache's evictions so far (it counts them itself). */
+void metrics_cache_evictions(struct metrics *m, uint64_t total);
 /* The usage publisher: its journal's backlog and capacity in slots, and the
  * appends refused since the last call. */
 void metrics_usage_journal(struct metrics *m, uint64_t backlog, uint64_t capacity,

@@ -63,6 +63,13 @@ int no_core_dumps(void);
 
 extern const char BASE62[];
 
+/* The value of a hex digit (either case), or -1. */
+int hex_digit(int c);
+
+/* True when s (len bytes) matches [a-z0-9<extra>]{1,max}: the form of
+ * names, prefixes and ids throughout. */
+bool name_ok(const char *s, size_t len, size_t max, const char *extra);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *in, size_t n, char *out);
 

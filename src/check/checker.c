@@ -201,12 +201,13 @@ void check_decide(const struct check_env *env, const char *key, size_t keylen,
                   const char *endpoint, int64_t cost, struct check_outcome *o)
 {
     reset(o);
-    if (!keys_parse(env->hmac_secret, key, keylen, NULL)) {
+    int which = keys_verify(env->secrets, key, keylen, NULL);
+    if (which < 0) {
         set_invalid(o);
         return;
     }
     char hash[KEYS_HASH_HEX_LEN], dkey[CHECK_DENIAL_KEY_MAX];
-    keys_hash_hex(env->hmac_secret, key, keylen, hash);
+    keys_hash_hex(env->secrets->secret[which], key, keylen, hash);
     denial_key(hash, endpoint, cost, dkey, sizeof dkey);
     if (replay_denial(env, dkey, o))
         return;
@@ -298,7 +299,7 @@ static void process_env(struct app *app, struct worker *w, struct check_env *env
     env->decide = worker_decide;
     env->now_ms = wall_ms;
     env->ctx = w;
-    env->hmac_secret = app->cfg.hmac_secret;
+    env->secrets = &app->cfg.secrets;
     env->on_store_error = app->cfg.store_error;
     env->denials = app->denials;
     env->denial_ttl_ms = app->cfg.cache_ttl_ms;
@@ -392,11 +393,12 @@ enum check_step check_start(struct app *app, struct check_async *c, const char *
     c->app = app;
     c->cost = cost;
     strlcpy_tg(c->endpoint, endpoint, sizeof c->endpoint);
-    if (!keys_parse(app->cfg.hmac_secret, key, keylen, NULL)) {
+    int which = keys_verify(&app->cfg.secrets, key, keylen, NULL);
+    if (which < 0) {
         set_invalid(o);
         return finish_async(c);
     }
-    keys_hash_hex(app->cfg.hmac_secret, key, keylen, c->hash);
+    keys_hash_hex(app->cfg.secrets.secret[which], key, keylen, c->hash);
     denial_key(c->hash, c->endpoint, cost, c->dkey, sizeof c->dkey);
     struct check_env env;
     process_env(app, NULL, &env);

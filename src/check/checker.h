@@ -59,7 +59,7 @@ struct check_env {
                   struct api_error *err);
     int64_t (*now_ms)(void *ctx);
     void *ctx;
-    const char *hmac_secret;
+    const struct config_secrets *secrets; /* keys verify and hash under these */
     enum store_error_mode on_store_error;
     struct cache *denials; /* refusals replayed until their retry time; NULL: none */
     int64_t denial_ttl_ms; /* ... but never longer than this */

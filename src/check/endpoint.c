@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "util.h"
+
 /* A normal path before dot segments are removed may be longer than the
  * result ("/a/../b"); this bounds the work for one request. */
 #define SPELLED_MAX (3 * ENDPOINT_MAX)
@@ -22,17 +24,6 @@ static bool is_path_char(unsigned char c)
     return is_unreserved(c) || (c && strchr("!$&'()*+,;=:@/", c));
 }
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static const char HEX[] = "0123456789ABCDEF";
 
 /* Pass 1: every byte in its one spelling (decoded if unreserved, else a
@@ -43,8 +34,8 @@ static enum endpoint_status spell(const char *p, const char *end, char *buf, siz
     for (; p < end; p++) {
         unsigned char c = (unsigned char)*p;
         if (c == '%') {
-            int hi = end - p > 2 ? hex_value((unsigned char)p[1]) : -1;
-            int lo = hi < 0 ? -1 : hex_value((unsigned char)p[2]);
+            int hi = end - p > 2 ? hex_digit((unsigned char)p[1]) : -1;
+            int lo = hi < 0 ? -1 : hex_digit((unsigned char)p[2]);
             if (hi < 0 || lo < 0)
                 return ENDPOINT_BAD_ESCAPE;
             c = (unsigned char)(hi * 16 + lo);

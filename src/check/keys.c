@@ -12,13 +12,7 @@
 
 bool keys_prefix_valid(const char *prefix)
 {
-    size_t n = strlen(prefix);
-    if (n < 1 || n > KEYS_PREFIX_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((prefix[i] >= 'a' && prefix[i] <= 'z') || (prefix[i] >= '0' && prefix[i] <= '9')))
-            return false;
-    return true;
+    return name_ok(prefix, strlen(prefix), KEYS_PREFIX_MAX, "");
 }
 
 static EVP_MAC_CTX *hmac_ctx(const char *secret);
@@ -90,6 +84,15 @@ bool keys_parse(const char *secret, const char *key, size_t len,
     return true;
 }
 
+int keys_verify(const struct config_secrets *secrets, const char *key, size_t len,
+                char prefix_out[KEYS_PREFIX_MAX + 1])
+{
+    for (size_t i = 0; i < secrets->n; i++)
+        if (keys_parse(secrets->secret[i], key, len, prefix_out))
+            return (int)i;
+    return -1;
+}
+
 void keys_start(const char *key, char out[KEYS_PREFIX_MAX + 6])
 {
     const char *us = strchr(key, '_');
@@ -100,12 +103,15 @@ void keys_start(const char *key, char out[KEYS_PREFIX_MAX + 6])
     out[n] = '\0';
 }
 
-/* A thread's HMAC context, keyed once: the one-shot HMAC() looks the
- * algorithm up and keys it again on every call, which costs more than the
- * hash of a short key itself. */
+/* A thread's HMAC contexts, one per secret, each keyed once: the one-shot
+ * HMAC() looks the algorithm up and keys it again on every call, which
+ * costs more than the hash of a short key itself.  Several secrets are in
+ * use while one is rotated out (config_secrets). */
+#define HMAC_SLOTS CONFIG_SECRETS_MAX
 struct hmac_tls {
-    EVP_MAC_CTX *ctx;
-    char *secret; /* what ctx is keyed with */
+    size_t n, next; /* slots in use; the one to reuse when all are */
+    EVP_MAC_CTX *ctx[HMAC_SLOTS];
+    char *secret[HMAC_SLOTS]; /* what ctx[i] is keyed with */
 };
 
 static pthread_key_t hmac_key;
@@ -114,8 +120,10 @@ static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 static void hmac_tls_free(void *p)
 {
     struct hmac_tls *t = p;
-    EVP_MAC_CTX_free(t->ctx);
-    free(t->secret);
+    for (size_t i = 0; i < t->n; i++) {
+        EVP_MAC_CTX_free(t->ctx[i]);
+        free(t->secret[i]);
+    }
     free(t);
 }
 
@@ -137,23 +145,33 @@ static EVP_MAC_CTX *hmac_ctx(const char *secret)
 {
     pthread_once(&hmac_once, hmac_key_init);
     struct hmac_tls *t = pthread_getspecific(hmac_key);
-    if (t && strcmp(t->secret, secret) == 0)
-        return t->ctx;
     if (!t) {
         t = xcalloc(1, sizeof *t);
-        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        t->ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-        EVP_MAC_free(mac);
-        if (!t->ctx || pthread_setspecific(hmac_key, t) != 0)
+        if (pthread_setspecific(hmac_key, t) != 0)
             no_hmac();
     }
-    free(t->secret);
-    t->secret = xstrdup(secret);
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->secret[i], secret) == 0)
+            return t->ctx[i];
+    size_t i;
+    if (t->n < HMAC_SLOTS) {
+        i = t->n++;
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        t->ctx[i] = mac ? EVP_MAC_CTX_new(mac) : NULL;
+        EVP_MAC_free(mac);
+        if (!t->ctx[i])
+            no_hmac();
+    } else {
+        i = t->next;
+        t->next = (t->next + 1) % HMAC_SLOTS;
+        free(t->secret[i]);
+    }
+    t->secret[i] = xstrdup(secret);
     OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
                            OSSL_PARAM_construct_end()};
-    if (!EVP_MAC_init(t->ctx, (const unsigned char *)secret, strlen(secret), params))
+    if (!EVP_MAC_init(t->ctx[i], (const unsigned char *)secret, strlen(secret), params))
         no_hmac();
-    return t->ctx;
+    return t->ctx[i];
 }
 
 void keys_hash_hex(const char *secret, const char *key, size_t keylen, char out[KEYS_HASH_HEX_LEN])

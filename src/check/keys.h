@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "util.h"
 
 #define KEYS_PREFIX_MAX 16
@@ -33,6 +34,11 @@ void keys_generate(const char *secret, const char *prefix, char out[KEYS_MAX_LEN
 /* True when key has the format and a correct checksum under secret.  When
  * prefix_out is not NULL it receives the prefix. */
 bool keys_parse(const char *secret, const char *key, size_t len,
+                char prefix_out[KEYS_PREFIX_MAX + 1]);
+
+/* keys_parse under each of the secrets in turn: the index of the one the
+ * checksum verifies under (the key is hashed with it), or -1. */
+int keys_verify(const struct config_secrets *secrets, const char *key, size_t len,
                 char prefix_out[KEYS_PREFIX_MAX + 1]);
 
 /* The displayable start of a key: prefix, '_' and 4 characters. */

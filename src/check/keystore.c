@@ -366,6 +366,9 @@ int keystore_lookup(struct keystore *ks, struct redis_conn *redis, const char *h
         bool vouched = rec->found && rec->status == KEY_ACTIVE;
         cache_put_ttl(ks->records, hash, rec, key_record_size(rec), now_ms(),
                       vouched ? local_ttl_ms() : ks->ttl_ms);
+        uint64_t hits, misses, evictions;
+        cache_stats(ks->records, &hits, &misses, &evictions);
+        metrics_cache_evictions(ks->metrics, evictions);
     }
     free(json);
     if (rc != 0) {

@@ -17,7 +17,7 @@ static int validate_one(json_object *l, const char *path, struct api_error *e)
     if (jsonx_check(l, limit_fields, TG_ARRAY_LEN(limit_fields), path, e) != 0)
         return -1;
     json_object *name = jsonx_get(l, "name");
-    if (!jsonx_name_ok(json_object_get_string(name), (size_t)json_object_get_string_len(name),
+    if (!name_ok(json_object_get_string(name), (size_t)json_object_get_string_len(name),
                        RL_NAME_MAX, "_")) {
         jsonx_path(f, sizeof f, path, ".name");
         api_error_set(e, ERR_INVALID_ARGUMENT, f, "%s must match [a-z0-9_]{1,32}.", f);

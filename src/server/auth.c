@@ -110,13 +110,15 @@ static int lookup(struct app *app, const char *hash, bool may_block, struct toke
 static int authenticate(struct http_req *r, bool may_block, struct api_error *e)
 {
     char token[KEYS_MAX_LEN + 8], prefix[KEYS_PREFIX_MAX + 1];
+    int which = -1;
     if (auth_bearer(http_param(r, "HTTP_AUTHORIZATION"), token, sizeof token) != 0 ||
-        !keys_parse(r->app->cfg.hmac_secret, token, strlen(token), prefix) || strcmp(prefix, KEYS_TOKEN_PREFIX) != 0) {
+        (which = keys_verify(&r->app->cfg.secrets, token, strlen(token), prefix)) < 0 ||
+        strcmp(prefix, KEYS_TOKEN_PREFIX) != 0) {
         unauthenticated(e);
         return -1;
     }
     char hash[KEYS_HASH_HEX_LEN];
-    keys_hash_hex(r->app->cfg.hmac_secret, token, strlen(token), hash);
+    keys_hash_hex(r->app->cfg.secrets.secret[which], token, strlen(token), hash);
     struct token_entry t;
     int found = lookup(r->app, hash, may_block, &t, e);
     if (found != 0)

@@ -37,17 +37,6 @@ void http_request_id_new(char out[HTTP_REQUEST_ID_MAX + 1])
     out[22] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 long http_decode(const char *src, size_t len, bool plus_space, char *dst, size_t dstsize)
 {
     size_t o = 0;
@@ -58,7 +47,7 @@ long http_decode(const char *src, size_t len, bool plus_space, char *dst, size_t
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
+            int hi = hex_digit(src[i + 1]), lo = hex_digit(src[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);

@@ -28,7 +28,7 @@ S=$ROOT/src
 # name -> the sources it needs besides its harness, and the libraries.
 declare -A SOURCES=(
 	[fastcgi]="$S/server/fastcgi.c $S/base/strbuf.c $S/base/util.c"
-	[endpoint]="$S/check/endpoint.c"
+	[endpoint]="$S/check/endpoint.c $S/base/util.c"
 	[keys]="$S/check/keys.c $S/base/util.c $S/base/error.c"
 	[json]="$S/base/jsonx.c $S/base/util.c $S/base/error.c"
 	[config]="$S/base/config.c $S/base/log.c $S/store/rcluster.c $S/base/util.c $S/base/error.c $S/base/strbuf.c"

@@ -332,6 +332,86 @@ static void test_revoke_while_down(void)
 	       "checks revoked, %d admitted, %d other (last %ld)", revoked, admitted, other, last);
 }
 
+static int plain_word(const char *s, const char *more);
+
+/* The stack's hmac_secret, read from $TOLLGATE_RUN_DIR/tollgate.conf. */
+static int current_secret(char *out, size_t n)
+{
+	char path[1024], line[1024];
+	const char *run = getenv("TOLLGATE_RUN_DIR");
+	int found = -1;
+	snprintf(path, sizeof path, "%s/tollgate.conf", run ? run : "run");
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		char *v = line + strspn(line, " \t");
+		if (strncmp(v, "hmac_secret", 11) != 0)
+			continue;
+		v += 11 + strspn(v + 11, " \t");
+		if (*v != '=')
+			continue;
+		v += 1 + strspn(v + 1, " \t");
+		v[strcspn(v, " \t\r\n")] = '\0';
+		snprintf(out, n, "%s", v);
+		found = plain_word(out, "") ? 0 : -1; /* goes into a shell command */
+	}
+	fclose(f);
+	return found;
+}
+
+/* Rotating the key-hashing secret: with the old one listed as previous,
+ * keys and tokens made under it keep working and new ones are made under the
+ * new one; once it is removed, its keys are invalid_key and its tokens are
+ * refused, and the new ones still work. Nothing is re-hashed. */
+static void test_secret_rotation(void)
+{
+	struct itest_key k1, k2;
+	struct itest_token t2;
+	struct itest_resp r;
+	char old[256], env[1024], owner[64];
+	static const char next[] = "rotated0123456789abcdef0123456789abcdef";
+	if (!EXPECT(current_secret(old, sizeof old) == 0, "cannot read hmac_secret of the stack"))
+		return;
+	if (make_key(&k1) != 0)
+		return;
+	snprintf(env, sizeof env,
+		 "TOLLGATE_SECURITY_HMAC_SECRET=%s TOLLGATE_SECURITY_HMAC_SECRET_ID=rot2 "
+		 "TOLLGATE_SECURITY_HMAC_PREVIOUS=1:%s", next, old);
+	if (!EXPECT(stack(env, "restart-pool build") == 0, "pool restart with a new secret failed"))
+		goto restore;
+	itest_check(&r, itest_admin_token(), k1.key);
+	EXPECT(r.status == 200, "a key of the previous secret: %ld %.200s", r.status, r.body);
+	itest_resp_fini(&r);
+	snprintf(owner, sizeof owner, "faults-rot-%s", itest_suffix());
+	if (itest_key_create(&k2, owner, itest_big_tier(), NULL, NULL) != 0 ||
+	    itest_token_create(&t2, "admin") != 0)
+		goto restore;
+	itest_check(&r, t2.token, k2.key);
+	EXPECT(r.status == 200, "a key of the new secret: %ld %.200s", r.status, r.body);
+	itest_resp_fini(&r);
+
+	snprintf(env, sizeof env,
+		 "TOLLGATE_SECURITY_HMAC_SECRET=%s TOLLGATE_SECURITY_HMAC_SECRET_ID=rot2", next);
+	if (!EXPECT(stack(env, "restart-pool build") == 0, "pool restart without the old secret failed"))
+		goto restore;
+	itest_check(&r, t2.token, k1.key);
+	EXPECT_ERROR(&r, 401, "invalid_key", NULL);
+	itest_resp_fini(&r);
+	itest_check(&r, t2.token, k2.key);
+	EXPECT(r.status == 200, "a key of the new secret after the old one left: %ld %.200s",
+	       r.status, r.body);
+	itest_resp_fini(&r);
+	itest_call(&r, "GET", "/v1/admin/whoami", itest_admin_token(), NULL);
+	EXPECT_ERROR(&r, 401, "unauthenticated", NULL);
+	itest_resp_fini(&r);
+	itest_call(&r, "GET", "/v1/admin/whoami", t2.token, NULL);
+	EXPECT(r.status == 200, "a token of the new secret: %ld", r.status);
+	itest_resp_fini(&r);
+restore:
+	EXPECT(stack("", "restart-pool build") == 0, "pool restart failed");
+}
+
 /* ---- Redis Cluster ---- */
 
 #define MAX_NODES 16
@@ -612,6 +692,7 @@ int main(void)
 		CU_add_test(s, "Redis down, open mode", test_down_open);
 		CU_add_test(s, "Redis down, local mode", test_down_local);
 		CU_add_test(s, "a key revoked while Redis is down", test_revoke_while_down);
+		CU_add_test(s, "rotating the key-hashing secret", test_secret_rotation);
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -511,7 +511,7 @@ static void test_gate_query_key_not_logged(void)
  * PostgreSQL's count of index scans of key_secrets (every key record read
  * from the database is one). */
 struct lookups {
-	long long hits, misses, loads_redis, loads_pg, pg_scans;
+	long long hits, misses, loads_redis, loads_pg, evictions, pg_scans;
 };
 
 static long long key_secrets_scans(void)
@@ -550,7 +550,7 @@ static long long sample(const char *text, const char *series)
 	return -1;
 }
 
-static int read_lookups(struct lookups *l)
+static int read_lookups(struct lookups *l, int with_pg)
 {
 	struct itest_resp r;
 	int ok;
@@ -562,10 +562,14 @@ static int read_lookups(struct lookups *l)
 		l->misses = sample(r.body, "tollgate_key_cache_lookups_total{result=\"miss\"}");
 		l->loads_redis = sample(r.body, "tollgate_key_record_loads_total{store=\"redis\"}");
 		l->loads_pg = sample(r.body, "tollgate_key_record_loads_total{store=\"postgres\"}");
+		l->evictions = sample(r.body, "tollgate_key_cache_evictions_total");
 		ok = EXPECT(l->hits >= 0 && l->misses >= 0 && l->loads_redis >= 0 && l->loads_pg >= 0,
 			    "/metrics lacks the key lookup series");
 	}
 	itest_resp_fini(&r);
+	l->pg_scans = 0;
+	if (!with_pg)
+		return ok;
 	/* the server's statistics are flushed at most once a second */
 	itest_sleep_ms(1500);
 	l->pg_scans = key_secrets_scans();
@@ -618,14 +622,27 @@ static void test_gate_forged_keys(void)
 	for (i = 0; i < LEGIT_KEYS; i++)
 		if (itest_key_create(&k[i], owner, itest_big_tier(), NULL, NULL) != 0)
 			return;
-	/* every process of the pool has seen every real key */
-	for (j = 0; j < 16; j++)
+	/* Every process of the pool has seen every real key: rounds until one
+	 * adds no cache miss (a process the web server had not sent a key to
+	 * yet would miss it once, later, during the flood). */
+	if (!read_lookups(&a, 0))
+		return;
+	for (j = 0; j < 60; j++) {
 		for (i = 0; i < LEGIT_KEYS; i++) {
 			gate_get(&r, VIA_HEADER, k[i].key);
 			legit_bad += r.status != 200;
 			itest_resp_fini(&r);
 		}
-	if (!read_lookups(&a))
+		if (j % 4 != 3)
+			continue;
+		if (!read_lookups(&b, 0))
+			return;
+		if (b.misses == a.misses && j > 4)
+			break;
+		a = b;
+	}
+	EXPECT(j < 60, "the real keys still missed the process caches after %d rounds", j);
+	if (!read_lookups(&a, 1))
 		return;
 	for (i = 0; i < FORGED; i++) {
 		memcpy(forged, "tg_", 3);
@@ -637,22 +654,22 @@ static void test_gate_forged_keys(void)
 		if (r.status != 401 && !not401++)
 			snprintf(first, sizeof first, "%s: %ld %.200s", forged, r.status, r.body);
 		itest_resp_fini(&r);
-		if (i % 10 == 0) {
-			gate_get(&r, VIA_HEADER, k[(i / 10) % LEGIT_KEYS].key);
+		if (i % 5 == 0) {
+			gate_get(&r, VIA_HEADER, k[(i / 5) % LEGIT_KEYS].key);
 			legit_bad += r.status != 200;
 			itest_resp_fini(&r);
 		}
 	}
-	if (!read_lookups(&b))
+	if (!read_lookups(&b, 1))
 		return;
 	EXPECT(not401 == 0, "%d of %d forged keys were not refused with 401; first: %s", not401,
 	       FORGED, first);
 	EXPECT(legit_bad == 0, "%d checks of real keys were not allowed", legit_bad);
 	/* Every key record read from PostgreSQL is an index scan of key_secrets;
 	 * only the real keys, cached by now, could cause any. */
-	EXPECT(b.pg_scans - a.pg_scans <= 10,
-	       "%d forged keys: %lld index scans of key_secrets (the 1,000 checks of real keys "
-	       "allow 10)", FORGED, b.pg_scans - a.pg_scans);
+	EXPECT(b.pg_scans - a.pg_scans <= 20,
+	       "%d forged keys: %lld index scans of key_secrets (the 2,000 checks of real keys "
+	       "allow 20)", FORGED, b.pg_scans - a.pg_scans);
 	printf("\n    forged keys: %d refused; %lld index scans of key_secrets", FORGED - not401,
 	       b.pg_scans - a.pg_scans);
 	if (b.hits - a.hits + b.misses - a.misses == 0) {
@@ -662,13 +679,17 @@ static void test_gate_forged_keys(void)
 		return;
 	}
 	/* A record is read from a store only after a miss of the process cache,
-	 * and only the real keys can miss: a forged key that got past the
-	 * checksum would add a miss and a load each. */
+	 * and only the real keys can miss (the first time the web server sends
+	 * one to a process): a forged key that got past the checksum would add
+	 * a miss and a load each, and evict nothing only while the cache has
+	 * room. */
 	EXPECT(b.loads_pg == a.loads_pg,
 	       "%d forged keys read %lld key records from PostgreSQL", FORGED, b.loads_pg - a.loads_pg);
-	EXPECT(b.misses - a.misses <= 10 && b.loads_redis - a.loads_redis <= b.misses - a.misses,
-	       "%d forged keys: %lld cache misses, %lld key records read from Redis (the 1,000 "
-	       "checks of real keys allow 10)", FORGED, b.misses - a.misses,
+	EXPECT(b.evictions == a.evictions, "%d forged keys evicted %lld cached records", FORGED,
+	       b.evictions - a.evictions);
+	EXPECT(b.misses - a.misses <= 20 && b.loads_redis - a.loads_redis <= b.misses - a.misses,
+	       "%d forged keys: %lld cache misses, %lld key records read from Redis (the 2,000 "
+	       "checks of real keys allow 20)", FORGED, b.misses - a.misses,
 	       b.loads_redis - a.loads_redis);
 	rate = (double)(b.hits - a.hits) / (double)(b.hits - a.hits + b.misses - a.misses);
 	printf("; real keys' cache hit rate %.4f (%lld hits, %lld misses)\n", rate,

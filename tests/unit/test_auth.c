@@ -75,7 +75,9 @@ static void test_bearer_size(void)
 static int authenticate(char **envp, struct api_error *e)
 {
     static struct app app;
-    app.cfg.hmac_secret = (char *)"unit-secret";
+    app.cfg.secrets.n = 1;
+    app.cfg.secrets.id[0] = (char *)"1";
+    app.cfg.secrets.secret[0] = (char *)"unit-secret";
     struct http_req r;
     memset(&r, 0, sizeof r);
     r.app = &app;

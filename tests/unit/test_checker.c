@@ -223,7 +223,8 @@ static void world_init(struct world *w, struct check_env *env)
     env->decide = w_decide;
     env->now_ms = w_now;
     env->ctx = w;
-    env->hmac_secret = "unit-secret";
+    static struct config_secrets secrets = {1, {(char *)"1"}, {(char *)"unit-secret"}};
+    env->secrets = &secrets;
     env->on_store_error = STORE_ERROR_CLOSED;
     env->denial_ttl_ms = 500;
 }

@@ -294,6 +294,53 @@ static void test_secret_length(void)
     CU_ASSERT_EQUAL(try_value("security", "hmac_secret", SECRET), 0);
 }
 
+/* The current secret first, then the previous ones in the order written. */
+static void test_secret_set(void)
+{
+    struct config cfg;
+    struct api_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(load_with(&cfg, "", NO_ENV, &err), 0);
+    CU_ASSERT_EQUAL(cfg.secrets.n, 1);
+    CU_ASSERT_STRING_EQUAL(cfg.secrets.id[0], "1");
+    CU_ASSERT_STRING_EQUAL(cfg.secrets.secret[0], SECRET);
+    config_fini(&cfg);
+    CU_ASSERT_EQUAL_FATAL(load_with(&cfg,
+                                    "[security]\nhmac_secret_id = b2\n"
+                                    "hmac_previous = \ta1:" SECRET "x  zz:" SECRET "y \n",
+                                    NO_ENV, &err),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(cfg.secrets.n, 3);
+    CU_ASSERT_STRING_EQUAL(cfg.secrets.id[0], "b2");
+    CU_ASSERT_STRING_EQUAL(cfg.secrets.id[1], "a1");
+    CU_ASSERT_STRING_EQUAL(cfg.secrets.secret[1], SECRET "x");
+    CU_ASSERT_STRING_EQUAL(cfg.secrets.id[2], "zz");
+    CU_ASSERT_STRING_EQUAL(cfg.secrets.secret[2], SECRET "y");
+    config_fini(&cfg);
+    /* from the environment too */
+    char *const env[] = {(char *)"TOLLGATE_SECURITY_HMAC_PREVIOUS=old:" SECRET, NULL};
+    CU_ASSERT_EQUAL_FATAL(load_with(&cfg, "", env, &err), 0);
+    CU_ASSERT_EQUAL(cfg.secrets.n, 2);
+    config_fini(&cfg);
+    static const char *const bad[] = {
+        "x",                                 /* no id */
+        ":" SECRET,                          /* empty id */
+        "A:" SECRET,                         /* id not [a-z0-9] */
+        "a:short",                           /* secret under 32 characters */
+        "a:" SECRET " a:" SECRET,            /* an id twice */
+        "1:" SECRET,                         /* the current id */
+        "a:" SECRET " b:" SECRET " c:" SECRET " d:" SECRET " e:" SECRET " f:" SECRET
+        " g:" SECRET " h:" SECRET,           /* 8 besides the current one */
+    };
+    for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++) {
+        char extra[1024];
+        snprintf(extra, sizeof extra, "[security]\nhmac_previous = %s\n", bad[i]);
+        CU_ASSERT_EQUAL(load_with(&cfg, extra, NO_ENV, &err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "hmac_previous"));
+    }
+    CU_ASSERT_EQUAL(try_value("security", "hmac_secret_id", "Bad"), -1);
+    CU_ASSERT_EQUAL(try_value("security", "hmac_secret_id", "2026a"), 0);
+}
+
 static void test_missing_required(void)
 {
     struct config cfg;
@@ -419,6 +466,7 @@ int main(void)
         UNIT_TEST(test_missing_required),
         UNIT_TEST(test_syntax_errors),
         UNIT_TEST(test_load_file),
+        UNIT_TEST(test_secret_set),
         UNIT_TEST(test_load_file_too_large),
         UNIT_TEST(test_load_missing_file),
         UNIT_TEST(test_error_leaves_config_zeroed),

@@ -453,18 +453,18 @@ static void test_int_range(void)
 
 static void test_name_ok(void)
 {
-    CU_ASSERT_TRUE(jsonx_name_ok("abc", 3, 32, ""));
-    CU_ASSERT_TRUE(jsonx_name_ok("a9", 2, 2, ""));          /* max */
-    CU_ASSERT_FALSE(jsonx_name_ok("a9x", 3, 2, ""));        /* max + 1 */
-    CU_ASSERT_FALSE(jsonx_name_ok("", 0, 32, ""));
-    CU_ASSERT_FALSE(jsonx_name_ok("Abc", 3, 32, ""));
-    CU_ASSERT_FALSE(jsonx_name_ok("a_b", 3, 32, ""));
-    CU_ASSERT_TRUE(jsonx_name_ok("a_b", 3, 32, "_"));
-    CU_ASSERT_TRUE(jsonx_name_ok("a-b.c", 5, 32, "-."));
-    CU_ASSERT_FALSE(jsonx_name_ok("a-b", 3, 32, "_"));
-    CU_ASSERT_FALSE(jsonx_name_ok("a b", 3, 32, "_"));
-    CU_ASSERT_FALSE(jsonx_name_ok("a\0b", 3, 32, "_"));
-    CU_ASSERT_FALSE(jsonx_name_ok("caf\xC3\xA9", 5, 32, "_"));
+    CU_ASSERT_TRUE(name_ok("abc", 3, 32, ""));
+    CU_ASSERT_TRUE(name_ok("a9", 2, 2, ""));          /* max */
+    CU_ASSERT_FALSE(name_ok("a9x", 3, 2, ""));        /* max + 1 */
+    CU_ASSERT_FALSE(name_ok("", 0, 32, ""));
+    CU_ASSERT_FALSE(name_ok("Abc", 3, 32, ""));
+    CU_ASSERT_FALSE(name_ok("a_b", 3, 32, ""));
+    CU_ASSERT_TRUE(name_ok("a_b", 3, 32, "_"));
+    CU_ASSERT_TRUE(name_ok("a-b.c", 5, 32, "-."));
+    CU_ASSERT_FALSE(name_ok("a-b", 3, 32, "_"));
+    CU_ASSERT_FALSE(name_ok("a b", 3, 32, "_"));
+    CU_ASSERT_FALSE(name_ok("a\0b", 3, 32, "_"));
+    CU_ASSERT_FALSE(name_ok("caf\xC3\xA9", 5, 32, "_"));
 }
 
 static void test_path(void)

@@ -79,6 +79,25 @@ static void test_checksum_keyed(void)
     CU_ASSERT_EQUAL(passed, 0);
 }
 
+/* Each secret of a set verifies the keys made under it, and says which. */
+static void test_verify_secret_set(void)
+{
+    struct config_secrets set = {3,
+                                 {(char *)"new", (char *)"old", (char *)"older"},
+                                 {(char *)"new-secret", (char *)SECRET, (char *)"older-secret"}};
+    char key[KEYS_MAX_LEN], prefix[KEYS_PREFIX_MAX + 1];
+    CU_ASSERT_EQUAL(keys_verify(&set, KNOWN_TG, strlen(KNOWN_TG), prefix), 1);
+    CU_ASSERT_STRING_EQUAL(prefix, "tg");
+    keys_generate("new-secret", "tg", key);
+    CU_ASSERT_EQUAL(keys_verify(&set, key, strlen(key), NULL), 0);
+    keys_generate("older-secret", "tgadm", key);
+    CU_ASSERT_EQUAL(keys_verify(&set, key, strlen(key), NULL), 2);
+    keys_generate("retired-secret", "tg", key);
+    CU_ASSERT_EQUAL(keys_verify(&set, key, strlen(key), NULL), -1);
+    set.n = 1; /* "old" retired: its keys are no keys */
+    CU_ASSERT_EQUAL(keys_verify(&set, KNOWN_TG, strlen(KNOWN_TG), NULL), -1);
+}
+
 static void test_generate_unique(void)
 {
     char a[KEYS_MAX_LEN], b[KEYS_MAX_LEN];
@@ -253,6 +272,7 @@ int main(void)
         UNIT_TEST(test_known_keys),
         UNIT_TEST(test_generate_parse_round_trip),
         UNIT_TEST(test_checksum_keyed),
+        UNIT_TEST(test_verify_secret_set),
         UNIT_TEST(test_generate_unique),
         UNIT_TEST(test_flipped_character),
         UNIT_TEST(test_wrong_length),

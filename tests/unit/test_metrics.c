@@ -41,11 +41,14 @@ static void test_local_counters(void)
     metrics_cache(m, false);
     metrics_record_load(m, false);
     metrics_record_load(m, true);
+    metrics_cache_evictions(m, 7);
+    metrics_cache_evictions(m, 9); /* a total, not an increment */
     metrics_record_load(m, true);
     char *t = metrics_render(m, names, 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_requests_total{route=\"POST /v1/check\",status=\"200\"} 2\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_key_record_loads_total{store=\"redis\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_key_record_loads_total{store=\"postgres\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_key_cache_evictions_total 9\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_requests_total{route=\"GET /a\",status=\"other\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_requests_total{route=\"none\",status=\"404\"} 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_check_duration_seconds_bucket{le=\"5e-05\"} 1\n"));
