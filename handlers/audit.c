@@ -93,7 +93,7 @@ static void audit_verify_route(struct http_req *r)
         return;
     bool ok;
     int64_t entries, bad;
-    int rc = audit_verify(c, &ok, &entries, &bad, &e);
+    int rc = audit_verify(c, &r->app->cfg, &ok, &entries, &bad, &e);
     db_release(r, c);
     if (rc != 0) {
         http_reply_error(r, &e);

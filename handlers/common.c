@@ -166,7 +166,7 @@ int audit_or_fail(struct http_req *r, struct pg_conn *c, const char *action, con
         .resource_id = id,
         .changes = changes,
     };
-    return audit_append(c, &a, e);
+    return audit_append(c, &r->app->cfg, &a, e);
 }
 
 /* A check in flight from the event loop. */

@@ -19,6 +19,7 @@
 
 #include "amqpx.h"
 #include "app.h"
+#include "audit.h"
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
@@ -266,11 +267,26 @@ static void housekeeping(struct daemon *d)
         char grace[24];
         snprintf(grace, sizeof grace, "%lld", (long long)d->cfg.close_grace_min);
         const char *p[] = {grace};
-        r = pg_query(conn, "SELECT tg_billing_close_due(make_interval(mins => $1::int))", 1, p,
-                     &e);
-        rc = r ? 0 : -1;
-        for (int i = 0; r && i < pg_nrows(r); i++)
-            log_info("billing: period %s closed", pg_isnull(r, i, 0) ? "?" : pg_val(r, i, 0));
+        /* The closes and their audit entries in one transaction. */
+        rc = pg_begin(conn, &e);
+        if (rc == 0) {
+            r = pg_query(conn, "SELECT tg_billing_close_due(make_interval(mins => $1::int))", 1, p,
+                         &e);
+            rc = r ? 0 : -1;
+        }
+        for (int i = 0; rc == 0 && i < pg_nrows(r); i++) {
+            struct audit_entry a = {.actor = "tollgate-billingd", .role = "billing",
+                                    .action = "billing.close", .resource_type = "billing_period",
+                                    .resource_id = pg_val(r, i, 0),
+                                    .changes = "{\"status\":{\"from\":\"open\",\"to\":\"closed\"}}"};
+            rc = audit_append(conn, &d->cfg, &a, &e);
+        }
+        if (rc == 0)
+            rc = pg_commit(conn, &e);
+        if (rc != 0)
+            pg_rollback(conn);
+        for (int i = 0; rc == 0 && i < pg_nrows(r); i++)
+            log_info("billing: period %s closed", pg_val(r, i, 0));
         pg_res_free(r);
     }
     if (conn)

@@ -84,7 +84,7 @@ static int token_create(struct ctl *ctl, int argc, char **argv)
     struct audit_entry a = {.actor = "tollgatectl", .role = "admin", .action = "token.create",
                             .resource_type = "token", .resource_id = id,
                             .changes = pg_val(r, 0, 0)};
-    if (audit_append(ctl->pg, &a, &e) != 0 || pg_commit(ctl->pg, &e) != 0)
+    if (audit_append(ctl->pg, &ctl->cfg, &a, &e) != 0 || pg_commit(ctl->pg, &e) != 0)
         goto fail;
     pg_res_free(r);
     fprintf(stderr, "created token %s (role %s); it is shown once:\n", id, role);
@@ -141,7 +141,7 @@ static int token_revoke(struct ctl *ctl, int argc, char **argv)
         struct audit_entry a = {.actor = "tollgatectl", .role = "admin", .action = "token.revoke",
                                 .resource_type = "token", .resource_id = argv[0],
                                 .changes = "{\"revoked\":{\"from\":false,\"to\":true}}"};
-        if (audit_append(ctl->pg, &a, &e) != 0)
+        if (audit_append(ctl->pg, &ctl->cfg, &a, &e) != 0)
             goto fail;
     }
     if (pg_commit(ctl->pg, &e) != 0)
@@ -206,7 +206,7 @@ static int billing_close(struct ctl *ctl, const char *period)
     struct audit_entry a = {.actor = "tollgatectl", .role = "admin", .action = "billing.close",
                             .resource_type = "billing_period", .resource_id = period,
                             .changes = "{\"status\":{\"from\":\"open\",\"to\":\"closed\"}}"};
-    if ((strcmp(outcome, "closed") == 0 && audit_append(ctl->pg, &a, &e) != 0) ||
+    if ((strcmp(outcome, "closed") == 0 && audit_append(ctl->pg, &ctl->cfg, &a, &e) != 0) ||
         pg_commit(ctl->pg, &e) != 0)
         goto fail;
     printf("{\"data\":%s}\n", pg_val(r, 0, 1));

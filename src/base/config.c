@@ -58,6 +58,11 @@ static const char *check_previous(const char *v)
     return NULL;
 }
 
+static const char *check_optional_secret(const char *v)
+{
+    return *v ? check_secret(v) : NULL;
+}
+
 static const char *check_prefix(const char *v)
 {
     return name_ok(v, strlen(v), 16, "") ? NULL : "must be 1-16 characters of [a-z0-9]";
@@ -114,6 +119,7 @@ static const struct option options[] = {
     OPT("security", "hmac_secret", OPT_STR, hmac_secret, NULL, 0, 0, check_secret),
     OPT("security", "hmac_secret_id", OPT_STR, hmac_secret_id, "1", 0, 0, check_secret_id),
     OPT("security", "hmac_previous", OPT_STR, hmac_previous, "", 0, 0, check_previous),
+    OPT("security", "audit_secret", OPT_STR, audit_secret, "", 0, 0, check_optional_secret),
     OPT("security", "key_prefix", OPT_STR, key_prefix, "tg", 0, 0, check_prefix),
     OPT("postgres", "conninfo", OPT_STR, pg_conninfo, NULL, 0, 0, check_nonempty),
     OPT("postgres", "pool_size", OPT_INT, pg_pool_size, "4", 1, 256, NULL),

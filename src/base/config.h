@@ -36,6 +36,7 @@ struct config {
     char *hmac_secret_id;
     char *hmac_previous; /* "id:secret id:secret ..." still accepted */
     struct config_secrets secrets; /* built from the three above */
+    char *audit_secret;  /* keys the audit chain; "": the current hmac_secret */
     char *key_prefix;
     /* [postgres] */
     char *pg_conninfo;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <CUnit/CUnit.h>
+#include <libpq-fe.h>
 
 #include "itest_fixture.h"
 #include "itest_suites.h"
@@ -498,6 +499,100 @@ static void test_audit_verify(void)
 	itest_resp_fini(&r);
 }
 
+/* Runs sql on pg; 0 when it succeeded. */
+static int pg_ok(PGconn *pg, const char *sql)
+{
+	PGresult *res = PQexec(pg, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		fprintf(stderr, "itest audit: %s: %s", sql, PQerrorMessage(pg));
+	PQclear(res);
+	return ok ? 0 : -1;
+}
+
+/* What verify answers: 1 ok, 0 not ok (with *bad), -1 no answer. */
+static int verify(int64_t *bad)
+{
+	struct itest_resp r;
+	json_object *ok;
+	int rc = -1;
+
+	itest_call(&r, "GET", "/v1/audit/verify", itest_admin_token(), NULL);
+	ok = itest_get(r.json, "ok");
+	if (r.status == 200 && json_object_is_type(ok, json_type_boolean)) {
+		rc = json_object_get_boolean(ok) ? 1 : 0;
+		if (!rc && !itest_int(r.json, "first_bad_seq", bad))
+			rc = -1;
+	}
+	itest_resp_fini(&r);
+	return rc;
+}
+
+/* Whoever owns the tables (here the database role the stack uses) turns the
+ * append-only trigger off, changes an entry and recomputes every link after
+ * it the only way it can, without the key: verify names that entry.  The entries are restored
+ * afterwards, and the chain verifies again. */
+static void test_audit_tamper(void)
+{
+	const char *ci = getenv("TOLLGATE_PG_CONNINFO");
+	PGconn *pg;
+	PGresult *res;
+	int64_t target, bad = -1;
+	int rc;
+
+	if (!EXPECT(ci && *ci, "TOLLGATE_PG_CONNINFO is not set"))
+		return;
+	pg = PQconnectdb(ci);
+	if (!EXPECT(PQstatus(pg) == CONNECTION_OK, "cannot connect: %s", PQerrorMessage(pg))) {
+		PQfinish(pg);
+		return;
+	}
+	res = PQexec(pg, "SELECT seq - 2 FROM audit_head");
+	target = PQresultStatus(res) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	if (!EXPECT(target >= 1, "the audit log holds too few entries to tamper with")) {
+		PQfinish(pg);
+		return;
+	}
+	char sql[2048];
+	/* saved as they are, then rewritten as an attacker without the key can */
+	snprintf(sql, sizeof sql,
+		 "CREATE TEMP TABLE saved AS SELECT seq, changes, prev_hash, hash FROM audit_log "
+		 "WHERE seq >= %lld; CREATE TEMP TABLE saved_head AS SELECT hash FROM audit_head",
+		 (long long)target);
+	rc = pg_ok(pg, sql);
+	snprintf(sql, sizeof sql,
+		 "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change; "
+		 "DO $$ DECLARE a audit_log; prev text; h text; BEGIN "
+		 "UPDATE audit_log SET changes = '{\"tampered\":true}' WHERE seq = %lld; "
+		 "SELECT hash INTO prev FROM audit_log WHERE seq = %lld; "
+		 "FOR a IN SELECT * FROM audit_log WHERE seq >= %lld ORDER BY seq LOOP "
+		 "  h := encode(sha256(convert_to(prev || tg_audit_canonical(a), 'UTF8')), 'hex'); "
+		 "  UPDATE audit_log SET prev_hash = prev, hash = h WHERE seq = a.seq; prev := h; "
+		 "END LOOP; UPDATE audit_head SET hash = prev; END $$; "
+		 "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change",
+		 (long long)target, (long long)target - 1, (long long)target);
+	if (rc == 0)
+		rc = pg_ok(pg, sql);
+	if (rc == 0) {
+		int v = verify(&bad);
+		EXPECT(v == 0 && bad == target,
+		       "after entry %lld was rewritten in SQL, verify answered %s (first bad %lld)",
+		       (long long)target, v == 1 ? "ok" : v == 0 ? "not ok" : "nothing",
+		       (long long)bad);
+	}
+	EXPECT(pg_ok(pg, "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change; "
+			 "UPDATE audit_log a SET changes = s.changes, prev_hash = s.prev_hash, "
+			 "hash = s.hash FROM saved s WHERE a.seq = s.seq; "
+			 "UPDATE audit_head SET hash = (SELECT hash FROM saved_head); "
+			 "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change") == 0,
+	       "could not restore the audit log");
+	EXPECT(verify(&bad) == 1, "the restored chain does not verify (first bad %lld)",
+	       (long long)bad);
+	PQfinish(pg);
+}
+
 int itest_register_audit(void)
 {
 	CU_pSuite s = CU_add_suite("audit", suite_init, suite_clean);
@@ -508,7 +603,8 @@ int itest_register_audit(void)
 	    !CU_add_test(s, "token entries", test_audit_token) ||
 	    !CU_add_test(s, "actor and action filters", test_audit_filter_actor) ||
 	    !CU_add_test(s, "from and to filters", test_audit_filter_time) ||
-	    !CU_add_test(s, "verify the chain", test_audit_verify))
+	    !CU_add_test(s, "verify the chain", test_audit_verify) ||
+	    !CU_add_test(s, "an entry rewritten in SQL is found", test_audit_tamper))
 		return -1;
 	return 0;
 }

@@ -337,6 +337,9 @@ static void test_secret_set(void)
         CU_ASSERT_EQUAL(load_with(&cfg, extra, NO_ENV, &err), -1);
         CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "hmac_previous"));
     }
+    CU_ASSERT_EQUAL(try_value("security", "audit_secret", "short"), -1);
+    CU_ASSERT_EQUAL(try_value("security", "audit_secret", SECRET), 0);
+    CU_ASSERT_EQUAL(try_value("security", "audit_secret", ""), 0);
     CU_ASSERT_EQUAL(try_value("security", "hmac_secret_id", "Bad"), -1);
     CU_ASSERT_EQUAL(try_value("security", "hmac_secret_id", "2026a"), 0);
 }
