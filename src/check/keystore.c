@@ -22,12 +22,6 @@
 #define MISSING_TTL_MS "60000"
 #define MISSING_RECORD "{\"v\":0,\"missing\":true}"
 #define CACHE_ENTRIES 100000
-/* The change feed re-reads this far behind its position: a transaction can
- * commit a little after the time it stamped on the row. */
-#define FEED_SLACK_US 5000000
-/* ... and remembers what it published for longer than that. */
-#define FEED_SEEN_MS 60000
-#define FEED_PAGE 500 /* rows per query; the SQL says the same */
 /* An active record is re-validated by the check script's version test on
  * every use, so keeping it long costs no freshness.  Each entry gets a
  * lifetime drawn from [3/4, 1] of this, so the records that one burst of
@@ -68,9 +62,6 @@ struct keystore {
     bool tiers_loading;
     bool tiers_claimed; /* a request went to a worker to have them reloaded */
     char tiers_stamp[48]; /* "count:sum of xmins" of the snapshot's table */
-    /* The change feed (keystore_follow_changes): one caller at a time. */
-    int64_t feed_us;       /* changes up to here are published; 0: not started */
-    struct cache *feed_seen; /* key id -> the version last published from here */
 };
 
 struct keystore *keystore_new(struct pg_pool *pg, struct metrics *metrics, int64_t ttl_ms)
@@ -80,7 +71,6 @@ struct keystore *keystore_new(struct pg_pool *pg, struct metrics *metrics, int64
     ks->metrics = metrics;
     ks->ttl_ms = ttl_ms;
     ks->records = cache_new(CACHE_ENTRIES, ttl_ms);
-    ks->feed_seen = cache_new(CACHE_ENTRIES, FEED_SEEN_MS);
     redis_script_init(&ks->put, PUT_SCRIPT);
     pthread_mutex_init(&ks->tiers_lock, NULL);
     return ks;
@@ -91,7 +81,6 @@ void keystore_free(struct keystore *ks)
     if (!ks)
         return;
     cache_free(ks->records);
-    cache_free(ks->feed_seen);
     free(ks->tiers);
     pthread_mutex_destroy(&ks->tiers_lock);
     free(ks);
@@ -487,88 +476,6 @@ int keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_co
                  (long long)newest, key_id, err.message);
         rc = -1;
     }
-    return rc;
-}
-
-/* The database's clock in microseconds: the feed's positions are its. */
-static int db_now_us(struct pg_conn *c, int64_t *us, struct api_error *e)
-{
-    struct pg_res *r = pg_query(c, "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
-                                0, NULL, e);
-    if (!r)
-        return -1;
-    *us = pg_int(r, 0, 0);
-    pg_res_free(r);
-    return 0;
-}
-
-/* Publishes key_id at version unless this feed already did; false when the
- * publication failed. */
-static bool feed_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *c,
-                         const char *key_id, int64_t version)
-{
-    char *blob = NULL;
-    size_t len = 0;
-    int64_t seen = -1;
-    if (cache_get(ks->feed_seen, key_id, now_ms(), &blob, &len) && len == sizeof seen)
-        memcpy(&seen, blob, sizeof seen);
-    free(blob);
-    /* A new key (version 1) was never cached anywhere in an older form. */
-    if (seen >= version || version <= 1)
-        return true;
-    if (keystore_publish(ks, redis, c, key_id) != 0)
-        return false;
-    cache_put(ks->feed_seen, key_id, &version, sizeof version, now_ms());
-    return true;
-}
-
-int keystore_follow_changes(struct keystore *ks, struct redis_conn *redis, struct api_error *e)
-{
-    struct pg_conn *c = pg_acquire(ks->pg, e);
-    if (!c)
-        return -1;
-    int rc = 0;
-    if (ks->feed_us == 0) {
-        /* the process cache starts empty: only later changes matter */
-        rc = db_now_us(c, &ks->feed_us, e);
-        pg_release(ks->pg, c);
-        return rc;
-    }
-    char from_us[24], after_id[sizeof ((struct key_record *)0)->id] = "";
-    int64_t newest = ks->feed_us;
-    bool all_published = true;
-    snprintf(from_us, sizeof from_us, "%lld", (long long)(ks->feed_us - FEED_SLACK_US));
-    for (;;) {
-        const char *p[] = {from_us, after_id};
-        struct pg_res *r = pg_query(
-            c,
-            "SELECT id, version, (extract(epoch FROM updated_at) * 1e6)::bigint FROM keys"
-            " WHERE (updated_at, id) > (to_timestamp(0) + $1::bigint * interval '1 microsecond', $2)"
-            " ORDER BY updated_at, id LIMIT 500",
-            2, p, e);
-        if (!r) {
-            rc = -1;
-            break;
-        }
-        int n = pg_nrows(r);
-        for (int i = 0; i < n; i++) {
-            if (!feed_publish(ks, redis, c, pg_val(r, i, 0), pg_int(r, i, 1)))
-                all_published = false;
-            if (pg_int(r, i, 2) > newest)
-                newest = pg_int(r, i, 2);
-        }
-        if (n > 0) {
-            snprintf(from_us, sizeof from_us, "%lld", (long long)pg_int(r, n - 1, 2));
-            strlcpy_tg(after_id, pg_val(r, n - 1, 0), sizeof after_id);
-        }
-        pg_res_free(r);
-        if (n < FEED_PAGE)
-            break;
-    }
-    pg_release(ks->pg, c);
-    /* Not past a change that could not be published: it is taken again. */
-    if (rc == 0 && all_published)
-        ks->feed_us = newest;
     return rc;
 }
 

@@ -109,21 +109,11 @@ int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *r
 /* After a committed change of key_id: writes its fresh records to Redis,
  * publishes its version to the rate-limit state (checks holding an older
  * record reload it) and drops them from this process's cache.  Returns 0,
- * or -1 (logged) when Redis did not take all of it: the change feed
- * (keystore_follow_changes) of every process publishes it again. */
+ * or -1 (logged) when Redis did not take all of it: the change feed of
+ * every process (keywatch.h) publishes it again. */
 int keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_conn *conn,
                      const char *key_id);
 
-/* One pass of the change feed: every key changed since the last pass (by
- * updated_at, re-reading 5 s behind for transactions that commit late) is
- * dropped from this process's cache and published again, unless this feed
- * already published that version.  So a change reaches every process within
- * a pass even when its own publication failed (Redis down at that moment)
- * or its process died before publishing.  The first pass only takes the
- * database's time as the start.  Returns 0, or -1 with e filled (PostgreSQL
- * unreachable); a change whose publication failed is taken again next
- * pass.  One caller at a time. */
-int keystore_follow_changes(struct keystore *ks, struct redis_conn *redis, struct api_error *e);
 
 /* Parses a record as stored ("{...}" JSON of tg_key_record) into rec
  * (limits are the key's own overrides).  Returns 0, or -1 when malformed

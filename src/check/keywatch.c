@@ -3,23 +3,125 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "cache.h"
 #include "keystore.h"
 #include "log.h"
+#include "pg.h"
 #include "redis.h"
 #include "util.h"
 
+/* The feed re-reads this far behind its position: a transaction can commit
+ * a little after the time it stamped on the row ... */
+#define FEED_SLACK_US 5000000
+/* ... and remembers what it published for longer than that. */
+#define FEED_SEEN_MS 60000
+#define FEED_SEEN_MAX 100000
+#define FEED_PAGE 500 /* rows per query; the SQL says the same */
+
 struct keywatch {
     struct keystore *ks;
+    struct pg_pool *pg;
     struct redis_conn *redis;
+    int64_t since_us;   /* changes up to here are published; 0: not started */
+    struct cache *seen; /* key id -> the version this feed last published */
     int interval_ms;
     pthread_t tid;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stop;
 };
+
+/* The database's clock in microseconds: the feed's positions are its. */
+static int db_now_us(struct pg_conn *c, int64_t *us, struct api_error *e)
+{
+    struct pg_res *r = pg_query(c, "SELECT (extract(epoch FROM clock_timestamp()) * 1e6)::bigint",
+                                0, NULL, e);
+    if (!r)
+        return -1;
+    *us = pg_int(r, 0, 0);
+    pg_res_free(r);
+    return 0;
+}
+
+/* Publishes key_id at version unless this feed already did; false when the
+ * publication failed. */
+static bool feed_publish(struct keywatch *w, struct pg_conn *c, const char *key_id,
+                         int64_t version)
+{
+    char *blob = NULL;
+    size_t len = 0;
+    int64_t seen = -1;
+    if (cache_get(w->seen, key_id, now_ms(), &blob, &len) && len == sizeof seen)
+        memcpy(&seen, blob, sizeof seen);
+    free(blob);
+    /* A new key (version 1) was never cached anywhere in an older form. */
+    if (seen >= version || version <= 1)
+        return true;
+    if (keystore_publish(w->ks, w->redis, c, key_id) != 0)
+        return false;
+    cache_put(w->seen, key_id, &version, sizeof version, now_ms());
+    return true;
+}
+
+/* One pass: every key changed since the last pass (by updated_at, re-read
+ * FEED_SLACK_US behind for transactions that commit late) is published
+ * again unless this feed already published that version; the first pass
+ * only takes the database's time as the start.  Returns 0, or -1 with e
+ * filled; a change whose publication failed is taken again next pass. */
+static int follow_changes(struct keywatch *w, struct api_error *e)
+{
+    struct pg_conn *c = pg_acquire(w->pg, e);
+    if (!c)
+        return -1;
+    int rc = 0;
+    if (w->since_us == 0) {
+        /* the process cache starts empty: only later changes matter */
+        rc = db_now_us(c, &w->since_us, e);
+        pg_release(w->pg, c);
+        return rc;
+    }
+    char from_us[24], after_id[sizeof ((struct key_record *)0)->id] = "";
+    int64_t newest = w->since_us;
+    bool all_published = true;
+    snprintf(from_us, sizeof from_us, "%lld", (long long)(w->since_us - FEED_SLACK_US));
+    for (;;) {
+        const char *p[] = {from_us, after_id};
+        struct pg_res *r = pg_query(
+            c,
+            "SELECT id, version, (extract(epoch FROM updated_at) * 1e6)::bigint FROM keys"
+            " WHERE (updated_at, id) > (to_timestamp(0) + $1::bigint * interval '1 microsecond', $2)"
+            " ORDER BY updated_at, id LIMIT 500",
+            2, p, e);
+        if (!r) {
+            rc = -1;
+            break;
+        }
+        int n = pg_nrows(r);
+        for (int i = 0; i < n; i++) {
+            if (!feed_publish(w, c, pg_val(r, i, 0), pg_int(r, i, 1)))
+                all_published = false;
+            if (pg_int(r, i, 2) > newest)
+                newest = pg_int(r, i, 2);
+        }
+        if (n > 0) {
+            snprintf(from_us, sizeof from_us, "%lld", (long long)pg_int(r, n - 1, 2));
+            strlcpy_tg(after_id, pg_val(r, n - 1, 0), sizeof after_id);
+        }
+        pg_res_free(r);
+        if (n < FEED_PAGE)
+            break;
+    }
+    pg_release(w->pg, c);
+    /* Not past a change that could not be published: it is taken again. */
+    if (rc == 0 && all_published)
+        w->since_us = newest;
+    return rc;
+}
 
 static void *watch_main(void *arg)
 {
@@ -29,7 +131,7 @@ static void *watch_main(void *arg)
     while (!w->stop) {
         pthread_mutex_unlock(&w->lock);
         struct api_error e;
-        int rc = keystore_follow_changes(w->ks, w->redis, &e);
+        int rc = follow_changes(w, &e);
         /* one line when the feed stops and one when it resumes, not one a second */
         if (rc != 0 && !failing)
             log_warn("key change feed: %s; retrying every %d ms", e.message, w->interval_ms);
@@ -49,11 +151,12 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-struct keywatch *keywatch_start(struct keystore *ks, const struct config *cfg, int interval_ms,
-                                struct api_error *err)
+struct keywatch *keywatch_start(struct keystore *ks, struct pg_pool *pg, const struct config *cfg,
+                                int interval_ms, struct api_error *err)
 {
     struct keywatch *w = xcalloc(1, sizeof *w);
     w->ks = ks;
+    w->pg = pg;
     w->interval_ms = interval_ms;
     if (cfg->redis_nodes[0])
         w->redis = redis_conn_new_cluster(NULL, cfg->redis_nodes, (int)cfg->redis_timeout_ms,
@@ -65,11 +168,13 @@ struct keywatch *keywatch_start(struct keystore *ks, const struct config *cfg, i
         free(w);
         return NULL;
     }
+    w->seen = cache_new(FEED_SEEN_MAX, FEED_SEEN_MS);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->tid, NULL, watch_main, w) != 0) {
         api_error_set(err, ERR_INTERNAL, NULL, "cannot start the key change feed thread");
         redis_conn_free(w->redis);
+        cache_free(w->seen);
         pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->lock);
         free(w);
@@ -88,6 +193,7 @@ void keywatch_stop(struct keywatch *w)
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->tid, NULL);
     redis_conn_free(w->redis);
+    cache_free(w->seen);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->lock);
     free(w);

@@ -1,6 +1,9 @@
-/* keywatch: the thread that runs a process's key change feed
- * (keystore_follow_changes) once a second, with a Redis connection of its own
- * so that it never waits on the event loop. */
+/* keywatch: a process's key change feed.  A thread reads, once a second,
+ * the keys PostgreSQL says changed lately and publishes each again
+ * (keystore_publish: Redis records and version, this process's cache), so
+ * that a change reaches every process even when its own publication failed
+ * (Redis down at that moment) or its process died before publishing.  It
+ * has a Redis connection of its own, so it never waits on the event loop. */
 #ifndef TOLLGATE_KEYWATCH_H
 #define TOLLGATE_KEYWATCH_H
 
@@ -9,11 +12,13 @@
 
 struct keystore;
 struct keywatch;
+struct pg_pool;
 
-/* Starts following ks's changes every interval_ms, publishing through Redis
- * as cfg names it.  NULL with err filled when the thread cannot start. */
-struct keywatch *keywatch_start(struct keystore *ks, const struct config *cfg, int interval_ms,
-                                struct api_error *err);
+/* Starts following the changes in pg every interval_ms, publishing through
+ * ks and Redis as cfg names it.  NULL with err filled when the thread
+ * cannot start. */
+struct keywatch *keywatch_start(struct keystore *ks, struct pg_pool *pg, const struct config *cfg,
+                                int interval_ms, struct api_error *err);
 /* Stops after the pass in progress (each is bounded by the stores'
  * timeouts) and frees w; NULL is harmless. */
 void keywatch_stop(struct keywatch *w);
