@@ -22,10 +22,10 @@ struct ctl {
 
 typedef int (*command_fn)(struct ctl *ctl, int argc, char **argv);
 
-static int connect_db(struct ctl *ctl)
+static int connect_as(struct ctl *ctl, const char *conninfo)
 {
     struct api_error e;
-    ctl->pg = pg_connect(ctl->cfg.pg_conninfo, &e);
+    ctl->pg = pg_connect(conninfo, &e);
     if (!ctl->pg) {
         fprintf(stderr, "tollgatectl: cannot connect to PostgreSQL (see the log line above)\n");
         return -1;
@@ -33,19 +33,34 @@ static int connect_db(struct ctl *ctl)
     return 0;
 }
 
+static int connect_db(struct ctl *ctl) { return connect_as(ctl, ctl->cfg.pg_conninfo); }
+
 static int cmd_migrate(struct ctl *ctl, int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     struct api_error e;
     int applied = 0;
-    if (connect_db(ctl) != 0)
+    const char *owner = *ctl->cfg.pg_migrate_conninfo ? ctl->cfg.pg_migrate_conninfo
+                                                      : ctl->cfg.pg_conninfo;
+    if (connect_as(ctl, owner) != 0)
         return 1;
     if (migrate_run(ctl->pg, &applied, &e) != 0) {
         fprintf(stderr, "tollgatectl: migration failed: %s\n", e.message);
         return 1;
     }
     printf("migrations applied: %d\n", applied);
+    char *role = NULL;
+    if (migrate_grant(ctl->pg, ctl->cfg.pg_conninfo, &role, &e) != 0) {
+        fprintf(stderr, "tollgatectl: granting the application's rights failed: %s\n", e.message);
+        return 1;
+    }
+    if (role)
+        printf("application role %s: granted what the daemons need, nothing more\n", role);
+    else
+        printf("warning: the daemons connect as the schema's owner; give [postgres] conninfo "
+               "another role to keep them from rewriting the audit log\n");
+    free(role);
     return 0;
 }
 

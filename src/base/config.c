@@ -122,6 +122,7 @@ static const struct option options[] = {
     OPT("security", "audit_secret", OPT_STR, audit_secret, "", 0, 0, check_optional_secret),
     OPT("security", "key_prefix", OPT_STR, key_prefix, "tg", 0, 0, check_prefix),
     OPT("postgres", "conninfo", OPT_STR, pg_conninfo, NULL, 0, 0, check_nonempty),
+    OPT("postgres", "migrate_conninfo", OPT_STR, pg_migrate_conninfo, "", 0, 0, NULL),
     OPT("postgres", "pool_size", OPT_INT, pg_pool_size, "4", 1, 256, NULL),
     OPT("redis", "host", OPT_STR, redis_host, "127.0.0.1", 0, 0, check_nonempty),
     OPT("redis", "port", OPT_INT, redis_port, "6379", 1, 65535, NULL),

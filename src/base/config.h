@@ -39,7 +39,8 @@ struct config {
     char *audit_secret;  /* keys the audit chain; "": the current hmac_secret */
     char *key_prefix;
     /* [postgres] */
-    char *pg_conninfo;
+    char *pg_conninfo;          /* the application's role: what the daemons use */
+    char *pg_migrate_conninfo;  /* the schema owner's, for migrations; "": conninfo */
     int64_t pg_pool_size;
     /* [redis] */
     char *redis_host;

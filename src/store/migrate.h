@@ -18,4 +18,13 @@ extern const struct migration migrations[];
  * *applied receives how many ran.  Returns 0 or -1 with e filled. */
 int migrate_run(struct pg_conn *conn, int *applied, struct api_error *e) TG_WUR;
 
+/* The role that app_conninfo logs in as gets exactly the grants the
+ * daemons need (sql/010_roles.sql, tg_grant_app), from conn's role, which
+ * owns the schema.  *role receives that role's name (caller frees), or NULL
+ * when app_conninfo names no user or the same role as conn: then nothing is
+ * granted, and the daemons run with the owner's rights.  Returns 0 or -1
+ * with e filled. */
+int migrate_grant(struct pg_conn *conn, const char *app_conninfo, char **role,
+                  struct api_error *e) TG_WUR;
+
 #endif

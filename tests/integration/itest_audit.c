@@ -529,7 +529,50 @@ static int verify(int64_t *bad)
 	return rc;
 }
 
-/* Whoever owns the tables (here the database role the stack uses) turns the
+/* The daemons' own role (TOLLGATE_PG_APP_CONNINFO: what [postgres] conninfo
+ * logs in as) reads the audit log but can change nothing in it, nor its
+ * head, nor the schema: every attempt is refused for lack of privilege
+ * (SQLSTATE 42501).  The suite's other tests append through the API, which
+ * runs as this role: appending works through the two functions it may call. */
+static void test_audit_app_role(void)
+{
+	static const char *const refused[] = {
+		"UPDATE audit_log SET changes = '{}' WHERE seq = 1",
+		"DELETE FROM audit_log WHERE seq = 1",
+		"TRUNCATE audit_log",
+		"INSERT INTO audit_log SELECT * FROM audit_log WHERE seq = 1",
+		"UPDATE audit_head SET seq = 0",
+		"ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change",
+		"DROP TRIGGER audit_log_no_change ON audit_log",
+		"CREATE TABLE audit_shadow (seq bigint)",
+		"CREATE OR REPLACE FUNCTION tg_audit_immutable() RETURNS trigger "
+		"LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+	};
+	const char *ci = getenv("TOLLGATE_PG_APP_CONNINFO");
+	PGconn *pg;
+
+	if (!EXPECT(ci && *ci, "TOLLGATE_PG_APP_CONNINFO is not set"))
+		return;
+	pg = PQconnectdb(ci);
+	if (!EXPECT(PQstatus(pg) == CONNECTION_OK, "cannot connect: %s", PQerrorMessage(pg))) {
+		PQfinish(pg);
+		return;
+	}
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		PGresult *res = PQexec(pg, refused[i]);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		EXPECT(state && strcmp(state, "42501") == 0,
+		       "the application's role ran \"%s\": %s", refused[i],
+		       state ? PQresultErrorMessage(res) : "it succeeded");
+		PQclear(res);
+	}
+	EXPECT(pg_ok(pg, "SELECT count(*) FROM audit_log") == 0,
+	       "the application's role cannot read the audit log");
+	PQfinish(pg);
+}
+
+/* Whoever owns the tables (the schema's owner, which runs the migrations) turns the
  * append-only trigger off, changes an entry and recomputes every link after
  * it the only way it can, without the key: verify names that entry.  The entries are restored
  * afterwards, and the chain verifies again. */
@@ -604,7 +647,8 @@ int itest_register_audit(void)
 	    !CU_add_test(s, "actor and action filters", test_audit_filter_actor) ||
 	    !CU_add_test(s, "from and to filters", test_audit_filter_time) ||
 	    !CU_add_test(s, "verify the chain", test_audit_verify) ||
-	    !CU_add_test(s, "an entry rewritten in SQL is found", test_audit_tamper))
+	    !CU_add_test(s, "an entry rewritten in SQL is found", test_audit_tamper) ||
+	    !CU_add_test(s, "the daemons' role cannot change it", test_audit_app_role))
 		return -1;
 	return 0;
 }
