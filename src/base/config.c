@@ -2,9 +2,11 @@
 
 #include <ctype.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "rcluster.h"
@@ -134,6 +136,10 @@ static const struct option options[] = {
     OPT("amqp", "user", OPT_STR, amqp_user, "guest", 0, 0, NULL),
     OPT("amqp", "password", OPT_STR, amqp_password, "guest", 0, 0, NULL),
     OPT("amqp", "vhost", OPT_STR, amqp_vhost, "/", 0, 0, NULL),
+    OPT("amqp", "tls", OPT_INT, amqp_tls, "0", 0, 1, NULL),
+    OPT("amqp", "tls_ca_file", OPT_STR, amqp_tls_ca_file, "", 0, 0, NULL),
+    OPT("amqp", "tls_cert_file", OPT_STR, amqp_tls_cert_file, "", 0, 0, NULL),
+    OPT("amqp", "tls_key_file", OPT_STR, amqp_tls_key_file, "", 0, 0, NULL),
     OPT("ratelimit", "on_store_error", OPT_STR, on_store_error, "closed", 0, 0, check_store_error),
     OPT("ratelimit", "processes", OPT_INT, local_processes, "4", 1, 4096, NULL),
     OPT("usage", "enabled", OPT_INT, usage_enabled, "1", 0, 1, NULL),
@@ -239,6 +245,33 @@ static int parse_text(struct config *cfg, const char *name, const char *text, st
     return rc;
 }
 
+/* A TLS setting that cannot work is found at start, not at the first
+ * connection: files that are named must be readable, and a client
+ * certificate comes with its key. */
+static int check_amqp_tls(const struct config *cfg, const char *name, struct api_error *err)
+{
+    const char *files[] = {cfg->amqp_tls_ca_file, cfg->amqp_tls_cert_file,
+                           cfg->amqp_tls_key_file};
+    const char *keys[] = {"tls_ca_file", "tls_cert_file", "tls_key_file"};
+    if (cfg->amqp_tls && !*cfg->amqp_tls_ca_file) {
+        api_error_set(err, ERR_INTERNAL, NULL, "%s: amqp.tls = 1 needs amqp.tls_ca_file", name);
+        return -1;
+    }
+    if (!*cfg->amqp_tls_cert_file != !*cfg->amqp_tls_key_file) {
+        api_error_set(err, ERR_INTERNAL, NULL,
+                      "%s: amqp.tls_cert_file and amqp.tls_key_file come together", name);
+        return -1;
+    }
+    for (size_t i = 0; cfg->amqp_tls && i < TG_ARRAY_LEN(files); i++) {
+        if (*files[i] && access(files[i], R_OK) != 0) {
+            api_error_set(err, ERR_INTERNAL, NULL, "%s: amqp.%s: cannot read %s: %s", name,
+                          keys[i], files[i], strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The key-hashing secrets in the order they are tried: the current one,
  * then the previous ones as listed. */
 static int build_secrets(struct config *cfg, const char *name, struct api_error *err)
@@ -311,7 +344,7 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
     }
     /* Validated on the way in: parsed once here for the code to read. */
     (void)store_error_parse(cfg->on_store_error, &cfg->store_error);
-    if (build_secrets(cfg, name, err) != 0)
+    if (build_secrets(cfg, name, err) != 0 || check_amqp_tls(cfg, name, err) != 0)
         goto fail;
     return 0;
 fail:

@@ -54,6 +54,10 @@ struct config {
     char *amqp_user;
     char *amqp_password;
     char *amqp_vhost;
+    int64_t amqp_tls;        /* 1: AMQPS, the broker's certificate and name verified */
+    char *amqp_tls_ca_file;  /* the CA that signed the broker's certificate */
+    char *amqp_tls_cert_file; /* a client certificate, if the broker asks for one */
+    char *amqp_tls_key_file;
     /* [ratelimit] */
     char *on_store_error;    /* as written; store_error below is what code reads */
     enum store_error_mode store_error;

@@ -2,6 +2,7 @@
 
 #include <amqp.h>
 #include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,24 +101,63 @@ static int declare_topology(struct amqpx *c, struct api_error *err)
     return check_rpc(c, "binding " USAGE_QUEUE, err);
 }
 
+/* The library checks a certificate's DNS names, not its addresses: a TLS
+ * broker is named by host name in [amqp] host. */
+static amqp_socket_t *tls_socket(amqp_connection_state_t conn, const struct config *cfg,
+                                 struct api_error *err)
+{
+    amqp_socket_t *sock = amqp_ssl_socket_new(conn);
+    if (!sock) {
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "amqps %s: cannot create a TLS socket",
+                      cfg->amqp_host);
+        return NULL;
+    }
+    amqp_ssl_socket_set_verify_peer(sock, 1);
+    amqp_ssl_socket_set_verify_hostname(sock, 1);
+    int st = amqp_ssl_socket_set_ssl_versions(sock, AMQP_TLSv1_2, AMQP_TLSvLATEST);
+    if (st == AMQP_STATUS_OK)
+        st = amqp_ssl_socket_set_cacert(sock, cfg->amqp_tls_ca_file);
+    if (st == AMQP_STATUS_OK && *cfg->amqp_tls_cert_file)
+        st = amqp_ssl_socket_set_key(sock, cfg->amqp_tls_cert_file, cfg->amqp_tls_key_file);
+    if (st != AMQP_STATUS_OK) {
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "amqps %s: TLS set-up: %s", cfg->amqp_host,
+                      amqp_error_string2(st));
+        return NULL; /* the socket belongs to the connection, which frees it */
+    }
+    return sock;
+}
+
+int amqpx_open_socket(amqp_connection_state_t conn, const struct config *cfg,
+                      struct timeval *tv, struct api_error *err)
+{
+    amqp_socket_t *sock = cfg->amqp_tls ? tls_socket(conn, cfg, err) : amqp_tcp_socket_new(conn);
+    if (!sock) {
+        if (!cfg->amqp_tls)
+            api_error_set(err, ERR_UNAVAILABLE, NULL, "amqp %s: cannot create a socket",
+                          cfg->amqp_host);
+        return -1;
+    }
+    int st = amqp_socket_open_noblock(sock, cfg->amqp_host, (int)cfg->amqp_port, tv);
+    if (st != AMQP_STATUS_OK) {
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "amqp%s %s:%lld: %s", cfg->amqp_tls ? "s" : "",
+                      cfg->amqp_host, (long long)cfg->amqp_port, amqp_error_string2(st));
+        return -1;
+    }
+    /* Bounds the login exchange too. */
+    amqp_set_handshake_timeout(conn, tv);
+    amqp_set_rpc_timeout(conn, tv);
+    return 0;
+}
+
 struct amqpx *amqpx_connect(const struct config *cfg, int timeout_ms, struct api_error *err)
 {
     struct amqpx *c = xcalloc(1, sizeof *c);
-    snprintf(c->where, sizeof c->where, "amqp %s:%lld", cfg->amqp_host, (long long)cfg->amqp_port);
+    snprintf(c->where, sizeof c->where, "amqp%s %s:%lld", cfg->amqp_tls ? "s" : "",
+             cfg->amqp_host, (long long)cfg->amqp_port);
     c->conn = amqp_new_connection();
-    amqp_socket_t *sock = amqp_tcp_socket_new(c->conn);
     struct timeval tv = tv_of(timeout_ms);
-    if (!sock) {
-        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: cannot create a socket", c->where);
+    if (amqpx_open_socket(c->conn, cfg, &tv, err) != 0)
         goto fail;
-    }
-    int st = amqp_socket_open_noblock(sock, cfg->amqp_host, (int)cfg->amqp_port, &tv);
-    if (st != AMQP_STATUS_OK) {
-        api_error_set(err, ERR_UNAVAILABLE, NULL, "%s: %s", c->where, amqp_error_string2(st));
-        goto fail;
-    }
-    amqp_set_handshake_timeout(c->conn, &tv);
-    amqp_set_rpc_timeout(c->conn, &tv);
     amqp_rpc_reply_t r = amqp_login(c->conn, cfg->amqp_vhost, 0, 131072, HEARTBEAT_S,
                                     AMQP_SASL_METHOD_PLAIN, cfg->amqp_user, cfg->amqp_password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {

@@ -9,6 +9,7 @@
 #ifndef TOLLGATE_AMQPX_H
 #define TOLLGATE_AMQPX_H
 
+#include <amqp.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,12 @@
 #define USAGE_DEAD_QUEUE "tollgate.usage.dead"
 
 struct amqpx;
+
+/* Opens conn's socket to cfg's broker (AMQPS when [amqp] tls is set: the
+ * broker's certificate verified against tls_ca_file and its name against
+ * the host, TLS 1.2 or later), bounded by tv.  0, or -1 with err filled. */
+int amqpx_open_socket(amqp_connection_state_t conn, const struct config *cfg,
+                      struct timeval *tv, struct api_error *err) TG_WUR;
 
 /* Connects with cfg's [amqp] settings, logs in, opens channel 1 and declares
  * the topology; every step bounded by timeout_ms.  NULL with err filled

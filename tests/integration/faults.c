@@ -95,6 +95,7 @@ static void *hammer_main(void *arg)
 	snprintf(body, sizeof body, "{\"key\":\"%s\"}", h->key);
 	hdr = curl_slist_append(hdr, auth);
 	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	itest_tls(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -248,7 +249,7 @@ static void test_down_open(void)
 	       "pool restart in open mode failed");
 	store_down(200);
 	struct itest_resp r;
-	itest_call(&r, "GET", "/metrics", NULL, NULL);
+	itest_metrics(&r);
 	EXPECT(r.body && strstr(r.body, "tollgate_redis_errors_total{kind=\"ratelimit\"} 0") == NULL,
 	       "the failures are counted in /metrics");
 	itest_resp_fini(&r);

@@ -555,7 +555,7 @@ static int read_lookups(struct lookups *l, int with_pg)
 	struct itest_resp r;
 	int ok;
 
-	itest_call(&r, "GET", "/metrics", NULL, NULL);
+	itest_metrics(&r);
 	ok = EXPECT(r.status == 200 && r.body, "GET /metrics: %ld", r.status);
 	if (ok) {
 		l->hits = sample(r.body, "tollgate_key_cache_lookups_total{result=\"hit\"}");

@@ -53,7 +53,14 @@ const char *itest_suffix(void);
 /* Appends a secret to itest-secrets.txt. */
 void itest_record_secret(const char *secret);
 
-/* Sends a request and fills r (which needs no initialisation). */
+/* The stack's CA (TOLLGATE_CA_FILE) for a libcurl handle of the suite: every
+ * server of the stack speaks TLS with a certificate it signed. */
+void itest_tls(void *curl);
+/* GET of TOLLGATE_METRICS_URL, the listener /metrics is served on. */
+void itest_metrics(struct itest_resp *r);
+
+/* Sends a request and fills r (which needs no initialisation); a path that
+ * is a whole http(s) URL is used as it is. */
 void itest_send(struct itest_resp *r, const struct itest_req *q);
 /* Shorthand: body (if any) is sent as application/json. */
 void itest_call(struct itest_resp *r, const char *method, const char *path,

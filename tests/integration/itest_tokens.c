@@ -2,6 +2,7 @@
  * itest_tokens.c - health endpoints, admin tokens and whoami.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <CUnit/CUnit.h>
@@ -25,6 +26,60 @@ static void test_health(void)
 		EXPECT_STATUS(&r, 200);
 		EXPECT(itest_header(&r, "X-Request-Id", rid, sizeof rid) && rid[0],
 		       "%s: no X-Request-Id", r.what);
+		itest_resp_fini(&r);
+	}
+}
+
+/* /metrics is answered on the listener named for it and nowhere else: not on
+ * the public one, with or without a token, nor under another spelling; and
+ * the metrics listener serves nothing but /metrics. Every URL is https: a
+ * plain-HTTP request to the public port gets no answer. */
+static void test_metrics_listener(void)
+{
+	static const char *const public_paths[] = { "/metrics", "/metrics/", "//metrics",
+						     "/./metrics", "/%6detrics" };
+	const char *murl = getenv("TOLLGATE_METRICS_URL"), *url = getenv("TOLLGATE_URL");
+	char other[600], plain[600];
+	struct itest_resp r;
+	size_t i;
+
+	EXPECT(url && strncmp(url, "https://", 8) == 0, "TOLLGATE_URL is not https: %s",
+	       url ? url : "(unset)");
+	EXPECT(murl && strncmp(murl, "https://", 8) == 0, "TOLLGATE_METRICS_URL is not https: %s",
+	       murl ? murl : "(unset)");
+	itest_metrics(&r);
+	EXPECT_STATUS(&r, 200);
+	EXPECT(r.body && strstr(r.body, "tollgate_requests_total"), "%s: no counters: %.200s",
+	       r.what, r.body ? r.body : "");
+	itest_resp_fini(&r);
+	for (i = 0; i < sizeof public_paths / sizeof public_paths[0]; i++) {
+		itest_call(&r, "GET", public_paths[i], itest_admin_token(), NULL);
+		EXPECT(r.status == 404 || r.status == 400,
+		       "%s on the public listener answered %ld: %.200s", r.what, r.status,
+		       r.body ? r.body : "");
+		EXPECT(!r.body || !strstr(r.body, "tollgate_requests_total"),
+		       "%s on the public listener shows the counters", r.what);
+		itest_resp_fini(&r);
+	}
+	if (!murl || strlen(murl) < 8 || strlen(murl) > 500)
+		return;
+	/* the metrics listener: /v1/... and the guarded files are not there */
+	snprintf(other, sizeof other, "%.*s/v1/admin/whoami", (int)(strlen(murl) - 8), murl);
+	itest_call(&r, "GET", other, itest_admin_token(), NULL);
+	EXPECT(r.status == 404 || r.status == 403, "%s answered %ld", r.what, r.status);
+	itest_resp_fini(&r);
+	snprintf(other, sizeof other, "%.*s/protected/hello.txt", (int)(strlen(murl) - 8), murl);
+	itest_call(&r, "GET", other, itest_admin_token(), NULL);
+	EXPECT(r.status == 404 || r.status == 403, "%s answered %ld", r.what, r.status);
+	itest_resp_fini(&r);
+	/* no plain HTTP on the public port */
+	if (url && strncmp(url, "https://", 8) == 0 && strlen(url) < 500) {
+		snprintf(plain, sizeof plain, "http://%s/healthz", url + 8);
+		itest_call(&r, "GET", plain, NULL, NULL);
+		EXPECT(r.status == 0 || r.status == 400 || r.status == 497,
+		       "plain HTTP %s answered %ld: %.100s", plain, r.status,
+		       r.body ? r.body : "");
+		EXPECT(!r.body || !strstr(r.body, "\"ok\""), "plain HTTP answered the probe");
 		itest_resp_fini(&r);
 	}
 }
@@ -286,6 +341,7 @@ int itest_register_tokens(void)
 
 	if (!s ||
 	    !CU_add_test(s, "healthz and readyz answer without auth", test_health) ||
+	    !CU_add_test(s, "metrics on their own listener, all over TLS", test_metrics_listener) ||
 	    !CU_add_test(s, "whoami of the admin token", test_whoami_admin) ||
 	    !CU_add_test(s, "create a token of each role", test_token_create_each_role) ||
 	    !CU_add_test(s, "token create validation", test_token_create_invalid) ||

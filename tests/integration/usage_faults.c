@@ -34,6 +34,7 @@
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -334,6 +335,7 @@ static void *worker_main(void *arg)
 			 L->keys[k].key);
 	hdr = curl_slist_append(hdr, auth);
 	hdr = curl_slist_append(hdr, "Content-Type: application/json");
+	itest_tls(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
@@ -686,6 +688,8 @@ static void test_kill_responder(void)
 
 struct amqp {
 	int fd;
+	SSL_CTX *ctx; /* AMQPS when TOLLGATE_CA_FILE names the stack's CA */
+	SSL *ssl;
 	uint8_t *in;	    /* one frame's payload */
 	uint32_t frame_max; /* negotiated */
 	uint64_t published; /* delivery tags handed out */
@@ -748,11 +752,11 @@ static uint64_t get64(const uint8_t *p)
 	return (uint64_t)get32(p) << 32 | get32(p + 4);
 }
 
-static int write_all(int fd, const void *p, size_t n)
+static int write_all(struct amqp *a, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 	while (n) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		ssize_t w = a->ssl ? SSL_write(a->ssl, b, (int)n) : send(a->fd, b, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -763,15 +767,17 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-static int read_all(int fd, void *p, size_t n, int64_t deadline)
+static int read_all(struct amqp *a, void *p, size_t n, int64_t deadline)
 {
 	uint8_t *b = p;
 	while (n) {
 		int64_t left = deadline - itest_now_ms();
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+		struct pollfd pfd = {.fd = a->fd, .events = POLLIN};
+		/* TLS may hold decrypted bytes the socket no longer shows */
+		if (!(a->ssl && SSL_pending(a->ssl) > 0) &&
+		    (left <= 0 || poll(&pfd, 1, (int)left) <= 0))
 			return -1;
-		ssize_t r = recv(fd, b, n, 0);
+		ssize_t r = a->ssl ? SSL_read(a->ssl, b, (int)n) : recv(a->fd, b, n, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -790,8 +796,8 @@ static int amqp_send(struct amqp *a, int type, int channel, const void *payload,
 	h[5] = (uint8_t)(n >> 8);
 	h[6] = (uint8_t)n;
 	static const uint8_t end = 0xCE;
-	if (write_all(a->fd, h, sizeof h) || write_all(a->fd, payload, n) ||
-	    write_all(a->fd, &end, 1)) {
+	if (write_all(a, h, sizeof h) || write_all(a, payload, n) ||
+	    write_all(a, &end, 1)) {
 		snprintf(a->err, sizeof a->err, "write: %s", strerror(errno));
 		return -1;
 	}
@@ -810,13 +816,13 @@ static int amqp_recv(struct amqp *a, int timeout_ms, uint32_t *len, unsigned *cl
 {
 	uint8_t h[7], end;
 	int64_t deadline = itest_now_ms() + timeout_ms;
-	if (read_all(a->fd, h, sizeof h, deadline) != 0) {
+	if (read_all(a, h, sizeof h, deadline) != 0) {
 		snprintf(a->err, sizeof a->err, "no frame from the broker within %d ms", timeout_ms);
 		return -1;
 	}
 	*len = get32(h + 3);
-	if (*len > a->frame_max || read_all(a->fd, a->in, *len, deadline) != 0 ||
-	    read_all(a->fd, &end, 1, deadline) != 0 || end != 0xCE) {
+	if (*len > a->frame_max || read_all(a, a->in, *len, deadline) != 0 ||
+	    read_all(a, &end, 1, deadline) != 0 || end != 0xCE) {
 		snprintf(a->err, sizeof a->err, "bad frame from the broker");
 		return -1;
 	}
@@ -865,12 +871,48 @@ static void amqp_close(struct amqp *a)
 		put16(&w, 0);
 		if (amqp_method(a, 0, &w) == 0)
 			(void)amqp_expect(a, 10, 51, 2000);
+		if (a->ssl)
+			SSL_shutdown(a->ssl);
 		close(a->fd);
 	}
+	SSL_free(a->ssl);
+	SSL_CTX_free(a->ctx);
+	a->ssl = NULL;
+	a->ctx = NULL;
 	free(a->in);
 	free(a->confirmed);
 	a->fd = -1;
 	a->in = a->confirmed = NULL;
+}
+
+/* The broker of the stack speaks AMQPS only: a handshake that checks its
+ * certificate against the stack's CA and its name (localhost, as the
+ * application's library checks it). Plain AMQP when no CA is named. */
+static int tls_start(struct amqp *a)
+{
+	const char *ca = getenv("TOLLGATE_CA_FILE");
+	struct timeval tv = {.tv_sec = 5};
+
+	if (!ca || !*ca)
+		return 0;
+	a->ctx = SSL_CTX_new(TLS_client_method());
+	if (!a->ctx || SSL_CTX_load_verify_locations(a->ctx, ca, NULL) != 1 ||
+	    !SSL_CTX_set_min_proto_version(a->ctx, TLS1_2_VERSION)) {
+		snprintf(a->err, sizeof a->err, "TLS: cannot use the CA file %s", ca);
+		return -1;
+	}
+	SSL_CTX_set_verify(a->ctx, SSL_VERIFY_PEER, NULL);
+	a->ssl = SSL_new(a->ctx);
+	/* the handshake is bounded like every other read */
+	setsockopt(a->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (!a->ssl || SSL_set1_host(a->ssl, "localhost") != 1 || SSL_set_fd(a->ssl, a->fd) != 1 ||
+	    SSL_connect(a->ssl) != 1) {
+		snprintf(a->err, sizeof a->err,
+			 "TLS handshake with the broker failed (certificate verification: %s)",
+			 a->ssl ? X509_verify_cert_error_string(SSL_get_verify_result(a->ssl)) : "-");
+		return -1;
+	}
+	return 0;
 }
 
 /* Connects to the stack's broker, opens channel 1 in confirm mode; room for
@@ -897,7 +939,9 @@ static int amqp_open(struct amqp *a, uint64_t cap)
 	}
 	int one = 1;
 	setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (write_all(a->fd, "AMQP\0\0\x09\x01", 8) != 0 || amqp_expect(a, 10, 10, 5000) != 0)
+	if (tls_start(a) != 0)
+		return -1;
+	if (write_all(a, "AMQP\0\0\x09\x01", 8) != 0 || amqp_expect(a, 10, 10, 5000) != 0)
 		return -1;
 	/* Connection.StartOk: no client properties, PLAIN, en_US. */
 	int n = snprintf(plain, sizeof plain, "%c%s%c%s", 0, user ? user : "guest", 0,

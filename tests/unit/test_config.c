@@ -451,10 +451,42 @@ static void test_error_leaves_config_zeroed(void)
     CU_ASSERT(config_is_zeroed(&cfg));
 }
 
+/* AMQPS settings that cannot work are refused at start with a sentence
+ * naming the setting; the migrate role's conninfo is optional. */
+static void test_amqp_tls(void)
+{
+    struct config cfg;
+    struct api_error err = {0};
+    CU_ASSERT_EQUAL(load_with(&cfg, "[amqp]\ntls = 1\n", NO_ENV, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "amqp.tls_ca_file"));
+    CU_ASSERT_EQUAL(
+        load_with(&cfg, "[amqp]\ntls = 1\ntls_ca_file = /nonexistent/ca.crt\n", NO_ENV, &err),
+        -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "cannot read /nonexistent/ca.crt"));
+    CU_ASSERT_EQUAL(load_with(&cfg, "[amqp]\ntls_cert_file = /etc/hostname\n", NO_ENV, &err),
+                    -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "come together"));
+    CU_ASSERT_EQUAL(load_with(&cfg, "[amqp]\ntls = 2\n", NO_ENV, &err), -1);
+    /* any readable file passes here; the handshake checks what it holds */
+    CU_ASSERT_EQUAL(load_with(&cfg,
+                              "[amqp]\ntls = 1\ntls_ca_file = /etc/hostname\n"
+                              "[postgres]\nmigrate_conninfo = dbname=tollgate user=owner\n",
+                              NO_ENV, &err),
+                    0);
+    CU_ASSERT_EQUAL(cfg.amqp_tls, 1);
+    CU_ASSERT_STRING_EQUAL(cfg.pg_migrate_conninfo, "dbname=tollgate user=owner");
+    config_fini(&cfg);
+    CU_ASSERT_EQUAL(load_with(&cfg, "", NO_ENV, &err), 0);
+    CU_ASSERT_EQUAL(cfg.amqp_tls, 0);
+    CU_ASSERT_STRING_EQUAL(cfg.pg_migrate_conninfo, "");
+    config_fini(&cfg);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_defaults),
+        UNIT_TEST(test_amqp_tls),
         UNIT_TEST(test_file_values),
         UNIT_TEST(test_crlf_and_repeats),
         UNIT_TEST(test_env_override),
