@@ -8,6 +8,7 @@
 #include "handlers.h"
 #include "keys.h"
 #include "keystore.h"
+#include "keyuse.h"
 #include "limits.h"
 
 #define REMAINING_MAX 1000000000000000LL
@@ -350,6 +351,20 @@ fail:
     http_reply_error(r, &e);
 }
 
+/* The credits left as the checks see them: Redis's count when it holds the
+ * key's current balance (PostgreSQL's, in the view, trails it by the usage
+ * pipeline), else the view's.  A Redis failure leaves the view's. */
+static void live_remaining(struct http_req *r, json_object *k, int64_t rv)
+{
+    struct api_error e;
+    int64_t left;
+    json_object *v = jsonx_get(k, "remaining");
+    if (!v || !json_object_is_type(v, json_type_int))
+        return;
+    if (keyuse_live_remaining(r->worker->redis, r->params[0], rv, &left, &e) == 1)
+        json_object_object_add(k, "remaining", json_object_new_int64(left));
+}
+
 static void key_get(struct http_req *r)
 {
     struct api_error e;
@@ -357,13 +372,19 @@ static void key_get(struct http_req *r)
     if (!c)
         return;
     const char *p[] = {r->params[0]};
-    json_object *k = pg_query_json(c, "SELECT tg_key_view(k)::text FROM keys k WHERE id = $1", 1,
-                                   p, "Key", &e);
+    json_object *k = pg_query_json(c,
+                                   "SELECT (tg_key_view(k) || jsonb_build_object('_rv',"
+                                   " k.remaining_version))::text FROM keys k WHERE id = $1",
+                                   1, p, "Key", &e);
     db_release(r, c);
     if (!k) {
         http_reply_error(r, &e);
         return;
     }
+    json_object *rv = jsonx_get(k, "_rv");
+    int64_t version = rv ? json_object_get_int64(rv) : -1;
+    json_object_object_del(k, "_rv");
+    live_remaining(r, k, version);
     render_key(k);
     http_reply(r, 200, k, NULL);
 }

@@ -10,7 +10,7 @@
 static struct journal_rec rec(const char *key, const char *ep, int64_t ts_ms,
                               enum usage_outcome o, int cost)
 {
-    struct journal_rec r = {ts_ms, o, cost, key, strlen(key), ep, strlen(ep)};
+    struct journal_rec r = {ts_ms, o, cost, key, strlen(key), ep, strlen(ep), false, 0};
     return r;
 }
 
@@ -204,7 +204,7 @@ static void test_build_parse_round_trip(void)
         {"ev-\"2\"", "key_b", "GET /\xe2\x82\xac", 599, 3600000000, 0},
     };
     size_t len = 0;
-    char *body = usage_msg_build("jrnl:0-10", a, evs, 2, &len);
+    char *body = usage_msg_build("jrnl:0-10", a, evs, 2, NULL, &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     CU_ASSERT_EQUAL(strlen(body), len);
     struct usage_msg m;
@@ -240,7 +240,7 @@ static void test_build_parse_round_trip(void)
 static void test_build_empty_and_bad_utf8(void)
 {
     size_t len;
-    char *body = usage_msg_build("b", NULL, NULL, 0, &len);
+    char *body = usage_msg_build("b", NULL, NULL, 0, NULL, &len);
     CU_ASSERT_STRING_EQUAL(body, "{\"v\":1,\"batch\":\"b\",\"checks\":[],\"events\":[]}");
     struct usage_msg m;
     struct api_error err;
@@ -253,7 +253,7 @@ static void test_build_empty_and_bad_utf8(void)
     struct usage_agg *a = usage_agg_new();
     struct usage_counts one = {1, 1, 0, 0, 0};
     usage_agg_add(a, "key_a", "GET /\xff\xc3\xa9\xe2\x82", 60, &one);
-    body = usage_msg_build("b", a, NULL, 0, &len);
+    body = usage_msg_build("b", a, NULL, 0, NULL, &len);
     CU_ASSERT_EQUAL_FATAL(usage_msg_parse(body, len, &m, &err), 0);
     CU_ASSERT_STRING_EQUAL(m.buckets[0].endpoint, "GET /?\xc3\xa9??");
     usage_msg_fini(&m);
@@ -401,7 +401,7 @@ static void test_parse_speed(void)
         usage_agg_add(a, key, "GET /bench", 1700000040, &one);
     }
     size_t len;
-    char *body = usage_msg_build("bench", a, NULL, 0, &len);
+    char *body = usage_msg_build("bench", a, NULL, 0, NULL, &len);
     int64_t t0 = mono_ns();
     size_t total = 0;
     for (int i = 0; i < 100; i++) {
