@@ -210,6 +210,40 @@ static void on_copy(const struct journal_rec *r, void *arg)
     c->n++;
 }
 
+/* A record that carries its credit version reads back with it, also at the
+ * longest; one without reads back without; a negative version is refused. */
+static void test_credit_version(void)
+{
+    struct api_error err = {0};
+    dir_setup();
+    struct journal *j = journal_create(jdir, 1, &err);
+    CU_ASSERT_FATAL(j != NULL);
+    char key[JOURNAL_KEY_MAX], ep[JOURNAL_ENDPOINT_MAX];
+    memset(key, 'k', sizeof key);
+    memset(ep, 'e', sizeof ep);
+    struct journal_rec big = {9, USAGE_ALLOWED, 7, key, sizeof key, ep, sizeof ep, true,
+                              INT64_C(1000000000000000)};
+    struct journal_rec plain = {10, USAGE_ALLOWED, 1, "k", 1, "/", 1, false, 0};
+    struct journal_rec neg = {11, USAGE_ALLOWED, 1, "k", 1, "/", 1, true, -1};
+    CU_ASSERT_EQUAL(journal_append(j, &big), 0);
+    CU_ASSERT_EQUAL(journal_reserved(j), JOURNAL_MAX_SLOTS);
+    CU_ASSERT_EQUAL(journal_append(j, &plain), 0);
+    CU_ASSERT_EQUAL(journal_append(j, &neg), -1);
+    struct copy_ctx cp;
+    memset(&cp, 0, sizeof cp);
+    journal_scan(j, 0, 0, 0, on_copy, &cp);
+    CU_ASSERT_EQUAL_FATAL(cp.n, 2);
+    CU_ASSERT_FALSE(cp.bad);
+    CU_ASSERT_TRUE(cp.rec[0].has_credits);
+    CU_ASSERT_EQUAL(cp.rec[0].credit_version, INT64_C(1000000000000000));
+    CU_ASSERT_EQUAL(cp.rec[0].cost, 7);
+    CU_ASSERT(memcmp(cp.ep[0], ep, sizeof ep) == 0);
+    CU_ASSERT_FALSE(cp.rec[1].has_credits);
+    CU_ASSERT_EQUAL(cp.rec[1].credit_version, -1);
+    journal_close(j, true);
+    dir_teardown();
+}
+
 static void test_roundtrip_and_bounds(void)
 {
     struct api_error err = {0};
@@ -904,6 +938,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_create),
         UNIT_TEST(test_roundtrip_and_bounds),
+        UNIT_TEST(test_credit_version),
         UNIT_TEST(test_wrap),
         UNIT_TEST(test_full),
         UNIT_TEST(test_malformed),

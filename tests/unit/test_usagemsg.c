@@ -237,6 +237,58 @@ static void test_build_parse_round_trip(void)
     usage_agg_free(a);
 }
 
+/* Credits: summed per key and remaining version from allowed checks of keys
+ * with a balance; carried by the message only when there are some. */
+static void test_credits_build_parse(void)
+{
+    struct usage_agg *c = usage_agg_new();
+    struct journal_rec r = rec("key_a", "GET /x", 120000, USAGE_ALLOWED, 3);
+    usage_agg_add_credit(c, &r); /* no balance: nothing */
+    CU_ASSERT_EQUAL(usage_agg_count(c), 0);
+    r.has_credits = true;
+    r.credit_version = 4;
+    usage_agg_add_credit(c, &r);
+    usage_agg_add_credit(c, &r);
+    r.credit_version = 5;
+    usage_agg_add_credit(c, &r);
+    r.outcome = USAGE_QUOTA_EXCEEDED; /* denied: consumes nothing */
+    usage_agg_add_credit(c, &r);
+    CU_ASSERT_EQUAL(usage_agg_count(c), 2);
+    size_t len = 0;
+    char *body = usage_msg_build("b", NULL, NULL, 0, c, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    CU_ASSERT_STRING_EQUAL(body, "{\"v\":1,\"batch\":\"b\",\"checks\":[],\"events\":[],"
+                                 "\"credits\":[[\"key_a\",4,6],[\"key_a\",5,3]]}");
+    struct usage_msg m;
+    struct api_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(usage_msg_parse(body, len, &m, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(m.ncredits, 2);
+    CU_ASSERT_STRING_EQUAL(m.credits[0].key_id, "key_a");
+    CU_ASSERT_EQUAL(m.credits[0].version, 4);
+    CU_ASSERT_EQUAL(m.credits[0].cost, 6);
+    CU_ASSERT_EQUAL(m.credits[1].version, 5);
+    usage_msg_fini(&m);
+    free(body);
+    /* None: the member is left out, as an older billingd expects. */
+    usage_agg_clear(c);
+    body = usage_msg_build("b", NULL, NULL, 0, c, &len);
+    CU_ASSERT_PTR_NULL(strstr(body, "credits"));
+    free(body);
+    /* Malformed credits are refused. */
+    static const char *const bad[] = {
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",1]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",-1,1]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"\",1,1]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",1,\"1\"]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":{}}",
+    };
+    for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++) {
+        CU_ASSERT_EQUAL(usage_msg_parse(bad[i], strlen(bad[i]), &m, &err), -1);
+        CU_ASSERT_EQUAL(m.ncredits, 0);
+    }
+    usage_agg_free(c);
+}
+
 static void test_build_empty_and_bad_utf8(void)
 {
     size_t len;
@@ -428,6 +480,7 @@ int main(void)
         UNIT_TEST(test_agg_many_buckets),
         UNIT_TEST(test_build_parse_round_trip),
         UNIT_TEST(test_build_empty_and_bad_utf8),
+        UNIT_TEST(test_credits_build_parse),
         UNIT_TEST(test_parse_accepts),
         UNIT_TEST(test_parse_rejects),
         UNIT_TEST(test_parse_string_limits),
