@@ -266,10 +266,9 @@ static void sb_str(struct strbuf *s, const char *str)
 
 void usage_agg_add_credit(struct usage_agg *credits, const struct journal_rec *rec)
 {
-    if (rec->outcome != USAGE_ALLOWED || !rec->has_credits)
-        return;
-    struct usage_counts n = {.allowed = 1, .allowed_cost = rec->cost};
-    add_counts(&lookup(credits, rec->key_id, rec->key_len, "", 0, rec->credit_version)->n, &n);
+    if (rec->outcome == USAGE_ALLOWED && rec->has_credits)
+        lookup(credits, rec->key_id, rec->key_len, "", 0, rec->credit_version)->n.allowed_cost +=
+            rec->cost;
 }
 
 char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
@@ -310,17 +309,14 @@ char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
         strbuf_put(&s, "]", 1);
     }
     strbuf_put(&s, "]", 1);
-    for (size_t i = 0; credits && i < credits->n; i++) {
-        const struct usage_bucket *b = &credits->b[i];
+    for (size_t i = 0; credits && i < credits->n; i++) { /* key, version, cost */
         strbuf_put(&s, i ? ",[" : ",\"credits\":[[", i ? 2 : 13);
-        sb_str(&s, b->key_id);
-        sb_int(&s, b->minute_s);
-        sb_int(&s, b->n.allowed_cost);
+        sb_str(&s, credits->b[i].key_id);
+        sb_int(&s, credits->b[i].minute_s);
+        sb_int(&s, credits->b[i].n.allowed_cost);
         strbuf_put(&s, "]", 1);
     }
-    if (credits && credits->n)
-        strbuf_put(&s, "]", 1);
-    strbuf_put(&s, "}", 1);
+    strbuf_put(&s, credits && credits->n ? "]}" : "}", credits && credits->n ? 2 : 1);
     *len = s.len;
     return s.p;
 }
