@@ -13,7 +13,8 @@
 --          leaves its window (PXAT); records whose buckets have all left are
 --          dropped when it is written.
 -- KEYS[2]  the state hash: v (version), q:YYYYMM (quota use), rv and r
---          (remaining credits and the version of their last API update).
+--          (remaining credits and the version of their last API update),
+--          s (set when the state was seeded from PostgreSQL).
 -- ARGV     numbers in hexadecimal (tonumber(s, 16) costs half of a decimal
 --          conversion), '' for none: cost (0 peeks: reads and changes
 --          nothing; '' marks a call C found invalid), version, quota
