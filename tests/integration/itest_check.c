@@ -269,8 +269,9 @@ static void test_check_states(void)
 	expect_denied_n(&k[SUSP_EXP], 8, 401, "expired", "reactivated but expired");
 }
 
-/* GET /v1/keys/{id} shows the credits the checks see, at once: not the
- * balance last set, nor PostgreSQL's count that trails the usage pipeline. */
+/* GET /v1/keys/{id} and the list show the credits the checks see, at once:
+ * not the balance last set, nor PostgreSQL's count that trails the usage
+ * pipeline. */
 static void test_check_remaining_shown(void)
 {
 	struct itest_key k;
@@ -297,6 +298,14 @@ static void test_check_remaining_shown(void)
 		       (long long)seen, r.body ? r.body : "");
 		itest_resp_fini(&r);
 	}
+	/* The list shows the same. */
+	snprintf(path, sizeof path, "/v1/keys?owner_id=%s", owner);
+	itest_call(&r, "GET", path, itest_admin_token(), NULL);
+	EXPECT(itest_int(itest_idx(itest_get(r.json, "data"), 0), "remaining", &shown) && shown == 0,
+	       "the list shows: %.300s", r.body ? r.body : "");
+	EXPECT(!itest_has(itest_idx(itest_get(r.json, "data"), 0), "_rv"),
+	       "the list shows an internal member: %.300s", r.body ? r.body : "");
+	itest_resp_fini(&r);
 }
 
 static void test_check_bad_input(void)
