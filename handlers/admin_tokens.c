@@ -112,7 +112,7 @@ static void token_list(struct http_req *r)
                 " FROM admin_tokens t WHERE $1::bigint IS NULL"
                 "  OR (created_at, id) > (tg_from_us($1::bigint), $2)"
                 " ORDER BY created_at, id LIMIT $3::bigint",
-                0, NULL, NULL);
+                0, NULL, NULL, NULL);
 }
 
 static void whoami(struct http_req *r)

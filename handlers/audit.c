@@ -81,7 +81,7 @@ static void audit_list(struct http_req *r)
         return;
     }
     struct page pg = {.limit = limit};
-    reply_list(r, res, &pg, NULL);
+    reply_list(r, res, &pg, NULL, NULL);
     pg_res_free(res);
 }
 

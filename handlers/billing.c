@@ -120,7 +120,7 @@ static void records_list(struct http_req *r)
         http_reply_error(r, &e);
         return;
     }
-    reply_list(r, res, &pg, NULL);
+    reply_list(r, res, &pg, NULL, NULL);
     pg_res_free(res);
 }
 

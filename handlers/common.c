@@ -92,7 +92,7 @@ json_object *json_from_db(const char *text)
 }
 
 void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
-                void (*render)(json_object *item))
+                void (*render)(struct http_req *r, json_object *item, void *arg), void *arg)
 {
     json_object *data = json_object_new_array();
     int n = pg_nrows(res);
@@ -100,7 +100,7 @@ void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
     for (int i = 0; i < shown; i++) {
         json_object *item = json_from_db(pg_val(res, i, 0));
         if (render)
-            render(item);
+            render(r, item, arg);
         json_object_array_add(data, item);
     }
     json_object *body = json_object_new_object();
@@ -111,7 +111,8 @@ void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
 }
 
 void reply_paged(struct http_req *r, const char *const *allowed, const char *sql, int nfilters,
-                 const char *const *filters, void (*render)(json_object *item))
+                 const char *const *filters,
+                 void (*render)(struct http_req *r, json_object *item, void *arg), void *arg)
 {
     struct api_error e;
     struct page pg;
@@ -143,7 +144,7 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
         http_reply_error(r, &e);
         return;
     }
-    reply_list(r, res, &pg, render);
+    reply_list(r, res, &pg, render, arg);
     pg_res_free(res);
 }
 

@@ -36,16 +36,17 @@ int page_or_reply(struct http_req *r, struct page *p) TG_WUR;
 /* Replies {"data":[...],"next_cursor":...} from rows whose column 0 is an
  * item's JSON and column 1 its cursor; the query asked for limit + 1 rows so
  * that a next page is known to exist.  render (may be NULL) adjusts each
- * item in place. */
+ * item in place, given r and arg. */
 void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
-                void (*render)(json_object *item));
+                void (*render)(struct http_req *r, json_object *item, void *arg), void *arg);
 
 /* A whole keyset-paged list: checks the query parameters against allowed
  * (NULL terminated; "limit" and "cursor" are always allowed), runs sql with
  * the nfilters filter parameters followed by the cursor's time (or NULL),
  * the cursor's id and limit + 1, and replies (or replies the error). */
 void reply_paged(struct http_req *r, const char *const *allowed, const char *sql, int nfilters,
-                 const char *const *filters, void (*render)(json_object *item));
+                 const char *const *filters,
+                 void (*render)(struct http_req *r, json_object *item, void *arg), void *arg);
 
 /* A member as JSON text, NULL when absent or null (borrowed from body). */
 const char *json_member_text(json_object *body, const char *name);

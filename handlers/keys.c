@@ -8,6 +8,7 @@
 #include "handlers.h"
 #include "keys.h"
 #include "keystore.h"
+#include "keyuse.h"
 #include "limits.h"
 
 #define REMAINING_MAX 1000000000000000LL
@@ -350,6 +351,31 @@ fail:
     http_reply_error(r, &e);
 }
 
+/* A key's view with the version of its credit balance in "_rv", for
+ * live_remaining. */
+#define KEY_VIEW_RV "(tg_key_view(k) || jsonb_build_object('_rv', k.remaining_version))::text"
+
+/* The credits left as the checks see them: Redis's count when it holds the
+ * key's current balance (PostgreSQL's, in the view, trails it by the usage
+ * pipeline), else the view's; "_rv" is removed.  A Redis failure leaves the
+ * view's, and *redis_ok false so that a list stops asking. */
+static void live_remaining(struct http_req *r, json_object *k, bool *redis_ok)
+{
+    struct api_error e;
+    int64_t left;
+    json_object *rv = jsonx_get(k, "_rv"), *v = jsonx_get(k, "remaining"),
+                *id = jsonx_get(k, "id");
+    int64_t version = rv ? json_object_get_int64(rv) : -1;
+    json_object_object_del(k, "_rv");
+    if (!*redis_ok || !v || !json_object_is_type(v, json_type_int) || !id)
+        return;
+    int rc = keyuse_live_remaining(r->worker->redis, json_object_get_string(id), version, &left,
+                                   &e);
+    if (rc == 1)
+        json_object_object_add(k, "remaining", json_object_new_int64(left));
+    *redis_ok = rc >= 0;
+}
+
 static void key_get(struct http_req *r)
 {
     struct api_error e;
@@ -357,15 +383,23 @@ static void key_get(struct http_req *r)
     if (!c)
         return;
     const char *p[] = {r->params[0]};
-    json_object *k = pg_query_json(c, "SELECT tg_key_view(k)::text FROM keys k WHERE id = $1", 1,
-                                   p, "Key", &e);
+    json_object *k =
+        pg_query_json(c, "SELECT " KEY_VIEW_RV " FROM keys k WHERE id = $1", 1, p, "Key", &e);
     db_release(r, c);
     if (!k) {
         http_reply_error(r, &e);
         return;
     }
+    bool redis_ok = true;
+    live_remaining(r, k, &redis_ok);
     render_key(k);
     http_reply(r, 200, k, NULL);
+}
+
+static void render_listed(struct http_req *r, json_object *k, void *redis_ok)
+{
+    live_remaining(r, k, redis_ok);
+    render_key(k);
 }
 
 static void key_list(struct http_req *r)
@@ -381,15 +415,18 @@ static void key_list(struct http_req *r)
         return;
     }
     const char *filters[] = {http_query(r, "owner_id"), status, http_query(r, "tier")};
+    /* Each key with credits on the page costs one HMGET (none after a
+     * failure): the list shows what the checks see, like GET of one key. */
+    bool redis_ok = true;
     reply_paged(r, allowed,
-                "SELECT tg_key_view(k)::text, tg_cursor(created_at, id) FROM keys k"
+                "SELECT " KEY_VIEW_RV ", tg_cursor(created_at, id) FROM keys k"
                 " WHERE ($1::text IS NULL OR owner_id = $1)"
                 "  AND ($2::text IS NULL OR status = $2)"
                 "  AND ($3::text IS NULL OR tier = $3)"
                 "  AND ($4::bigint IS NULL"
                 "   OR (created_at, id) > (tg_from_us($4::bigint), $5))"
                 " ORDER BY created_at, id LIMIT $6::bigint",
-                3, filters, render_key);
+                3, filters, render_listed, &redis_ok);
 }
 
 #define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)

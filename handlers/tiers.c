@@ -192,7 +192,7 @@ static void tier_list(struct http_req *r)
                 " FROM tiers t WHERE $1::bigint IS NULL"
                 "  OR (created_at, name) > (tg_from_us($1::bigint), $2)"
                 " ORDER BY created_at, name LIMIT $3::bigint",
-                0, NULL, NULL);
+                0, NULL, NULL, NULL);
 }
 
 #define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)

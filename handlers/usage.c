@@ -14,6 +14,7 @@
 #include "handlers.h"
 #include "hist.h"
 #include "keystore.h"
+#include "keyuse.h"
 #include "ratelimit.h"
 
 #define MINUTE_MS INT64_C(60000)
@@ -344,7 +345,7 @@ static void usage_live(struct http_req *r)
         key_record_fini(&rec);
         return;
     }
-    if (ratelimit_peek(r->worker->redis, &req, &res, &err) != 0) {
+    if (keyuse_decide(r->worker->redis, r->app->pg, &req, true, &res, &err) != 0 || res.stale) {
         api_error_set(&e, ERR_UNAVAILABLE, NULL, "The rate-limit store is unavailable.");
         http_reply_error(r, &e);
         key_record_fini(&rec);

@@ -102,6 +102,15 @@ int64_t mono_ms(void)
     return mono_ns() / 1000000;
 }
 
+int64_t utc_month(int64_t ms)
+{
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return 0;
+    return ((int64_t)tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+}
+
 void format_time_ms(int64_t ms, char buf[TG_TIME_LEN])
 {
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;

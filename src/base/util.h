@@ -34,6 +34,9 @@ int64_t now_ms(void);
 /* Monotonic nanoseconds and milliseconds, for durations and deadlines. */
 int64_t mono_ns(void);
 int64_t mono_ms(void);
+/* The calendar month (UTC) holding ms as YYYYMM, e.g. 202612: the month of
+ * a period quota, as the rate-limit script counts it. */
+int64_t utc_month(int64_t ms);
 
 /* RFC 3339 in UTC with milliseconds: "2026-11-22T10:00:00.000Z".  buf must
  * hold TG_TIME_LEN bytes. */

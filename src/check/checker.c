@@ -9,6 +9,7 @@
 #include "cache.h"
 #include "jsonx.h"
 #include "keys.h"
+#include "keyuse.h"
 #include "limits.h"
 #include "localrl.h"
 #include "log.h"
@@ -281,7 +282,9 @@ static int worker_decide(void *ctx, struct rl_request *req, struct rl_result *re
                          struct api_error *err)
 {
     struct worker *w = ctx;
-    return ratelimit_check(w->redis, req, res, err);
+    /* A state lost from Redis is seeded from PostgreSQL here, before the
+     * decision (keyuse.h); the common path is the one EVALSHA. */
+    return keyuse_decide(w->redis, w->app->pg, req, false, res, err);
 }
 
 static int64_t wall_ms(void *ctx)
@@ -333,6 +336,10 @@ static void record_usage(struct app *app, int64_t cost, const struct check_outco
         .key_len = strlen(o->rec.id),
         .endpoint = o->usage_endpoint,
         .endpoint_len = strlen(o->usage_endpoint),
+        /* Which balance an allowed check drew on: billingd charges only
+         * the current one (docs/usage.md). */
+        .has_credits = o->rec.has_remaining,
+        .credit_version = o->rec.remaining_version,
     };
     (void)journal_append(usagepub_journal(app->pub), &rec);
 }
@@ -362,13 +369,13 @@ static void on_reply(struct redis_async *ra, redisReply *reply, const char *erro
     enum check_step step = CHECK_BLOCKING;
     (void)error;
     /* Anything but a plain decision -- a failure, a redirection, a missing
-     * script, a stale record -- is the synchronous path's to handle, exactly
-     * as if it had run from the start. */
+     * script, a stale record, a state to seed from PostgreSQL -- is the
+     * synchronous path's to handle, exactly as if it had run from the start. */
     if (reply && !redis_reply_wants_sync(reply) &&
         ratelimit_read_reply(reply, &o->req, &o->res, &err) == 0) {
         if (o->res.stale) {
             keystore_forget(c->app->keys, c->hash);
-        } else {
+        } else if (!o->res.missing) {
             struct check_env env;
             process_env(c->app, NULL, &env);
             set_from_limits(o);

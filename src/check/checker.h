@@ -9,7 +9,9 @@
  * 4. For an active key, one EVALSHA decides every applicable window, the
  *    period quota and the remaining credits atomically; it also says when
  *    the record is older than the last published change, and then the
- *    record is reloaded from PostgreSQL and the decision taken again. */
+ *    record is reloaded from PostgreSQL and the decision taken again; or
+ *    that the key's state is missing in Redis, and then it is seeded from
+ *    the key's durable use in PostgreSQL and the decision taken. */
 #ifndef TOLLGATE_CHECKER_H
 #define TOLLGATE_CHECKER_H
 
@@ -54,7 +56,8 @@ struct check_env {
     /* keystore_lookup's contract */
     int (*lookup)(void *ctx, const char *hash, enum keystore_source src, struct key_record *rec,
                   struct api_error *e);
-    /* ratelimit_check's contract */
+    /* ratelimit_check's contract (a process seeds a missing state first:
+     * keyuse_decide) */
     int (*decide)(void *ctx, struct rl_request *req, struct rl_result *res,
                   struct api_error *err);
     int64_t (*now_ms)(void *ctx);

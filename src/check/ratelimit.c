@@ -55,7 +55,11 @@ static int request_check(const struct rl_request *req, int64_t cost, struct api_
     if (!in_range(cost, 0, RL_COST_MAX) || !in_range(req->version, 0, RL_COUNT_MAX) ||
         (req->has_quota && !in_range(req->quota_included, 0, RL_COUNT_MAX)) ||
         (req->has_remaining && !in_range(req->remaining, 0, RL_COUNT_MAX)) ||
-        !in_range(req->remaining_version, 0, RL_COUNT_MAX) || req->nwindows > RL_WINDOWS_MAX) {
+        !in_range(req->remaining_version, 0, RL_COUNT_MAX) || req->nwindows > RL_WINDOWS_MAX ||
+        (req->has_seed &&
+         (!in_range(req->seed_month, 197001, 999912) ||
+          !in_range(req->seed_quota_used, 0, RL_COUNT_MAX) ||
+          !in_range(req->seed_remaining, 0, RL_COUNT_MAX)))) {
         api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit: request of key %s out of range", req->key_id);
         return -1;
     }
@@ -128,7 +132,7 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
     int nn = 0;
     if (!valid) {
         /* The script answers an error reply to a call without a cost. */
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 9; i++)
             add_none(call);
         return;
     }
@@ -144,6 +148,17 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
     else
         add_none(call);
     add_hex(call, &nn, req->remaining_version);
+    if (req->has_seed) {
+        add_hex(call, &nn, req->seed_month);
+        add_hex(call, &nn, req->seed_quota_used);
+        if (req->has_remaining)
+            add_hex(call, &nn, req->seed_remaining);
+        else
+            add_none(call);
+    } else {
+        for (int i = 0; i < 3; i++)
+            add_none(call);
+    }
     for (size_t w = 0; w < req->nwindows; w++) {
         const struct rl_window *x = &req->windows[w];
         /* The window's identity: its counts are kept under this name, so a
@@ -174,8 +189,9 @@ int ratelimit_read_reply(const redisReply *r, struct rl_request *req, struct rl_
         api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit script: unexpected reply");
         return -1;
     }
-    if (elem_int(r, 0) == 2) {
-        res->stale = true;
+    if (elem_int(r, 0) == 2 || elem_int(r, 0) == 3) {
+        res->stale = elem_int(r, 0) == 2;
+        res->missing = elem_int(r, 0) == 3;
         res->now_ms = elem_int(r, 1);
         return 0;
     }
@@ -260,6 +276,15 @@ int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int6
         api_error_set(err, ERR_UNAVAILABLE, NULL, "version publish: %s", r->str);
     freeReplyObject(r);
     return rc;
+}
+
+int ratelimit_state_key(const char *key_id, char *out, size_t size)
+{
+    size_t n = key_id ? strlen(key_id) : 0;
+    if (n == 0 || n > RL_KEY_ID_MAX || strpbrk(key_id, "{}") || size < n + 8)
+        return -1;
+    tag_key(key_id, "s", out, size);
+    return 0;
 }
 
 int ratelimit_tightest(const struct rl_request *req)

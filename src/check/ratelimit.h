@@ -43,12 +43,20 @@ struct rl_request {
     bool has_remaining;
     int64_t remaining;         /* as last set through the API */
     int64_t remaining_version; /* bumps when the API sets remaining */
+    /* The key's durable use, for a state that Redis lacks (keyuse.h); set
+     * only after a reply said missing, so the common call carries none. */
+    bool has_seed;
+    int64_t seed_month;      /* YYYYMM (UTC) of seed_quota_used */
+    int64_t seed_quota_used; /* allowed cost in that month */
+    int64_t seed_remaining;  /* credits left of remaining_version */
     size_t nwindows;
     struct rl_window windows[RATELIMIT_MAX_WINDOWS];
 };
 
 struct rl_result {
     bool stale;               /* the record is older than Redis knows: reload it */
+    bool missing;             /* Redis has no state for the key's quota or credits:
+                                 call again with the seed (keyuse.h) */
     enum rl_denied denied;
     int denied_window;        /* index into windows when denied == RL_WINDOW */
     bool has_retry;
@@ -68,10 +76,10 @@ struct rl_result {
 struct rl_call {
     const char *keys[2];
     int nkeys;
-    const char *args[6 + 4 * RL_WINDOWS_MAX];
+    const char *args[9 + 4 * RL_WINDOWS_MAX];
     int nargs;
     char key[2][RL_KEY_ID_MAX + 8];
-    char num[6 + 3 * RL_WINDOWS_MAX][24];
+    char num[9 + 3 * RL_WINDOWS_MAX][24];
     char id[RL_WINDOWS_MAX][RL_NAME_MAX + 24];
 };
 struct redis_script;
@@ -97,6 +105,10 @@ int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_r
  * older record answer stale (called after a committed change). */
 int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,
                               struct api_error *err) TG_WUR;
+
+/* The name of key_id's state hash (v, q:YYYYMM, rv, r, s: ratelimit.lua)
+ * into out.  Returns 0, or -1 for a key id the script would not take. */
+int ratelimit_state_key(const char *key_id, char *out, size_t size) TG_WUR;
 
 /* Index of the tightest window (least remaining, then soonest reset), or -1
  * when there are none. */

@@ -13,17 +13,27 @@
 --          leaves its window (PXAT); records whose buckets have all left are
 --          dropped when it is written.
 -- KEYS[2]  the state hash: v (version), q:YYYYMM (quota use), rv and r
---          (remaining credits and the version of their last API update).
+--          (remaining credits and the version of their last API update),
+--          s (set when the state was seeded from PostgreSQL).
 -- ARGV     numbers in hexadecimal (tonumber(s, 16) costs half of a decimal
 --          conversion), '' for none: cost (0 peeks: reads and changes
 --          nothing; '' marks a call C found invalid), version, quota
 --          included, quota blocks ('1' or '0'), remaining credits,
---          remaining version; then for each window its id
+--          remaining version; the seed ('' when the caller has none):
+--          its month (YYYYMM), quota use of that month and remaining
+--          credits ('' when the key has none); then for each window its id
 --          ("name:window_s:precision": a changed length or precision starts
 --          a new record), limit, b and n (the precision).
 -- Returns  {1, now, denied, window, retry, quota used, period end,
 --          remaining, used 1, reset 1, used 2, reset 2, ...}, or {2, now}
---          when the caller's record is older than the version stored here.
+--          when the caller's record is older than the version stored here,
+--          or {3, now} when a key with a quota or credits has no state here
+--          (never written, or lost with a flush, a failover or an eviction)
+--          and the call carries no seed: the caller reads the key's durable
+--          use from PostgreSQL and calls again with it.  A seed is written
+--          only while the state is still missing, so callers that race
+--          seed once.  The state counts as present when it has the seed
+--          mark s, credits (rv) or this month's quota use.
 local cost = tonumber(ARGV[1], 16)
 if not cost or cost > RL_COST_MAX then
   return redis.error_reply('ERR tollgate: invalid rate-limit call')
@@ -68,8 +78,20 @@ else
     pend = (era * 146097 + yoe * 365 + (yoe - yoe % 4) / 4 - (yoe - yoe % 100) / 100
             + (mp - mp % 5) / 5 - 719468) * 86400000
   end
-  local s = redis.call('HMGET', sk, 'v', qfield, 'rv', 'r')
+  local s = redis.call('HMGET', sk, 'v', qfield, 'rv', 'r', 's')
   sv, sq, srv, sr = s[1], s[2], s[3], s[4]
+  if not (s[5] or srv or (qinc and sq)) then
+    if not peek and sv and tonumber(sv) > ver then return {2, now} end
+    if ARGV[7] == '' then return {3, now} end
+    local qf = 'q:' .. tonumber(ARGV[7], 16)
+    local rs = ARGV[9] ~= '' and tonumber(ARGV[9], 16)
+    redis.call('HSET', sk, 's', 1, qf, tonumber(ARGV[8], 16))
+    if qf == qfield then sq = tonumber(ARGV[8], 16) end
+    if rs and rem0 then
+      redis.call('HSET', sk, 'rv', tonumber(ARGV[6], 16), 'r', rs)
+      srv, sr = tonumber(ARGV[6], 16), rs
+    end
+  end
 end
 sv = sv and tonumber(sv) or 0
 if not peek then
@@ -80,7 +102,7 @@ end
 -- The windows.  Moving a frame to now visits only the buckets that enter
 -- it (their slots' old counts leave); the clock stepping back keeps the
 -- newer frame, so counted buckets are never dropped early.
-local nwin = (#ARGV - 6) / 4
+local nwin = (#ARGV - 9) / 4
 local out = {1, now, 0, 0, -1, 0, 0, -1}
 local denied, dwin, retry, never = 0, 0, -1, false
 local st, nst, at
@@ -91,7 +113,7 @@ if nwin > 0 then
   at = {}
 end
 for w = 1, nwin do
-  local a = 3 + 4 * w
+  local a = 6 + 4 * w
   local id = ARGV[a]
   local p = 1
   while p <= nst and st[p] ~= id do p = p + st[p + 1] + 6 end

@@ -5,7 +5,8 @@
  * daemons that received the same redelivered batch cannot both count it: the
  * second one's insert waits for the first one's commit, then returns nothing.
  * Rows are upserted and keys locked in one global order (usage_minute by
- * key, minute, endpoint, then usage_hour by key, hour, endpoint, then keys)
+ * key, minute, endpoint, then usage_hour by key, hour, endpoint, then keys,
+ * then the ledger's key_quota_use and key_credit_use by key)
  * so that concurrent daemons seldom deadlock; when they do, the loser
  * retries.  The hourly rollup is written in the same transaction as the
  * minutes it sums, so the two tables never disagree. */
@@ -18,6 +19,7 @@
 #include <time.h>
 
 #include "hist.h"
+#include "ledger.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -531,6 +533,10 @@ static int attempt(struct ingest *g, struct pg_conn *conn, struct work *w, struc
     if (usage_agg_count(g->agg) > 0 &&
         (upsert_rows(conn, g->agg, w, at) != 0 || touch_keys(conn, g->agg, w, at) != 0))
         goto done;
+    if (ledger_record(conn, g->agg, w->msgs, w->n, w->apply, &w->b1, &w->b2, &at->e) != 0) {
+        at->step = "ledger";
+        goto done;
+    }
     rc = run(conn, "commit", "COMMIT", 0, NULL, NULL, at);
 done:
     if (rc != 0)

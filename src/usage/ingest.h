@@ -6,7 +6,8 @@
  * counts once); their event ids likewise in usage_event_ids; what is new is
  * merged per (key, minute, endpoint), copied into a temporary table and
  * upserted into usage_minute in key order; keys.last_used_at moves forward
- * to the latest minute with checks.  The monthly partitions needed are
+ * to the latest minute with checks; the keys' durable use (ledger.h) grows
+ * by the same checks.  The monthly partitions needed are
  * created beforehand, in their own short transactions.  A transaction that
  * loses a deadlock or a serialization conflict is retried, 3 attempts in
  * all.  On failure nothing at all is applied. */

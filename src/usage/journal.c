@@ -38,6 +38,10 @@
 #define JOURNAL_EXT ".tgj"
 
 #define SLOT_FIRST 0xF1
+/* A first slot whose payload ends with the 8-byte credit version; records
+ * of the plain kind (older journals too) have none. */
+#define SLOT_FIRST_CV 0xF3
+#define CV_LEN 8
 #define SLOT_CONT 0xC2
 
 /* Counters get cache lines of their own: reserve is hit by every writer,
@@ -83,7 +87,7 @@ union slot {
 
 #define FIRST_CAP sizeof(((struct slot_first *)0)->data)
 #define CONT_CAP sizeof(((struct slot_cont *)0)->data)
-#define PAYLOAD_MAX (JOURNAL_KEY_MAX + JOURNAL_ENDPOINT_MAX)
+#define PAYLOAD_MAX (JOURNAL_KEY_MAX + JOURNAL_ENDPOINT_MAX + CV_LEN)
 
 _Static_assert(sizeof(struct journal_hdr) <= JOURNAL_HDR, "journal header too large");
 _Static_assert(sizeof(union slot) == JOURNAL_SLOT, "slot is not JOURNAL_SLOT bytes");
@@ -353,7 +357,8 @@ static bool rec_valid(const struct journal_rec *r)
 {
     return r && r->key_id && r->endpoint && r->key_len >= 1 && r->key_len <= JOURNAL_KEY_MAX &&
            r->endpoint_len >= 1 && r->endpoint_len <= JOURNAL_ENDPOINT_MAX && r->cost >= 1 &&
-           r->cost <= 1000 && (unsigned)r->outcome < USAGE_OUTCOMES;
+           r->cost <= 1000 && (unsigned)r->outcome < USAGE_OUTCOMES &&
+           (!r->has_credits || r->credit_version >= 0);
 }
 
 int journal_append(struct journal *j, const struct journal_rec *rec)
@@ -361,7 +366,7 @@ int journal_append(struct journal *j, const struct journal_rec *rec)
     struct journal_hdr *h = j->hdr;
     if (!rec_valid(rec))
         goto drop;
-    size_t len = rec->key_len + rec->endpoint_len;
+    size_t len = rec->key_len + rec->endpoint_len + (rec->has_credits ? CV_LEN : 0);
     unsigned k = slots_for(len);
     uint64_t pos = atomic_load_explicit(&h->reserve, memory_order_relaxed);
     do {
@@ -376,8 +381,10 @@ int journal_append(struct journal *j, const struct journal_rec *rec)
     unsigned char payload[PAYLOAD_MAX];
     memcpy(payload, rec->key_id, rec->key_len);
     memcpy(payload + rec->key_len, rec->endpoint, rec->endpoint_len);
+    if (rec->has_credits)
+        memcpy(payload + rec->key_len + rec->endpoint_len, &rec->credit_version, CV_LEN);
     struct slot_first *f = &slot_at(j, pos)->first;
-    f->kind = SLOT_FIRST;
+    f->kind = rec->has_credits ? SLOT_FIRST_CV : SLOT_FIRST;
     f->nslots = (uint8_t)k;
     f->outcome = (uint8_t)rec->outcome;
     f->key_len = (uint8_t)rec->key_len;
@@ -420,10 +427,12 @@ static enum rec_state read_first(const struct journal *j, uint64_t pos, unsigned
     const struct slot_first *f = &slot_at(j, pos)->first;
     if (atomic_load_explicit(&f->commit, memory_order_acquire) != pos + 1)
         return REC_UNCOMMITTED;
-    if (f->kind != SLOT_FIRST || f->key_len < 1 || f->key_len > JOURNAL_KEY_MAX ||
-        f->endpoint_len < 1 || f->endpoint_len > JOURNAL_ENDPOINT_MAX || f->cost < 1 ||
-        f->cost > 1000 || f->outcome >= USAGE_OUTCOMES ||
-        f->nslots != slots_for((size_t)f->key_len + f->endpoint_len))
+    size_t cv = f->kind == SLOT_FIRST_CV ? CV_LEN : 0;
+    if ((f->kind != SLOT_FIRST && f->kind != SLOT_FIRST_CV) || f->key_len < 1 ||
+        f->key_len > JOURNAL_KEY_MAX || f->endpoint_len < 1 ||
+        f->endpoint_len > JOURNAL_ENDPOINT_MAX || f->cost < 1 || f->cost > 1000 ||
+        f->outcome >= USAGE_OUTCOMES ||
+        f->nslots != slots_for((size_t)f->key_len + f->endpoint_len + cv))
         return REC_BAD;
     *k = f->nslots;
     return REC_OK;
@@ -434,7 +443,8 @@ static enum rec_state read_rest(struct journal *j, uint64_t pos, unsigned k,
                                 struct journal_rec *rec)
 {
     const struct slot_first *f = &slot_at(j, pos)->first;
-    size_t len = (size_t)f->key_len + f->endpoint_len;
+    bool has_cv = f->kind == SLOT_FIRST_CV;
+    size_t len = (size_t)f->key_len + f->endpoint_len + (has_cv ? CV_LEN : 0);
     size_t off = len < FIRST_CAP ? len : FIRST_CAP;
     memcpy(j->payload, f->data, off);
     for (unsigned i = 1; i < k; i++) {
@@ -458,6 +468,10 @@ static enum rec_state read_rest(struct journal *j, uint64_t pos, unsigned k,
     rec->key_len = f->key_len;
     rec->endpoint = j->endpoint;
     rec->endpoint_len = f->endpoint_len;
+    rec->has_credits = has_cv;
+    rec->credit_version = -1;
+    if (has_cv)
+        memcpy(&rec->credit_version, j->payload + f->key_len + f->endpoint_len, CV_LEN);
     return REC_OK;
 }
 

@@ -50,6 +50,11 @@ struct journal_rec {
     size_t key_len; /* 1..JOURNAL_KEY_MAX */
     const char *endpoint;
     size_t endpoint_len; /* 1..JOURNAL_ENDPOINT_MAX */
+    /* The key had a credit balance: the check was charged against the one
+     * set with this remaining version (billingd keeps the consumption of
+     * the current version only).  Records of older journals have none. */
+    bool has_credits;
+    int64_t credit_version;
 };
 
 struct journal;

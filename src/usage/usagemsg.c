@@ -264,8 +264,16 @@ static void sb_str(struct strbuf *s, const char *str)
     s->len = (size_t)(o - s->p);
 }
 
+void usage_agg_add_credit(struct usage_agg *credits, const struct journal_rec *rec)
+{
+    if (rec->outcome == USAGE_ALLOWED && rec->has_credits)
+        lookup(credits, rec->key_id, rec->key_len, "", 0, rec->credit_version)->n.allowed_cost +=
+            rec->cost;
+}
+
 char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
-                      const struct usage_event *events, size_t nevents, size_t *len)
+                      const struct usage_event *events, size_t nevents,
+                      const struct usage_agg *credits, size_t *len)
 {
     struct strbuf s = {0};
     strbuf_reserve(&s, 64 + (a ? a->n * 64 : 0) + nevents * 96);
@@ -300,7 +308,15 @@ char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
         sb_int(&s, e->ts_ms);
         strbuf_put(&s, "]", 1);
     }
-    strbuf_put(&s, "]}", 2);
+    strbuf_put(&s, "]", 1);
+    for (size_t i = 0; credits && i < credits->n; i++) { /* key, version, cost */
+        strbuf_put(&s, i ? ",[" : ",\"credits\":[[", i ? 2 : 13);
+        sb_str(&s, credits->b[i].key_id);
+        sb_int(&s, credits->b[i].minute_s);
+        sb_int(&s, credits->b[i].n.allowed_cost);
+        strbuf_put(&s, "]", 1);
+    }
+    strbuf_put(&s, credits && credits->n ? "]}" : "}", credits && credits->n ? 2 : 1);
     *len = s.len;
     return s.p;
 }
@@ -413,6 +429,21 @@ static int parse_check(json_object *row, size_t i, struct area *ar, struct usage
     return 0;
 }
 
+static int parse_credit(json_object *row, size_t i, struct area *ar, struct usage_credit *c,
+                        struct api_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->key_id = (char *)get_str(json_object_array_get_idx(row, 0), 1, JOURNAL_KEY_MAX, ar,
+                                "credits", i, err);
+    if (!c->key_id ||
+        get_int(json_object_array_get_idx(row, 1), 0, USAGE_COUNT_MAX, &c->version, "credits",
+                i, 1, err) != 0 ||
+        get_int(json_object_array_get_idx(row, 2), 0, USAGE_COUNT_MAX, &c->cost, "credits", i,
+                2, err) != 0)
+        return -1;
+    return 0;
+}
+
 static int parse_event(json_object *row, size_t i, struct area *ar, struct usage_event *e,
                        struct api_error *err)
 {
@@ -447,7 +478,7 @@ static int check_root(json_object *root, struct usage_msg *out, struct area *ar,
     json_object_object_foreach(root, name, val)
     {
         if (strcmp(name, "v") != 0 && strcmp(name, "batch") != 0 && strcmp(name, "checks") != 0 &&
-            strcmp(name, "events") != 0) {
+            strcmp(name, "events") != 0 && strcmp(name, "credits") != 0) {
             api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "unknown member \"%.64s\"", name);
             return -1;
         }
@@ -525,13 +556,18 @@ int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct 
             goto done;
         }
     }
-    json_object *checks, *events;
+    json_object *checks, *events, *credits;
     if (check_root(root, out, &ar, err) != 0 ||
         get_list(root, "checks", &checks, &out->nbuckets, 8, err) != 0 ||
-        get_list(root, "events", &events, &out->nevents, 6, err) != 0)
+        get_list(root, "events", &events, &out->nevents, 6, err) != 0 ||
+        get_list(root, "credits", &credits, &out->ncredits, 3, err) != 0)
         goto done;
     out->buckets = xmalloc((out->nbuckets ? out->nbuckets : 1) * sizeof *out->buckets);
     out->events = xmalloc((out->nevents ? out->nevents : 1) * sizeof *out->events);
+    out->credits = xmalloc((out->ncredits ? out->ncredits : 1) * sizeof *out->credits);
+    for (size_t i = 0; i < out->ncredits; i++)
+        if (parse_credit(json_object_array_get_idx(credits, i), i, &ar, &out->credits[i], err) != 0)
+            goto done;
     for (size_t i = 0; i < out->nbuckets; i++)
         if (parse_check(json_object_array_get_idx(checks, i), i, &ar, &out->buckets[i], err) != 0)
             goto done;
@@ -557,6 +593,7 @@ void usage_msg_fini(struct usage_msg *m)
         return;
     free(m->buckets);
     free(m->events);
+    free(m->credits);
     free(m->strings);
     memset(m, 0, sizeof *m);
 }

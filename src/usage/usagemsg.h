@@ -11,10 +11,16 @@
  *    "checks":[["<key_id>","<endpoint>",<minute_s>,<allowed>,<allowed_cost>,
  *               <rate_limited>,<quota_exceeded>,<denied_other>],...],
  *    "events":[["<event id>","<key_id>","<endpoint>",<status>,<response_us>,
- *               <ts_ms>],...]}
+ *               <ts_ms>],...],
+ *    "credits":[["<key_id>",<remaining version>,<cost>],...]}
  * minute_s is a Unix time in seconds, a multiple of 60; allowed_cost is the
- * sum of the costs of the allowed checks (the billable units).  Either array
- * may be absent or empty. */
+ * sum of the costs of the allowed checks (the billable units).  credits
+ * sums the same costs per key and remaining version for the keys that had
+ * a credit balance (docs/usage.md: billingd charges only the current
+ * version, so checks from before a PATCH of remaining never count against
+ * the new balance); it is left out when empty, so a message without
+ * credits reads the same to a billingd that predates it.  Every array may
+ * be absent or empty. */
 #ifndef TOLLGATE_USAGEMSG_H
 #define TOLLGATE_USAGEMSG_H
 
@@ -67,8 +73,17 @@ struct usage_event {
     int64_t ts_ms;
 };
 
+/* Credits charged to one key against one remaining version. */
+struct usage_credit {
+    char *key_id;
+    int64_t version;
+    int64_t cost;
+};
+
 struct usage_msg {
     char batch[USAGE_BATCH_ID_MAX + 1];
+    struct usage_credit *credits;
+    size_t ncredits;
     struct usage_bucket *buckets;
     size_t nbuckets;
     struct usage_event *events;
@@ -103,19 +118,26 @@ void usage_agg_each(const struct usage_agg *a, void (*fn)(const struct usage_buc
 /* ---- messages ---- */
 
 /* The body of a batch message holding a's buckets (their check counts; event
- * figures are not sent) and the events given (may be 0).  Caller frees;
+ * figures are not sent), the events given (may be 0) and the credits of
+ * credits (NULL: none), an aggregator whose buckets are (key id, "",
+ * remaining version) with the cost in allowed_cost.  Caller frees;
  * *len receives its length.  Strings that are not valid UTF-8 are sent with
  * each offending byte replaced by '?' (same length), so that one bad string
  * never makes the whole batch unparseable. */
 char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
-                      const struct usage_event *events, size_t nevents, size_t *len);
+                      const struct usage_event *events, size_t nevents,
+                      const struct usage_agg *credits, size_t *len);
+/* Adds one journalled check to a credits aggregator (see usage_msg_build)
+ * when it was allowed and charged to a credit balance. */
+void usage_agg_add_credit(struct usage_agg *credits, const struct journal_rec *rec);
 
 /* Parses and validates a body of at most USAGE_MSG_MAX_LEN bytes: v is 1;
  * batch 1..USAGE_BATCH_ID_MAX bytes; per check, key id 1..JOURNAL_KEY_MAX and
  * endpoint 1..JOURNAL_ENDPOINT_MAX bytes, minute_s in [0, USAGE_TS_MS_MAX /
  * 1000] and a multiple of 60, counts in [0, USAGE_COUNT_MAX]; per event, id
  * 1..USAGE_EVENT_ID_MAX bytes, status 100..599, response_us 0..3600000000,
- * ts_ms in [0, USAGE_TS_MS_MAX]; strings valid UTF-8 without NUL; no other
+ * ts_ms in [0, USAGE_TS_MS_MAX]; per credit, key id 1..JOURNAL_KEY_MAX
+ * bytes, version and cost in [0, USAGE_COUNT_MAX]; strings valid UTF-8 without NUL; no other
  * member, no other type (an integer written 1.0 is refused).  Returns 0, or
  * -1 with err filled (naming the offending element) and out empty.  Release
  * with usage_msg_fini (harmless on an empty or zeroed message). */

@@ -42,6 +42,7 @@ struct usagepub {
     size_t nadopted;
     struct amqpx *amqp;
     struct usage_agg *agg;
+    struct usage_agg *credits; /* (key, "", remaining version): usage_msg_build */
     int64_t retry_at_ms, backoff_ms, next_adopt_ms, next_full_log_ms;
     uint64_t dropped_reported;
     bool broker_down; /* logged once per outage */
@@ -103,7 +104,7 @@ static int publish(struct usagepub *p, const char *id, const char *body, size_t 
 /* ---- journals ---- */
 
 struct scan {
-    struct usage_agg *agg;
+    struct usage_agg *agg, *credits;
     size_t records;
 };
 
@@ -111,6 +112,7 @@ static void add_record(const struct journal_rec *rec, void *arg)
 {
     struct scan *sc = arg;
     usage_agg_add_check(sc->agg, rec);
+    usage_agg_add_credit(sc->credits, rec);
     sc->records++;
 }
 
@@ -126,7 +128,8 @@ static int flush_one(struct usagepub *p, struct journal *j)
     uint64_t head = journal_head(j), pending = journal_pending(j);
     bool replay = pending > head;
     usage_agg_clear(p->agg);
-    struct scan sc = {p->agg, 0};
+    usage_agg_clear(p->credits);
+    struct scan sc = {p->agg, p->credits, 0};
     uint64_t end = journal_scan(j, head, replay ? pending : 0, BATCH_RECORDS, add_record, &sc);
     if (replay && end != pending) {
         /* Committed records do not change; only an adopted journal skips
@@ -149,7 +152,7 @@ static int flush_one(struct usagepub *p, struct journal *j)
     snprintf(id, sizeof id, "%s:%llu-%llu", journal_id(j), (unsigned long long)head,
              (unsigned long long)end);
     size_t len;
-    char *body = usage_msg_build(id, p->agg, NULL, 0, &len);
+    char *body = usage_msg_build(id, p->agg, NULL, 0, p->credits, &len);
     int rc = publish(p, id, body, len);
     free(body);
     if (rc != 0)
@@ -243,7 +246,7 @@ static void send_events(struct usagepub *p, struct ev_req *q)
     random_base62(id + 3, 22);
     usage_agg_clear(p->agg);
     size_t len;
-    char *body = usage_msg_build(id, p->agg, q->events, q->n, &len);
+    char *body = usage_msg_build(id, p->agg, q->events, q->n, NULL, &len);
     q->rc = publish(p, id, body, len);
     if (q->rc != 0)
         api_error_set(&q->err, ERR_UNAVAILABLE, NULL, "the broker did not confirm the events");
@@ -346,12 +349,14 @@ struct usagepub *usagepub_start(const struct config *cfg, struct metrics *m, str
     p->metrics = m;
     p->own = own;
     p->agg = usage_agg_new();
+    p->credits = usage_agg_new();
     pthread_mutex_init(&p->mu, NULL);
     condattr_monotonic(&p->wake);
     condattr_monotonic(&p->reply);
     if (pthread_create(&p->tid, NULL, pub_main, p) != 0) {
         api_error_set(err, ERR_UNAVAILABLE, NULL, "usage: cannot start the publisher thread");
         usage_agg_free(p->agg);
+        usage_agg_free(p->credits);
         journal_close(own, true);
         free(p);
         return NULL;
@@ -381,6 +386,7 @@ void usagepub_stop(struct usagepub *p)
     journal_close(p->own, empty);
     amqpx_close(p->amqp);
     usage_agg_free(p->agg);
+    usage_agg_free(p->credits);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->reply);
     pthread_mutex_destroy(&p->mu);

@@ -674,6 +674,200 @@ static void test_cluster_reshard(void)
 	EXPECT(failed == 0, "%ld checks failed during the reshard (last status %ld)", failed, last);
 }
 
+/* ---- the Redis state lost: rebuilt from PostgreSQL ---- */
+
+/* A key on a tier of its own with a monthly quota of 3 that blocks, or on
+ * the big tier with these extra members. */
+static int make_use_key(struct itest_key *k, const char *tag, int quota, const char *extra)
+{
+	char owner[64], tier[64], body[512];
+	const char *name = itest_big_tier();
+	struct itest_resp r;
+
+	snprintf(owner, sizeof owner, "faults-%s-%s", tag, itest_suffix());
+	if (quota) {
+		snprintf(tier, sizeof tier, "fl%s-%s", itest_suffix(), tag);
+		snprintf(body, sizeof body,
+			 "{\"name\":\"%s\",\"limits\":[{\"name\":\"per_minute\",\"window_s\":60,"
+			 "\"limit\":100000}],\"quota\":{\"period\":\"month\",\"included\":3,"
+			 "\"overage\":\"block\"}}", tier);
+		itest_call(&r, "POST", "/v1/tiers", itest_admin_token(), body);
+		int ok = EXPECT_STATUS(&r, 201);
+		itest_resp_fini(&r);
+		if (!ok)
+			return -1;
+		name = tier;
+	}
+	return itest_key_create(k, owner, name, extra, NULL);
+}
+
+/* One check: its status, with reason and limit copied (empty when absent). */
+static long use_check(const struct itest_key *k, char *reason, char *limit, int64_t *remaining)
+{
+	struct itest_resp r;
+	itest_check(&r, itest_admin_token(), k->key);
+	long st = r.status;
+	const char *s = itest_str(r.json, "reason"), *l = itest_str(r.json, "limit");
+	snprintf(reason, 32, "%s", s ? s : "");
+	snprintf(limit, 32, "%s", l ? l : "");
+	if (remaining && !itest_int(r.json, "remaining", remaining))
+		*remaining = -1;
+	itest_resp_fini(&r);
+	return st;
+}
+
+/* Waits, at most 20 s, until the key's usage shows `want` allowed checks:
+ * billingd then has recorded their cost in the same transaction. */
+static int usage_settled(const struct itest_key *k, int64_t want)
+{
+	char path[256];
+	int64_t t0 = itest_now_ms(), seen = -1;
+	struct itest_resp r;
+
+	snprintf(path, sizeof path, "/v1/keys/%s/usage", k->id);
+	while (itest_now_ms() - t0 < 20000) {
+		itest_call(&r, "GET", path, itest_admin_token(), NULL);
+		json_object *data = itest_get(r.json, "data");
+		seen = r.status == 200 ? 0 : -1;
+		for (size_t i = 0; seen >= 0 && i < itest_len(data); i++) {
+			int64_t a = 0;
+			if (itest_int(itest_idx(data, i), "allowed", &a))
+				seen += a;
+		}
+		itest_resp_fini(&r);
+		if (seen == want)
+			return 1;
+		itest_sleep_ms(200);
+	}
+	return EXPECT(0, "usage of %s shows %lld allowed checks after 20 s, want %lld", k->id,
+		      (long long)seen, (long long)want);
+}
+
+static int64_t shown_remaining(const struct itest_key *k)
+{
+	char path[256];
+	struct itest_resp r;
+	int64_t v = -1;
+
+	snprintf(path, sizeof path, "/v1/keys/%s", k->id);
+	itest_call(&r, "GET", path, itest_admin_token(), NULL);
+	if (!itest_int(r.json, "remaining", &v))
+		v = -1;
+	itest_resp_fini(&r);
+	return v;
+}
+
+/* Uses n checks of k, each allowed. */
+static void use(const struct itest_key *k, int n)
+{
+	char reason[32], limit[32];
+	for (int i = 0; i < n; i++) {
+		long st = use_check(k, reason, limit, NULL);
+		EXPECT(st == 200, "check %d of %d answered %ld (%s)", i + 1, n, st, reason);
+	}
+}
+
+/* The next check is refused for `limit` (remaining or quota). */
+static void expect_exhausted(const struct itest_key *k, const char *limit, const char *when)
+{
+	char reason[32], lim[32];
+	long st = use_check(k, reason, lim, NULL);
+	EXPECT(st == 429 && strcmp(reason, "quota_exceeded") == 0 && strcmp(lim, limit) == 0,
+	       "%s: want 429 quota_exceeded (%s), got %ld %s (%s)", when, limit, st, reason, lim);
+}
+
+/* How the state goes: a FLUSHALL, or a restart of Redis. */
+static void lose_state(int restart)
+{
+	if (restart) {
+		EXPECT(stack("", "redis-stop") == 0, "contrib/stack redis-stop failed");
+		EXPECT(stack("", "redis-start") == 0, "contrib/stack redis-start failed");
+	} else {
+		EXPECT(redis_cli("FLUSHALL") == 0, "FLUSHALL failed");
+	}
+}
+
+static void credits_survive(int restart)
+{
+	struct itest_key k;
+	if (make_use_key(&k, "credits", 0, "\"remaining\":3") != 0)
+		return;
+	use(&k, 3);
+	expect_exhausted(&k, "remaining", "4th check of 3 credits");
+	if (!usage_settled(&k, 3))
+		return;
+	lose_state(restart);
+	expect_exhausted(&k, "remaining", restart ? "after a Redis restart" : "after FLUSHALL");
+	int64_t shown = shown_remaining(&k);
+	EXPECT(shown == 0, "GET /v1/keys/{id} shows remaining %lld after the state went, want 0",
+	       (long long)shown);
+}
+
+static void quota_survives(int restart)
+{
+	struct itest_key k;
+	if (make_use_key(&k, restart ? "qr" : "qf", 1, NULL) != 0)
+		return;
+	use(&k, 3);
+	expect_exhausted(&k, "quota", "4th check of a quota of 3");
+	if (!usage_settled(&k, 3))
+		return;
+	lose_state(restart);
+	expect_exhausted(&k, "quota", restart ? "after a Redis restart" : "after FLUSHALL");
+}
+
+static void test_flush_credits(void)
+{
+	credits_survive(0);
+}
+
+static void test_flush_quota(void)
+{
+	quota_survives(0);
+}
+
+static void test_restart_credits(void)
+{
+	credits_survive(1);
+}
+
+static void test_restart_quota(void)
+{
+	quota_survives(1);
+}
+
+/* A PATCH of remaining starts a new balance: what the old one consumed
+ * never counts against it, also when the state is rebuilt. */
+static void test_flush_after_patch(void)
+{
+	struct itest_key k;
+	char reason[32], limit[32], body[64];
+	int64_t rem = -1;
+	if (make_use_key(&k, "patch", 0, "\"remaining\":3") != 0)
+		return;
+	use(&k, 3);
+	if (!usage_settled(&k, 3))
+		return;
+	snprintf(body, sizeof body, "{\"remaining\":2}");
+	if (itest_key_patch(k.id, body) != 0)
+		return;
+	EXPECT(shown_remaining(&k) == 2, "GET after PATCH remaining 2 shows %lld",
+	       (long long)shown_remaining(&k));
+	long st = use_check(&k, reason, limit, &rem);
+	EXPECT(st == 200 && rem == 1, "after PATCH 2: want 200 remaining 1, got %ld %s remaining %lld",
+	       st, reason, (long long)rem);
+	if (!usage_settled(&k, 4))
+		return;
+	lose_state(0);
+	EXPECT(shown_remaining(&k) == 1, "GET after FLUSHALL shows %lld, want 1",
+	       (long long)shown_remaining(&k));
+	st = use_check(&k, reason, limit, &rem);
+	EXPECT(st == 200 && rem == 0, "after FLUSHALL: want 200 remaining 0, got %ld %s remaining %lld",
+	       st, reason, (long long)rem);
+	expect_exhausted(&k, "remaining", "the new balance used up after FLUSHALL");
+	EXPECT(shown_remaining(&k) == 0, "GET shows %lld, want 0", (long long)shown_remaining(&k));
+}
+
 int main(void)
 {
 	if (itest_init() != 0)
@@ -694,6 +888,11 @@ int main(void)
 		CU_add_test(s, "Redis down, local mode", test_down_local);
 		CU_add_test(s, "a key revoked while Redis is down", test_revoke_while_down);
 		CU_add_test(s, "rotating the key-hashing secret", test_secret_rotation);
+		CU_add_test(s, "credits used up stay used after FLUSHALL", test_flush_credits);
+		CU_add_test(s, "a quota used up stays used after FLUSHALL", test_flush_quota);
+		CU_add_test(s, "credits used up stay used after a Redis restart", test_restart_credits);
+		CU_add_test(s, "a quota used up stays used after a Redis restart", test_restart_quota);
+		CU_add_test(s, "PATCH remaining after consumption, then FLUSHALL", test_flush_after_patch);
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

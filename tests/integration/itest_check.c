@@ -269,6 +269,45 @@ static void test_check_states(void)
 	expect_denied_n(&k[SUSP_EXP], 8, 401, "expired", "reactivated but expired");
 }
 
+/* GET /v1/keys/{id} and the list show the credits the checks see, at once:
+ * not the balance last set, nor PostgreSQL's count that trails the usage
+ * pipeline. */
+static void test_check_remaining_shown(void)
+{
+	struct itest_key k;
+	struct itest_resp r;
+	char owner[64], path[256];
+	int64_t seen = -1, shown = -1;
+	int i;
+
+	snprintf(owner, sizeof owner, "acct_it%s_check_rem", itest_suffix());
+	if (itest_key_create(&k, owner, itest_big_tier(), "\"remaining\":5", NULL) != 0)
+		return;
+	snprintf(path, sizeof path, "/v1/keys/%s", k.id);
+	for (i = 0; i < 6; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		EXPECT(r.status == (i < 5 ? 200 : 429), "check %d answered %ld: %.300s", i + 1,
+		       r.status, r.body ? r.body : "");
+		EXPECT(itest_int(r.json, "remaining", &seen) && seen == (i < 5 ? 4 - i : 0),
+		       "check %d: want remaining %d: %.300s", i + 1, i < 5 ? 4 - i : 0,
+		       r.body ? r.body : "");
+		itest_resp_fini(&r);
+		itest_call(&r, "GET", path, itest_admin_token(), NULL);
+		EXPECT(itest_int(r.json, "remaining", &shown) && shown == seen,
+		       "after check %d the check said remaining %lld, GET says: %.300s", i + 1,
+		       (long long)seen, r.body ? r.body : "");
+		itest_resp_fini(&r);
+	}
+	/* The list shows the same. */
+	snprintf(path, sizeof path, "/v1/keys?owner_id=%s", owner);
+	itest_call(&r, "GET", path, itest_admin_token(), NULL);
+	EXPECT(itest_int(itest_idx(itest_get(r.json, "data"), 0), "remaining", &shown) && shown == 0,
+	       "the list shows: %.300s", r.body ? r.body : "");
+	EXPECT(!itest_has(itest_idx(itest_get(r.json, "data"), 0), "_rv"),
+	       "the list shows an internal member: %.300s", r.body ? r.body : "");
+	itest_resp_fini(&r);
+}
+
 static void test_check_bad_input(void)
 {
 	static const struct {
@@ -311,7 +350,8 @@ int itest_register_check(void)
 	    !CU_add_test(s, "valid key is allowed", test_check_allowed) ||
 	    !CU_add_test(s, "malformed and unknown keys", test_check_invalid_key) ||
 	    !CU_add_test(s, "suspended, revoked, expired and precedence", test_check_states) ||
-	    !CU_add_test(s, "cost and body validation", test_check_bad_input))
+	    !CU_add_test(s, "cost and body validation", test_check_bad_input) ||
+	    !CU_add_test(s, "GET shows the remaining the check sees", test_check_remaining_shown))
 		return -1;
 	return 0;
 }

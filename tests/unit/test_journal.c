@@ -210,6 +210,40 @@ static void on_copy(const struct journal_rec *r, void *arg)
     c->n++;
 }
 
+/* A record that carries its credit version reads back with it, also at the
+ * longest; one without reads back without; a negative version is refused. */
+static void test_credit_version(void)
+{
+    struct api_error err = {0};
+    dir_setup();
+    struct journal *j = journal_create(jdir, 1, &err);
+    CU_ASSERT_FATAL(j != NULL);
+    char key[JOURNAL_KEY_MAX], ep[JOURNAL_ENDPOINT_MAX];
+    memset(key, 'k', sizeof key);
+    memset(ep, 'e', sizeof ep);
+    struct journal_rec big = {9, USAGE_ALLOWED, 7, key, sizeof key, ep, sizeof ep, true,
+                              INT64_C(1000000000000000)};
+    struct journal_rec plain = {10, USAGE_ALLOWED, 1, "k", 1, "/", 1, false, 0};
+    struct journal_rec neg = {11, USAGE_ALLOWED, 1, "k", 1, "/", 1, true, -1};
+    CU_ASSERT_EQUAL(journal_append(j, &big), 0);
+    CU_ASSERT_EQUAL(journal_reserved(j), JOURNAL_MAX_SLOTS);
+    CU_ASSERT_EQUAL(journal_append(j, &plain), 0);
+    CU_ASSERT_EQUAL(journal_append(j, &neg), -1);
+    struct copy_ctx cp;
+    memset(&cp, 0, sizeof cp);
+    journal_scan(j, 0, 0, 0, on_copy, &cp);
+    CU_ASSERT_EQUAL_FATAL(cp.n, 2);
+    CU_ASSERT_FALSE(cp.bad);
+    CU_ASSERT_TRUE(cp.rec[0].has_credits);
+    CU_ASSERT_EQUAL(cp.rec[0].credit_version, INT64_C(1000000000000000));
+    CU_ASSERT_EQUAL(cp.rec[0].cost, 7);
+    CU_ASSERT(memcmp(cp.ep[0], ep, sizeof ep) == 0);
+    CU_ASSERT_FALSE(cp.rec[1].has_credits);
+    CU_ASSERT_EQUAL(cp.rec[1].credit_version, -1);
+    journal_close(j, true);
+    dir_teardown();
+}
+
 static void test_roundtrip_and_bounds(void)
 {
     struct api_error err = {0};
@@ -223,8 +257,8 @@ static void test_roundtrip_and_bounds(void)
         key[i] = BASE62[i % 62];
     for (size_t i = 0; i < sizeof ep; i++)
         ep[i] = (char)('a' + i % 26);
-    struct journal_rec small = {5, USAGE_DENIED_OTHER, 1000, "k", 1, "/", 1};
-    struct journal_rec big = {-7, USAGE_RATE_LIMITED, 1, key, sizeof key, ep, sizeof ep};
+    struct journal_rec small = {5, USAGE_DENIED_OTHER, 1000, "k", 1, "/", 1, false, 0};
+    struct journal_rec big = {-7, USAGE_RATE_LIMITED, 1, key, sizeof key, ep, sizeof ep, false, 0};
     CU_ASSERT_EQUAL(journal_append(j, &small), 0);
     CU_ASSERT_EQUAL(journal_reserved(j), 1);
     CU_ASSERT_EQUAL(journal_append(j, &big), 0);
@@ -285,7 +319,7 @@ static const struct journal_rec *big_rec(struct big_rec *b, char fill)
     memset(b->key, fill, sizeof b->key);
     memset(b->ep, fill + 1, sizeof b->ep);
     b->rec = (struct journal_rec){42, USAGE_QUOTA_EXCEEDED, 7, b->key, sizeof b->key, b->ep,
-                                  sizeof b->ep};
+                                  sizeof b->ep, false, 0};
     return &b->rec;
 }
 
@@ -300,7 +334,7 @@ static void test_wrap(void)
     CU_ASSERT_FATAL(j != NULL);
     uint64_t cap = journal_capacity(j);
 
-    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2};
+    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0};
     for (uint64_t i = 0; i < cap - 2; i++)
         CU_ASSERT_EQUAL(journal_append(j, &one), 0);
     size_t n = 0;
@@ -348,7 +382,7 @@ static void test_full(void)
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
     uint64_t cap = journal_capacity(j);
-    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2};
+    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0};
     uint64_t ok = 0;
     while (ok <= cap && journal_append(j, &one) == 0)
         ok++;
@@ -393,17 +427,17 @@ static void test_malformed(void)
     char longer[JOURNAL_ENDPOINT_MAX + 2];
     memset(longer, 'e', sizeof longer);
     const struct journal_rec bad[] = {
-        {1, USAGE_ALLOWED, 1, "k", 0, "/e", 2},
-        {1, USAGE_ALLOWED, 1, longer, JOURNAL_KEY_MAX + 1, "/e", 2},
-        {1, USAGE_ALLOWED, 1, "k", 1, "/e", 0},
-        {1, USAGE_ALLOWED, 1, "k", 1, longer, JOURNAL_ENDPOINT_MAX + 1},
-        {1, USAGE_ALLOWED, 0, "k", 1, "/e", 2},
-        {1, USAGE_ALLOWED, 1001, "k", 1, "/e", 2},
-        {1, USAGE_ALLOWED, -5, "k", 1, "/e", 2},
-        {1, USAGE_OUTCOMES, 1, "k", 1, "/e", 2},
-        {1, (enum usage_outcome)-1, 1, "k", 1, "/e", 2},
-        {1, USAGE_ALLOWED, 1, NULL, 1, "/e", 2},
-        {1, USAGE_ALLOWED, 1, "k", 1, NULL, 2},
+        {1, USAGE_ALLOWED, 1, "k", 0, "/e", 2, false, 0},
+        {1, USAGE_ALLOWED, 1, longer, JOURNAL_KEY_MAX + 1, "/e", 2, false, 0},
+        {1, USAGE_ALLOWED, 1, "k", 1, "/e", 0, false, 0},
+        {1, USAGE_ALLOWED, 1, "k", 1, longer, JOURNAL_ENDPOINT_MAX + 1, false, 0},
+        {1, USAGE_ALLOWED, 0, "k", 1, "/e", 2, false, 0},
+        {1, USAGE_ALLOWED, 1001, "k", 1, "/e", 2, false, 0},
+        {1, USAGE_ALLOWED, -5, "k", 1, "/e", 2, false, 0},
+        {1, USAGE_OUTCOMES, 1, "k", 1, "/e", 2, false, 0},
+        {1, (enum usage_outcome)-1, 1, "k", 1, "/e", 2, false, 0},
+        {1, USAGE_ALLOWED, 1, NULL, 1, "/e", 2, false, 0},
+        {1, USAGE_ALLOWED, 1, "k", 1, NULL, 2, false, 0},
     };
     for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++)
         CU_ASSERT_EQUAL(journal_append(j, &bad[i]), -1);
@@ -412,7 +446,7 @@ static void test_malformed(void)
     CU_ASSERT_EQUAL(journal_reserved(j), 0);
     /* The limits themselves are fine. */
     const struct journal_rec good = {1, USAGE_OUTCOMES - 1, 1000, longer, JOURNAL_KEY_MAX, longer,
-                                     JOURNAL_ENDPOINT_MAX};
+                                     JOURNAL_ENDPOINT_MAX, false, 0};
     CU_ASSERT_EQUAL(journal_append(j, &good), 0);
     CU_ASSERT_EQUAL(journal_dropped(j), TG_ARRAY_LEN(bad) + 1);
     journal_close(j, true);
@@ -872,7 +906,7 @@ static void test_corrupt_files(void)
      * nothing is read, every slot is lost. */
     j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
-    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2};
+    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0};
     for (int i = 0; i < 10; i++)
         CU_ASSERT_EQUAL(journal_append(j, &one), 0);
     journal_path(journal_id(j), path, sizeof path);
@@ -904,6 +938,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_create),
         UNIT_TEST(test_roundtrip_and_bounds),
+        UNIT_TEST(test_credit_version),
         UNIT_TEST(test_wrap),
         UNIT_TEST(test_full),
         UNIT_TEST(test_malformed),

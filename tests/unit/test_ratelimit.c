@@ -168,11 +168,11 @@ static void test_call_arguments(void)
     CU_ASSERT_EQUAL(call.nkeys, 2);
     CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{key_0123456789abcdefghij}:c");
     CU_ASSERT_STRING_EQUAL(call.keys[1], "tg:{key_0123456789abcdefghij}:s");
-    /* cost, version, no quota, quota blocks, no credits, credit version;
-     * then id, limit, bucket ms (rounded up) and precision of each window;
-     * numbers in hexadecimal. */
+    /* cost, version, no quota, quota blocks, no credits, credit version,
+     * no seed (month, quota use, credits); then id, limit, bucket ms
+     * (rounded up) and precision of each window; numbers in hexadecimal. */
     static const char *const want[] = {
-        "3", "7", "", "0", "", "0",
+        "3", "7", "", "0", "", "0", "", "", "",
         "per_second:1:10", "32", "64", "a",
         "per_minute:60:7", "7d0", "217c", "7",
     };
@@ -181,7 +181,7 @@ static void test_call_arguments(void)
         CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
     /* The call owns its text: the request may go. */
     memset(&req, 0, sizeof req);
-    CU_ASSERT_STRING_EQUAL(call.args[6], "per_second:1:10");
+    CU_ASSERT_STRING_EQUAL(call.args[9], "per_second:1:10");
 }
 
 static void test_call_quota_and_credits(void)
@@ -197,10 +197,25 @@ static void test_call_quota_and_credits(void)
     req.remaining = 0;
     req.remaining_version = 12;
     ratelimit_call_init(&req, 0, &call);
-    static const char *const want[] = {"0", "7", "f4240", "1", "0", "c"};
-    CU_ASSERT_EQUAL(call.nargs, 6);
-    for (int i = 0; i < call.nargs && i < 6; i++)
+    static const char *const want[] = {"0", "7", "f4240", "1", "0", "c", "", "", ""};
+    CU_ASSERT_EQUAL(call.nargs, 9);
+    for (int i = 0; i < call.nargs && i < 9; i++)
         CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
+    /* With a seed: its month, the month's quota use and the credits left. */
+    req.has_seed = true;
+    req.seed_month = 202612;
+    req.seed_quota_used = 255;
+    req.seed_remaining = 3;
+    ratelimit_call_init(&req, 1, &call);
+    static const char *const seeded[] = {"1", "7", "f4240", "1", "0", "c", "31774", "ff", "3"};
+    CU_ASSERT_EQUAL(call.nargs, 9);
+    for (int i = 0; i < call.nargs && i < 9; i++)
+        CU_ASSERT_STRING_EQUAL(call.args[i], seeded[i]);
+    /* A key without credits seeds none. */
+    req.has_remaining = false;
+    ratelimit_call_init(&req, 1, &call);
+    CU_ASSERT_STRING_EQUAL(call.args[8], "");
+    CU_ASSERT_STRING_EQUAL(call.args[7], "ff");
 }
 
 static void test_call_bounds(void)
@@ -217,17 +232,17 @@ static void test_call_bounds(void)
     ratelimit_call_init(&req, RL_COST_MAX, &call);
     CU_ASSERT_STRING_EQUAL(call.args[0], "3e8");
     CU_ASSERT_STRING_EQUAL(call.args[1], "38d7ea4c68000");
-    CU_ASSERT_STRING_EQUAL(call.args[6], "per_second:2678400:60");
-    CU_ASSERT_STRING_EQUAL(call.args[7], "3b9aca00");
-    CU_ASSERT_STRING_EQUAL(call.args[8], "2a92700");
-    CU_ASSERT_STRING_EQUAL(call.args[9], "3c");
-    CU_ASSERT_EQUAL(strlen(call.args[10]), RL_NAME_MAX + 5);
+    CU_ASSERT_STRING_EQUAL(call.args[9], "per_second:2678400:60");
+    CU_ASSERT_STRING_EQUAL(call.args[10], "3b9aca00");
+    CU_ASSERT_STRING_EQUAL(call.args[11], "2a92700");
+    CU_ASSERT_STRING_EQUAL(call.args[12], "3c");
+    CU_ASSERT_EQUAL(strlen(call.args[13]), RL_NAME_MAX + 5);
 }
 
 /* Each way a request can be wrong makes a call the script refuses. */
 static void test_call_invalid(void)
 {
-    enum { CASES = 16 };
+    enum { CASES = 19 };
     for (int c = 0; c < CASES; c++) {
         struct rl_request req;
         struct rl_call call;
@@ -254,11 +269,18 @@ static void test_call_invalid(void)
         case 12: memset(req.windows[0].name, 'a', sizeof req.windows[0].name); break;
         case 13: req.nwindows = RL_WINDOWS_MAX + 1; break;
         case 14: req.has_quota = true; req.quota_included = -5; break;
+        case 15: req.has_seed = true; req.seed_month = 197000; break;
+        case 16: req.has_seed = true; req.seed_month = 202601; req.seed_quota_used = -1; break;
+        case 17:
+            req.has_seed = true;
+            req.seed_month = 202601;
+            req.seed_remaining = RL_COUNT_MAX + 1;
+            break;
         default: req.has_remaining = true; req.remaining = RL_COUNT_MAX + 1; break;
         }
         ratelimit_call_init(&req, cost, &call);
         CU_ASSERT_STRING_EQUAL(call.args[0], "");
-        CU_ASSERT_EQUAL(call.nargs, 6);
+        CU_ASSERT_EQUAL(call.nargs, 9);
         CU_ASSERT_EQUAL(call.nkeys, 2);
         CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{invalid}:c");
     }
@@ -322,8 +344,30 @@ static void test_read_reply(void)
     r = int_array(stale, TG_ARRAY_LEN(stale));
     CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), 0);
     CU_ASSERT(res.stale);
+    CU_ASSERT_FALSE(res.missing);
     CU_ASSERT_EQUAL(res.now_ms, 42);
     freeReplyObject(r);
+    /* A missing state: only the time, and no decision. */
+    static const long long missing[] = {3, 43};
+    r = int_array(missing, TG_ARRAY_LEN(missing));
+    CU_ASSERT_EQUAL(ratelimit_read_reply(r, &req, &res, &err), 0);
+    CU_ASSERT(res.missing);
+    CU_ASSERT_FALSE(res.stale);
+    CU_ASSERT_EQUAL(res.denied, RL_ALLOWED);
+    CU_ASSERT_EQUAL(res.now_ms, 43);
+    freeReplyObject(r);
+}
+
+/* The state hash shares the check's hash tag; ids the script refuses have none. */
+static void test_state_key(void)
+{
+    char out[RL_KEY_ID_MAX + 8];
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "tg:{key_abc}:s");
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_{x}", out, sizeof out), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key("", out, sizeof out), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key(NULL, out, sizeof out), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", out, 8), -1);
 }
 
 static void test_read_reply_malformed(void)
@@ -410,6 +454,7 @@ int main(void)
         UNIT_TEST(test_call_invalid),
         UNIT_TEST(test_read_reply),
         UNIT_TEST(test_read_reply_malformed),
+        UNIT_TEST(test_state_key),
         UNIT_TEST(test_check_invalid),
     };
     int rc = unit_run("ratelimit", tests, TG_ARRAY_LEN(tests));

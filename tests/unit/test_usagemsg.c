@@ -10,7 +10,7 @@
 static struct journal_rec rec(const char *key, const char *ep, int64_t ts_ms,
                               enum usage_outcome o, int cost)
 {
-    struct journal_rec r = {ts_ms, o, cost, key, strlen(key), ep, strlen(ep)};
+    struct journal_rec r = {ts_ms, o, cost, key, strlen(key), ep, strlen(ep), false, 0};
     return r;
 }
 
@@ -204,7 +204,7 @@ static void test_build_parse_round_trip(void)
         {"ev-\"2\"", "key_b", "GET /\xe2\x82\xac", 599, 3600000000, 0},
     };
     size_t len = 0;
-    char *body = usage_msg_build("jrnl:0-10", a, evs, 2, &len);
+    char *body = usage_msg_build("jrnl:0-10", a, evs, 2, NULL, &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     CU_ASSERT_EQUAL(strlen(body), len);
     struct usage_msg m;
@@ -237,10 +237,62 @@ static void test_build_parse_round_trip(void)
     usage_agg_free(a);
 }
 
+/* Credits: summed per key and remaining version from allowed checks of keys
+ * with a balance; carried by the message only when there are some. */
+static void test_credits_build_parse(void)
+{
+    struct usage_agg *c = usage_agg_new();
+    struct journal_rec r = rec("key_a", "GET /x", 120000, USAGE_ALLOWED, 3);
+    usage_agg_add_credit(c, &r); /* no balance: nothing */
+    CU_ASSERT_EQUAL(usage_agg_count(c), 0);
+    r.has_credits = true;
+    r.credit_version = 4;
+    usage_agg_add_credit(c, &r);
+    usage_agg_add_credit(c, &r);
+    r.credit_version = 5;
+    usage_agg_add_credit(c, &r);
+    r.outcome = USAGE_QUOTA_EXCEEDED; /* denied: consumes nothing */
+    usage_agg_add_credit(c, &r);
+    CU_ASSERT_EQUAL(usage_agg_count(c), 2);
+    size_t len = 0;
+    char *body = usage_msg_build("b", NULL, NULL, 0, c, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    CU_ASSERT_STRING_EQUAL(body, "{\"v\":1,\"batch\":\"b\",\"checks\":[],\"events\":[],"
+                                 "\"credits\":[[\"key_a\",4,6],[\"key_a\",5,3]]}");
+    struct usage_msg m;
+    struct api_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(usage_msg_parse(body, len, &m, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(m.ncredits, 2);
+    CU_ASSERT_STRING_EQUAL(m.credits[0].key_id, "key_a");
+    CU_ASSERT_EQUAL(m.credits[0].version, 4);
+    CU_ASSERT_EQUAL(m.credits[0].cost, 6);
+    CU_ASSERT_EQUAL(m.credits[1].version, 5);
+    usage_msg_fini(&m);
+    free(body);
+    /* None: the member is left out, as an older billingd expects. */
+    usage_agg_clear(c);
+    body = usage_msg_build("b", NULL, NULL, 0, c, &len);
+    CU_ASSERT_PTR_NULL(strstr(body, "credits"));
+    free(body);
+    /* Malformed credits are refused. */
+    static const char *const bad[] = {
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",1]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",-1,1]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"\",1,1]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",1,\"1\"]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":{}}",
+    };
+    for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++) {
+        CU_ASSERT_EQUAL(usage_msg_parse(bad[i], strlen(bad[i]), &m, &err), -1);
+        CU_ASSERT_EQUAL(m.ncredits, 0);
+    }
+    usage_agg_free(c);
+}
+
 static void test_build_empty_and_bad_utf8(void)
 {
     size_t len;
-    char *body = usage_msg_build("b", NULL, NULL, 0, &len);
+    char *body = usage_msg_build("b", NULL, NULL, 0, NULL, &len);
     CU_ASSERT_STRING_EQUAL(body, "{\"v\":1,\"batch\":\"b\",\"checks\":[],\"events\":[]}");
     struct usage_msg m;
     struct api_error err;
@@ -253,7 +305,7 @@ static void test_build_empty_and_bad_utf8(void)
     struct usage_agg *a = usage_agg_new();
     struct usage_counts one = {1, 1, 0, 0, 0};
     usage_agg_add(a, "key_a", "GET /\xff\xc3\xa9\xe2\x82", 60, &one);
-    body = usage_msg_build("b", a, NULL, 0, &len);
+    body = usage_msg_build("b", a, NULL, 0, NULL, &len);
     CU_ASSERT_EQUAL_FATAL(usage_msg_parse(body, len, &m, &err), 0);
     CU_ASSERT_STRING_EQUAL(m.buckets[0].endpoint, "GET /?\xc3\xa9??");
     usage_msg_fini(&m);
@@ -401,7 +453,7 @@ static void test_parse_speed(void)
         usage_agg_add(a, key, "GET /bench", 1700000040, &one);
     }
     size_t len;
-    char *body = usage_msg_build("bench", a, NULL, 0, &len);
+    char *body = usage_msg_build("bench", a, NULL, 0, NULL, &len);
     int64_t t0 = mono_ns();
     size_t total = 0;
     for (int i = 0; i < 100; i++) {
@@ -428,6 +480,7 @@ int main(void)
         UNIT_TEST(test_agg_many_buckets),
         UNIT_TEST(test_build_parse_round_trip),
         UNIT_TEST(test_build_empty_and_bad_utf8),
+        UNIT_TEST(test_credits_build_parse),
         UNIT_TEST(test_parse_accepts),
         UNIT_TEST(test_parse_rejects),
         UNIT_TEST(test_parse_string_limits),

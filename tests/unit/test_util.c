@@ -136,6 +136,17 @@ static void test_clocks(void)
     CU_ASSERT(ns / 1000000 - ms < 1000);
 }
 
+/* The quota month, at both edges of a month and across a leap day. */
+static void test_utc_month(void)
+{
+    CU_ASSERT_EQUAL(utc_month(0), 197001);
+    CU_ASSERT_EQUAL(utc_month(INT64_C(1798761599999)), 202612); /* 2026-12-31T23:59:59.999Z */
+    CU_ASSERT_EQUAL(utc_month(INT64_C(1798761600000)), 202701); /* 2027-01-01T00:00:00.000Z */
+    CU_ASSERT_EQUAL(utc_month(INT64_C(1709164800000)), 202402); /* 2024-02-29T00:00:00Z */
+    CU_ASSERT_EQUAL(utc_month(INT64_C(1709251200000)), 202403); /* 2024-03-01T00:00:00Z */
+    CU_ASSERT_EQUAL(utc_month(-1), 196912);
+}
+
 /* ---- time formatting and parsing ---- */
 
 static void test_format_time(void)
@@ -445,6 +456,7 @@ int main(void)
         UNIT_TEST(test_parse_int64_bounds),
         UNIT_TEST(test_parse_int64_rejects),
         UNIT_TEST(test_clocks),
+        UNIT_TEST(test_utc_month),
         UNIT_TEST(test_format_time),
         UNIT_TEST(test_parse_time_zones),
         UNIT_TEST(test_parse_time_fractions),
