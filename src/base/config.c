@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,8 +127,14 @@ static const struct option options[] = {
     OPT("redis", "host", OPT_STR, redis_host, "127.0.0.1", 0, 0, check_nonempty),
     OPT("redis", "port", OPT_INT, redis_port, "6379", 1, 65535, NULL),
     OPT("redis", "timeout_ms", OPT_INT, redis_timeout_ms, "50", 1, 60000, NULL),
+    OPT("redis", "user", OPT_STR, redis_user, "", 0, 0, NULL),
     OPT("redis", "password", OPT_STR, redis_password, "", 0, 0, NULL),
     OPT("redis", "nodes", OPT_STR, redis_nodes, "", 0, 0, check_nodes),
+    OPT("redis", "tls", OPT_INT, redis_tls, "0", 0, 1, NULL),
+    OPT("redis", "tls_ca_file", OPT_STR, redis_tls_ca_file, "", 0, 0, NULL),
+    OPT("redis", "tls_cert_file", OPT_STR, redis_tls_cert_file, "", 0, 0, NULL),
+    OPT("redis", "tls_key_file", OPT_STR, redis_tls_key_file, "", 0, 0, NULL),
+    OPT("redis", "tls_server_name", OPT_STR, redis_tls_server_name, "", 0, 0, NULL),
     OPT("amqp", "host", OPT_STR, amqp_host, "127.0.0.1", 0, 0, check_nonempty),
     OPT("amqp", "port", OPT_INT, amqp_port, "5672", 1, 65535, NULL),
     OPT("amqp", "user", OPT_STR, amqp_user, "guest", 0, 0, NULL),
@@ -238,6 +245,49 @@ static int parse_text(struct config *cfg, const char *name, const char *text, st
     return rc;
 }
 
+static int readable_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    fclose(f);
+    return 0;
+}
+
+/* [redis]: the settings that only make sense together.  The files are
+ * opened here; whether they hold what they should is for whoever builds
+ * the TLS context at start (src/store/rtls.h). */
+static int check_redis(const struct config *cfg, const char *name, struct api_error *err)
+{
+    const char *why = NULL, *key = NULL;
+    bool cert = cfg->redis_tls_cert_file[0], tlskey = cfg->redis_tls_key_file[0];
+    if (cfg->redis_user[0] && !cfg->redis_password[0]) {
+        key = "user";
+        why = "needs a password";
+    } else if (!cfg->redis_tls) {
+        return 0;
+    } else if (!cfg->redis_tls_ca_file[0]) {
+        key = "tls_ca_file";
+        why = "is required when tls = 1";
+    } else if (readable_file(cfg->redis_tls_ca_file) != 0) {
+        key = "tls_ca_file";
+        why = "cannot be read";
+    } else if (cert != tlskey) {
+        key = cert ? "tls_key_file" : "tls_cert_file";
+        why = "is required with the other (a client certificate and its key come together)";
+    } else if (cert && readable_file(cfg->redis_tls_cert_file) != 0) {
+        key = "tls_cert_file";
+        why = "cannot be read";
+    } else if (tlskey && readable_file(cfg->redis_tls_key_file) != 0) {
+        key = "tls_key_file";
+        why = "cannot be read";
+    }
+    if (!why)
+        return 0;
+    api_error_set(err, ERR_INTERNAL, NULL, "%s: redis.%s %s", name, key, why);
+    return -1;
+}
+
 /* The key-hashing secrets in the order they are tried: the current one,
  * then the previous ones as listed. */
 static int build_secrets(struct config *cfg, const char *name, struct api_error *err)
@@ -310,7 +360,7 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
     }
     /* Validated on the way in: parsed once here for the code to read. */
     (void)store_error_parse(cfg->on_store_error, &cfg->store_error);
-    if (build_secrets(cfg, name, err) != 0)
+    if (check_redis(cfg, name, err) != 0 || build_secrets(cfg, name, err) != 0)
         goto fail;
     return 0;
 fail:
