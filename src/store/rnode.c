@@ -260,8 +260,8 @@ static void flush(struct rnode *n)
 }
 
 /* Advances the TLS handshake; once done, what waited for it goes out.  A
- * failure holds new attempts back as a failed connect does: a server that
- * refuses us now will most likely refuse the next attempt too. */
+ * failure (not a timeout) holds new attempts back as a failed connect does:
+ * a server that refuses us now will refuse the next attempt too. */
 static void handshake(struct rnode *n)
 {
     char why[256];
@@ -405,12 +405,12 @@ static int on_idle(struct evloop_hook *h, int64_t now_ns)
     if (!n->sent)
         return -1;
     if (now_ns >= n->sent->deadline_ns) {
-        if (n->state == HANDSHAKE) {
-            n->next_attempt_ms = now_ms() + RECONNECT_INTERVAL_MS;
-            drop(n, "TLS handshake timeout");
-        } else {
-            drop(n, n->state == CONNECTING ? "connect timeout" : "timeout");
-        }
+        /* As after a connect timeout, the next command tries again at
+         * once: a slow handshake is most often a busy machine, and holding
+         * back would fail every check for 100 ms more. */
+        drop(n, n->state == CONNECTING  ? "connect timeout"
+                : n->state == HANDSHAKE ? "TLS handshake timeout"
+                                        : "timeout");
         return -1;
     }
     return (int)((n->sent->deadline_ns - now_ns) / 1000000) + 1;

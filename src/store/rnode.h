@@ -8,8 +8,8 @@
  * new attempts back 100 ms, during which commands fail at once.  The
  * connection's bytes are the module's own (socket, write buffer, hiredis's
  * reply reader only), so TLS (src/store/rtls.h) can carry them: after the
- * TCP connect, a handshake driven by the loop, bounded by the same timeout
- * and followed by the same hold-back when it fails.  Internal to the redis
+ * TCP connect, a handshake driven by the loop, bounded by the same timeout;
+ * a failed handshake holds new attempts back as a failed connect does.  Internal to the redis
  * module, which routes commands to nodes. */
 #ifndef TOLLGATE_RNODE_H
 #define TOLLGATE_RNODE_H

@@ -366,7 +366,9 @@ static void test_wrong_name_refused(void)
 }
 
 /* A server that accepts and never speaks TLS: the timeout bounds the
- * handshake, and the next attempt is held back. */
+ * handshake, and the next command tries again at once (as after a connect
+ * timeout), bounded again.  A refused handshake holds the next attempt
+ * back. */
 static void test_handshake_timeout(void)
 {
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -384,11 +386,72 @@ static void test_handshake_timeout(void)
     int64_t ms = (mono_ns() - start) / 1000000;
     CU_ASSERT(ms >= 90 && ms < 1000);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "TLS handshake timeout"));
+    start = mono_ns();
+    CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
+    ms = (mono_ns() - start) / 1000000;
+    CU_ASSERT(ms >= 90 && ms < 1000);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "TLS handshake timeout"));
+    redis_conn_free(rc);
+    close(lfd);
+
+    int port = free_port();
+    pid_t pid = server_start(port, false);
+    CU_ASSERT_FATAL(pid > 0);
+    struct rnode_opts named = {.timeout_ms = 1000, .tls = t, .server_name = "wrong.example"};
+    rc = redis_conn_new(NULL, "127.0.0.1", port, &named);
+    CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "certificate refused"));
     CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "retrying shortly"));
     redis_conn_free(rc);
     rtls_free(t);
-    close(lfd);
+    server_stop(pid);
+}
+
+/* redis_conn_from_config: every [redis] setting reaches the connection
+ * (TLS, name checked, login), in single and cluster mode. */
+static void test_conn_from_config(void)
+{
+    int port = free_port();
+    pid_t pid = server_start(port, false);
+    CU_ASSERT_FATAL(pid > 0);
+    static const char *const cases[][2] = {
+        /* extra settings, outcome wanted */
+        {"user = app\npassword = app-password\n", "PONG"},
+        {"user = app\npassword = wrong\n", "AUTH failed"},
+        {"tls_server_name = localhost\n", "PONG"},
+        {"tls_server_name = redis.example.org\n", "certificate refused"},
+        {"tls = 0\n", "redis 127.0.0.1:"}, /* plain TCP to a TLS port */
+        {"nodes = 127.0.0.1:%d\n", "cluster"},
+    };
+    for (size_t i = 0; i < TG_ARRAY_LEN(cases); i++) {
+        char extra[256], text[1024];
+        snprintf(extra, sizeof extra, cases[i][0], port);
+        snprintf(text, sizeof text,
+                 "[security]\nhmac_secret = 0123456789abcdef0123456789abcdef\n"
+                 "[postgres]\nconninfo = dbname=x\n[redis]\nhost = 127.0.0.1\nport = %d\n"
+                 "timeout_ms = 1000\ntls = 1\ntls_ca_file = %s\n%s",
+                 port, in_dir("ca.crt"), extra);
+        struct config cfg;
+        struct api_error err;
+        CU_ASSERT_EQUAL_FATAL(config_load_string(&cfg, "t.conf", text, NULL, &err), 0);
+        struct rtls *t = rtls_from_config(&cfg, &err);
+        struct redis_conn *rc = redis_conn_from_config(NULL, &cfg, t, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
+        const char *argv[] = {"PING"};
+        memset(&err, 0, sizeof err);
+        redisReply *r = redis_command(rc, 1, argv, NULL, &err);
+        const char *got = r ? (r->str ? r->str : "") : err.message;
+        if (!strstr(got, cases[i][1]))
+            fprintf(stderr, "\ncase %zu: %s\n", i, got);
+        CU_ASSERT_PTR_NOT_NULL(strstr(got, cases[i][1]));
+        if (r)
+            freeReplyObject(r);
+        redis_conn_free(rc);
+        rtls_free(t);
+        config_fini(&cfg);
+    }
+    server_stop(pid);
 }
 
 /* The server restarts: the client connects and shakes hands again. */
@@ -432,7 +495,7 @@ int main(void)
         UNIT_TEST(test_session_calls),         UNIT_TEST(test_commands_over_tls),
         UNIT_TEST(test_client_certificate),    UNIT_TEST(test_other_ca_refused),
         UNIT_TEST(test_wrong_name_refused),    UNIT_TEST(test_handshake_timeout),
-        UNIT_TEST(test_reconnect_after_restart),
+        UNIT_TEST(test_reconnect_after_restart), UNIT_TEST(test_conn_from_config),
     };
     int rc = unit_run("rtls", tests, TG_ARRAY_LEN(tests));
     remove_material();
