@@ -71,6 +71,10 @@ struct rtls *rtls_new(const char *ca_file, const char *cert_file, const char *ke
      * to be retried and its retry, and a partial write lets the bytes
      * already encrypted leave. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Without read-ahead every record costs two read(2) calls (header, then
+     * body); with it one call takes what the socket holds, and rtls_pending
+     * tells the caller to read on. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
         ssl_error(msg, sizeof msg, "redis TLS CA file");
         goto fail;
