@@ -148,6 +148,7 @@ void rtls_conn_free(struct rtls_conn *c)
 static enum rtls_status status_of(struct rtls_conn *c, int r, const char *what, char *msg,
                                   size_t size)
 {
+    int saved_errno = errno; /* the call's, before SSL_get_error */
     int e = SSL_get_error(c->ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
@@ -159,10 +160,12 @@ static enum rtls_status status_of(struct rtls_conn *c, int r, const char *what, 
         ERR_clear_error();
         return RTLS_CLOSED;
     case SSL_ERROR_SYSCALL:
+        /* errno was cleared before the call: set, the socket failed (a
+         * reset); clear, the server went away without a word. */
         if (ERR_peek_error() == 0) {
             snprintf(msg, size, "%s: %s", what,
-                     errno && r < 0 ? strerror(errno) : "connection closed by the server");
-            return RTLS_CLOSED;
+                     saved_errno ? strerror(saved_errno) : "connection closed by the server");
+            return saved_errno ? RTLS_ERROR : RTLS_CLOSED;
         }
         ssl_error(msg, size, what);
         return RTLS_ERROR;
