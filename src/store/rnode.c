@@ -259,6 +259,20 @@ static void flush(struct rnode *n)
     set_events(n, n->read_wants_write ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
+/* The connection is up: what waited for it goes out, each command with a
+ * whole timeout for its reply.  Until now the oldest one's deadline bounded
+ * the connect and the handshake; charging their time to the reply as well
+ * would fail the first commands of every new TLS connection on a busy
+ * machine. */
+static void connected(struct rnode *n)
+{
+    int64_t deadline = mono_ns() + (int64_t)n->timeout_ms * 1000000;
+    for (struct rnode_op *op = n->sent; op; op = op->next)
+        op->deadline_ns = deadline;
+    n->state = UP;
+    flush(n);
+}
+
 /* Advances the TLS handshake; once done, what waited for it goes out.  A
  * failure (not a timeout) holds new attempts back as a failed connect does:
  * a server that refuses us now will refuse the next attempt too. */
@@ -267,8 +281,7 @@ static void handshake(struct rnode *n)
     char why[256];
     enum rtls_status s = rtls_handshake(n->sess, why, sizeof why);
     if (s == RTLS_OK) {
-        n->state = UP;
-        flush(n);
+        connected(n);
     } else if (s == RTLS_WANT_READ) {
         set_events(n, EPOLLIN);
     } else if (s == RTLS_WANT_WRITE) {
@@ -334,8 +347,7 @@ static void on_io(struct evloop_watch *w, uint32_t events)
             handshake(n);
             return;
         }
-        n->state = UP;
-        flush(n);
+        connected(n);
         return;
     }
     if (n->state == HANDSHAKE) {

@@ -27,7 +27,8 @@ struct rtls;
 /* How a node connects; the strings are copied, tls is borrowed and must
  * outlive the node. */
 struct rnode_opts {
-    int timeout_ms;          /* per command, connect and handshake included */
+    int timeout_ms;          /* bounds a connect (TLS handshake included),
+                              * then each command's reply */
     const char *user;        /* NULL or "": AUTH password (the default user) */
     const char *password;    /* NULL or "": no AUTH */
     struct rtls *tls;        /* NULL: plain TCP */
