@@ -12,6 +12,7 @@
 #include "pg.h"
 #include "redis.h"
 #include "router.h"
+#include "rtls.h"
 #include "usagepub.h"
 
 #define TOKEN_CACHE_ENTRIES 1024
@@ -42,16 +43,19 @@ int app_init(struct app *app, const char *path, char *const *envp, struct api_er
         config_fini(&app->cfg);
         return -1;
     }
+    /* Built now, so that a certificate that will not load stops the start. */
+    app->rtls = rtls_from_config(&app->cfg, err);
+    if (app->cfg.redis_tls && !app->rtls) {
+        metrics_close(app->metrics);
+        log_close();
+        config_fini(&app->cfg);
+        return -1;
+    }
     app->pg = pg_pool_new(app->cfg.pg_conninfo, (int)app->cfg.pg_pool_size);
     app->loop = evloop_new();
-    if (app->cfg.redis_nodes[0])
-        app->redis = redis_conn_new_cluster(app->loop, app->cfg.redis_nodes,
-                                            (int)app->cfg.redis_timeout_ms,
-                                            app->cfg.redis_password, err);
-    else
-        app->redis = redis_conn_new(app->loop, app->cfg.redis_host, (int)app->cfg.redis_port,
-                                    (int)app->cfg.redis_timeout_ms, app->cfg.redis_password);
+    app->redis = redis_conn_from_config(app->loop, &app->cfg, app->rtls, err);
     if (!app->redis) { /* config_load validated the list: not expected */
+        rtls_free(app->rtls);
         evloop_free(app->loop);
         pg_pool_free(app->pg);
         metrics_close(app->metrics);
@@ -84,6 +88,7 @@ void app_fini(struct app *app)
     cache_free(app->tokens);
     pg_pool_free(app->pg);
     redis_conn_free(app->redis);
+    rtls_free(app->rtls); /* after every connection that used it */
     evloop_free(app->loop);
     metrics_close(app->metrics);
     config_fini(&app->cfg);

@@ -12,6 +12,7 @@ struct cache;
 struct keystore;
 struct router;
 struct redis_conn;
+struct rtls;
 struct metrics;
 struct localrl;
 struct usagepub;
@@ -27,6 +28,7 @@ struct app {
     struct localrl *local; /* windows while Redis is down, in local mode */
     struct router *router;
     struct metrics *metrics;
+    struct rtls *rtls;        /* Redis over TLS: the process's one context, or NULL */
     struct redis_conn *redis; /* shared by the workers (pipelined) */
     struct usagepub *pub;     /* usage journal and publisher; NULL when usage is off */
 };

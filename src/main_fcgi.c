@@ -89,7 +89,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Changes whose publication failed reach this process's cache anyway. */
-    struct keywatch *kw = keywatch_start(app.keys, app.pg, &app.cfg, KEYWATCH_INTERVAL_MS, &err);
+    struct keywatch *kw = keywatch_start(app.keys, app.pg, &app.cfg, app.rtls, KEYWATCH_INTERVAL_MS, &err);
     if (!kw) {
         fprintf(stderr, "tollgate-fcgi: %s\n", err.message);
         app_fini(&app);

@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "migrate.h"
 #include "pg.h"
+#include "rtls.h"
 
 extern char **environ;
 
@@ -186,12 +187,19 @@ static int cmd_token(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_config(struct ctl *ctl, int argc, char **argv)
 {
-    (void)ctl;
     if (argc < 1 || strcmp(argv[0], "check") != 0) {
         fprintf(stderr, "usage: tollgatectl config check\n");
         return 2;
     }
-    /* Loading already validated everything. */
+    /* Loading validated the values; the Redis TLS context is built as the
+     * responders build it at start, which reads the certificates. */
+    struct api_error e;
+    struct rtls *tls = rtls_from_config(&ctl->cfg, &e);
+    if (ctl->cfg.redis_tls && !tls) {
+        fprintf(stderr, "tollgatectl: %s\n", e.message);
+        return 1;
+    }
+    rtls_free(tls);
     printf("configuration OK\n");
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
@@ -129,8 +130,14 @@ static const struct option options[] = {
     OPT("redis", "host", OPT_STR, redis_host, "127.0.0.1", 0, 0, check_nonempty),
     OPT("redis", "port", OPT_INT, redis_port, "6379", 1, 65535, NULL),
     OPT("redis", "timeout_ms", OPT_INT, redis_timeout_ms, "50", 1, 60000, NULL),
+    OPT("redis", "user", OPT_STR, redis_user, "", 0, 0, NULL),
     OPT("redis", "password", OPT_STR, redis_password, "", 0, 0, NULL),
     OPT("redis", "nodes", OPT_STR, redis_nodes, "", 0, 0, check_nodes),
+    OPT("redis", "tls", OPT_INT, redis_tls, "0", 0, 1, NULL),
+    OPT("redis", "tls_ca_file", OPT_STR, redis_tls_ca_file, "", 0, 0, NULL),
+    OPT("redis", "tls_cert_file", OPT_STR, redis_tls_cert_file, "", 0, 0, NULL),
+    OPT("redis", "tls_key_file", OPT_STR, redis_tls_key_file, "", 0, 0, NULL),
+    OPT("redis", "tls_server_name", OPT_STR, redis_tls_server_name, "", 0, 0, NULL),
     OPT("amqp", "host", OPT_STR, amqp_host, "127.0.0.1", 0, 0, check_nonempty),
     OPT("amqp", "port", OPT_INT, amqp_port, "5672", 1, 65535, NULL),
     OPT("amqp", "user", OPT_STR, amqp_user, "guest", 0, 0, NULL),
@@ -245,31 +252,59 @@ static int parse_text(struct config *cfg, const char *name, const char *text, st
     return rc;
 }
 
-/* A TLS setting that cannot work is found at start, not at the first
- * connection: files that are named must be readable, and a client
- * certificate comes with its key. */
-static int check_amqp_tls(const struct config *cfg, const char *name, struct api_error *err)
+static int readable_file(const char *path)
 {
-    const char *files[] = {cfg->amqp_tls_ca_file, cfg->amqp_tls_cert_file,
-                           cfg->amqp_tls_key_file};
-    const char *keys[] = {"tls_ca_file", "tls_cert_file", "tls_key_file"};
-    if (cfg->amqp_tls && !*cfg->amqp_tls_ca_file) {
-        api_error_set(err, ERR_INTERNAL, NULL, "%s: amqp.tls = 1 needs amqp.tls_ca_file", name);
+    FILE *f = fopen(path, "r");
+    if (!f)
         return -1;
-    }
-    if (!*cfg->amqp_tls_cert_file != !*cfg->amqp_tls_key_file) {
-        api_error_set(err, ERR_INTERNAL, NULL,
-                      "%s: amqp.tls_cert_file and amqp.tls_key_file come together", name);
-        return -1;
-    }
-    for (size_t i = 0; cfg->amqp_tls && i < TG_ARRAY_LEN(files); i++) {
-        if (*files[i] && access(files[i], R_OK) != 0) {
-            api_error_set(err, ERR_INTERNAL, NULL, "%s: amqp.%s: cannot read %s: %s", name,
-                          keys[i], files[i], strerror(errno));
-            return -1;
-        }
-    }
+    fclose(f);
     return 0;
+}
+
+/* The TLS settings of a client ([redis], [amqp]) that only make sense
+ * together, found at start rather than at the first connection.  The files
+ * are opened here; whether they hold what they should is for whoever builds
+ * the TLS context. */
+static int check_tls(const char *name, const char *section, int64_t tls, const char *ca,
+                     const char *cert, const char *key, struct api_error *err)
+{
+    const char *why = NULL, *what = NULL;
+    if (!tls) {
+        return 0;
+    } else if (!ca[0]) {
+        what = "tls_ca_file";
+        why = "is required when tls = 1";
+    } else if (readable_file(ca) != 0) {
+        what = "tls_ca_file";
+        why = "cannot be read";
+    } else if (!cert[0] != !key[0]) {
+        what = cert[0] ? "tls_key_file" : "tls_cert_file";
+        why = "is required with the other (a client certificate and its key come together)";
+    } else if (cert[0] && readable_file(cert) != 0) {
+        what = "tls_cert_file";
+        why = "cannot be read";
+    } else if (key[0] && readable_file(key) != 0) {
+        what = "tls_key_file";
+        why = "cannot be read";
+    }
+    if (!why)
+        return 0;
+    api_error_set(err, ERR_INTERNAL, NULL, "%s: %s.%s %s", name, section, what, why);
+    return -1;
+}
+
+/* [redis] and [amqp]: logins and transports. */
+static int check_clients(const struct config *cfg, const char *name, struct api_error *err)
+{
+    if (cfg->redis_user[0] && !cfg->redis_password[0]) {
+        api_error_set(err, ERR_INTERNAL, NULL, "%s: redis.user needs a password", name);
+        return -1;
+    }
+    if (check_tls(name, "redis", cfg->redis_tls, cfg->redis_tls_ca_file,
+                  cfg->redis_tls_cert_file, cfg->redis_tls_key_file, err) != 0)
+        return -1;
+    return check_tls(name, "amqp", cfg->amqp_tls, cfg->amqp_tls_ca_file, cfg->amqp_tls_cert_file,
+                     cfg->amqp_tls_key_file, err);
 }
 
 /* The key-hashing secrets in the order they are tried: the current one,
@@ -344,7 +379,7 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
     }
     /* Validated on the way in: parsed once here for the code to read. */
     (void)store_error_parse(cfg->on_store_error, &cfg->store_error);
-    if (build_secrets(cfg, name, err) != 0 || check_amqp_tls(cfg, name, err) != 0)
+    if (check_clients(cfg, name, err) != 0 || build_secrets(cfg, name, err) != 0)
         goto fail;
     return 0;
 fail:

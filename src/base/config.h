@@ -46,8 +46,14 @@ struct config {
     char *redis_host;
     int64_t redis_port;
     int64_t redis_timeout_ms;
+    char *redis_user;     /* "": AUTH password logs in as the default user */
     char *redis_password;
     char *redis_nodes; /* "" for the one server at host:port, else cluster seeds */
+    int64_t redis_tls;           /* 1: every Redis connection over TLS */
+    char *redis_tls_ca_file;     /* trusted for the servers' certificates */
+    char *redis_tls_cert_file;   /* client certificate, "" for none ... */
+    char *redis_tls_key_file;    /* ... and its key, with it */
+    char *redis_tls_server_name; /* "": each node's host is checked */
     /* [amqp] */
     char *amqp_host;
     int64_t amqp_port;

@@ -152,18 +152,13 @@ static void *watch_main(void *arg)
 }
 
 struct keywatch *keywatch_start(struct keystore *ks, struct pg_pool *pg, const struct config *cfg,
-                                int interval_ms, struct api_error *err)
+                                struct rtls *tls, int interval_ms, struct api_error *err)
 {
     struct keywatch *w = xcalloc(1, sizeof *w);
     w->ks = ks;
     w->pg = pg;
     w->interval_ms = interval_ms;
-    if (cfg->redis_nodes[0])
-        w->redis = redis_conn_new_cluster(NULL, cfg->redis_nodes, (int)cfg->redis_timeout_ms,
-                                          cfg->redis_password, err);
-    else
-        w->redis = redis_conn_new(NULL, cfg->redis_host, (int)cfg->redis_port,
-                                  (int)cfg->redis_timeout_ms, cfg->redis_password);
+    w->redis = redis_conn_from_config(NULL, cfg, tls, err);
     if (!w->redis) {
         free(w);
         return NULL;

@@ -13,12 +13,14 @@
 struct keystore;
 struct keywatch;
 struct pg_pool;
+struct rtls;
 
 /* Starts following the changes in pg every interval_ms, publishing through
- * ks and Redis as cfg names it.  NULL with err filled when the thread
- * cannot start. */
+ * ks and Redis as cfg names it, over tls (the process's context, NULL when
+ * [redis] tls = 0; it must outlive w).  NULL with err filled when the
+ * thread cannot start. */
 struct keywatch *keywatch_start(struct keystore *ks, struct pg_pool *pg, const struct config *cfg,
-                                int interval_ms, struct api_error *err);
+                                struct rtls *tls, int interval_ms, struct api_error *err);
 /* Stops after the pass in progress (each is bounded by the stores'
  * timeouts) and frees w; NULL is harmless. */
 void keywatch_stop(struct keywatch *w);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "evloop.h"
 #include "rcluster.h"
 #include "rnode.h"
@@ -52,8 +53,7 @@ struct cluster {
 struct redis_conn {
     struct rnode *single;     /* single-server mode */
     struct cluster *cluster; /* cluster mode */
-    int timeout_ms;
-    char *password;
+    struct rnode_opts opts; /* every node's; the strings are the client's */
     struct evloop *loop;      /* drives every node's connection */
     bool own_loop;            /* ... from a thread of this client's */
     pthread_t thread;
@@ -77,7 +77,7 @@ static void add_nodes(struct redis_conn *rc)
     c->nodes = xrealloc(c->nodes, c->map.naddrs * sizeof *c->nodes);
     for (; c->nnodes < c->map.naddrs; c->nnodes++) {
         const struct rcluster_addr *a = &c->map.addrs[c->nnodes];
-        c->nodes[c->nnodes] = rnode_new(rc->loop, a->host, a->port, rc->timeout_ms, rc->password);
+        c->nodes[c->nnodes] = rnode_new(rc->loop, a->host, a->port, &rc->opts);
     }
 }
 
@@ -253,11 +253,19 @@ static void *loop_main(void *arg)
     return NULL;
 }
 
-static struct redis_conn *conn_new(struct evloop *loop, int timeout_ms, const char *password)
+static char *copy_opt(const char *s)
+{
+    return s && *s ? xstrdup(s) : NULL;
+}
+
+static struct redis_conn *conn_new(struct evloop *loop, const struct rnode_opts *o)
 {
     struct redis_conn *rc = xcalloc(1, sizeof *rc);
-    rc->timeout_ms = timeout_ms;
-    rc->password = xstrdup(password ? password : "");
+    rc->opts.timeout_ms = o->timeout_ms;
+    rc->opts.user = copy_opt(o->user);
+    rc->opts.password = copy_opt(o->password);
+    rc->opts.server_name = copy_opt(o->server_name);
+    rc->opts.tls = o->tls;
     rc->loop = loop;
     if (!loop) {
         rc->loop = evloop_new();
@@ -278,22 +286,22 @@ static struct redis_conn *conn_new(struct evloop *loop, int timeout_ms, const ch
 }
 
 struct redis_conn *redis_conn_new(struct evloop *loop, const char *host, int port,
-                                  int timeout_ms, const char *password)
+                                  const struct rnode_opts *o)
 {
-    struct redis_conn *rc = conn_new(loop, timeout_ms, password);
-    rc->single = rnode_new(rc->loop, host, port, timeout_ms, rc->password);
+    struct redis_conn *rc = conn_new(loop, o);
+    rc->single = rnode_new(rc->loop, host, port, &rc->opts);
     return rc;
 }
 
 struct redis_conn *redis_conn_new_cluster(struct evloop *loop, const char *nodes,
-                                          int timeout_ms, const char *password,
+                                          const struct rnode_opts *o,
                                           struct api_error *err)
 {
     struct rcluster_addr *seeds = NULL;
     int nseeds = rcluster_parse_seeds(nodes, &seeds, err);
     if (nseeds < 0)
         return NULL;
-    struct redis_conn *rc = conn_new(loop, timeout_ms, password);
+    struct redis_conn *rc = conn_new(loop, o);
     struct cluster *c = xcalloc(1, sizeof *c);
     rc->cluster = c;
     pthread_rwlock_init(&c->lock, NULL);
@@ -328,8 +336,25 @@ void redis_conn_free(struct redis_conn *rc)
     }
     if (rc->own_loop)
         evloop_free(rc->loop);
-    free(rc->password);
+    free((char *)rc->opts.user);
+    free((char *)rc->opts.password);
+    free((char *)rc->opts.server_name);
     free(rc);
+}
+
+struct redis_conn *redis_conn_from_config(struct evloop *loop, const struct config *cfg,
+                                          struct rtls *tls, struct api_error *err)
+{
+    struct rnode_opts o = {
+        .timeout_ms = (int)cfg->redis_timeout_ms,
+        .user = cfg->redis_user,
+        .password = cfg->redis_password,
+        .tls = tls,
+        .server_name = cfg->redis_tls_server_name,
+    };
+    if (cfg->redis_nodes[0])
+        return redis_conn_new_cluster(loop, cfg->redis_nodes, &o, err);
+    return redis_conn_new(loop, cfg->redis_host, (int)cfg->redis_port, &o);
 }
 
 redisReply *redis_command(struct redis_conn *rc, int argc, const char **argv,

@@ -19,7 +19,11 @@
  * while a slot changes hands), all invisibly to the caller.  The
  * timeout applies to each round trip, so a redirected command may take a
  * few.  A command that failed on the wire is never resent: it may have
- * run. */
+ * run.
+ *
+ * Every connection, to a seed or to a node a redirection names, is made with
+ * the same options (struct rnode_opts): TLS when a context is given, and
+ * AUTH as the configured user. */
 #ifndef TOLLGATE_REDIS_H
 #define TOLLGATE_REDIS_H
 
@@ -33,6 +37,7 @@
 
 struct redis_conn;
 
+struct config;
 struct evloop;
 
 /* The connections are driven by loop (the caller runs it, and stops it only
@@ -40,13 +45,19 @@ struct evloop;
  * the client's own.  The connection is opened on first use.  Never fails
  * (out of memory or thread exhaustion abort). */
 struct redis_conn *redis_conn_new(struct evloop *loop, const char *host, int port,
-                                  int timeout_ms, const char *password);
+                                  const struct rnode_opts *o);
 /* Cluster mode: nodes is "host:port[,host:port...]", seed nodes of which
  * any one suffices to load the slot map (on first use: nothing connects
  * here).  Returns NULL with err filled only when the list is malformed. */
 struct redis_conn *redis_conn_new_cluster(struct evloop *loop, const char *nodes,
-                                          int timeout_ms, const char *password,
+                                          const struct rnode_opts *o,
                                           struct api_error *err) TG_WUR;
+/* The client [redis] of cfg describes (one server, or a cluster when nodes
+ * is set), over tls (the context rtls_from_config built; NULL when tls =
+ * 0), which must outlive it.  NULL with err filled as
+ * redis_conn_new_cluster. */
+struct redis_conn *redis_conn_from_config(struct evloop *loop, const struct config *cfg,
+                                          struct rtls *tls, struct api_error *err) TG_WUR;
 /* Fails what is still queued and closes; with an external loop, call it
  * after the loop stopped.  NULL is a no-op. */
 void redis_conn_free(struct redis_conn *rc);

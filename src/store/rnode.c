@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "evloop.h"
+#include "rtls.h"
 #include "strbuf.h"
 
 /* While a server is down, a new connection is tried at most this often. */
@@ -24,7 +25,8 @@
 /* Sent just before a command redirected by ASK, in the same write. */
 static const char ASKING_CMD[] = "*1\r\n$6\r\nASKING\r\n";
 
-enum state { DOWN, CONNECTING, UP };
+/* HANDSHAKE: TLS only, between the TCP connect and the first command. */
+enum state { DOWN, CONNECTING, HANDSHAKE, UP };
 
 struct rnode {
     struct evloop *loop;
@@ -37,6 +39,9 @@ struct rnode {
     uint32_t watching;
     enum state state;
     redisReader *reader;
+    struct rtls_conn *sess; /* TLS: the session on watch.fd */
+    bool read_wants_write;  /* TLS: a read waits for the socket to be writable */
+    bool write_wants_read;  /* ... and a write for it to be readable */
     struct strbuf out;
     size_t out_pos;
     struct rnode_op *sent, *sent_tail; /* written or buffered, awaiting replies, in order */
@@ -47,7 +52,8 @@ struct rnode {
     int64_t next_attempt_ms;
     /* Constant. */
     char *host;
-    char *password;
+    char *server_name; /* TLS: checked in the server's certificate */
+    struct rtls *tls;  /* NULL: plain TCP */
     int port;
     int timeout_ms;
 };
@@ -85,6 +91,9 @@ static void drop(struct rnode *n, const char *why)
     rnode_msgf(msg, sizeof msg, "redis %s:%d: %s", n->host, n->port, why);
     if (n->state != DOWN) {
         evloop_watch_del(n->loop, &n->watch);
+        rtls_conn_free(n->sess);
+        n->sess = NULL;
+        n->read_wants_write = n->write_wants_read = false;
         close(n->watch.fd);
         n->watch.fd = -1;
         n->watching = 0;
@@ -181,25 +190,106 @@ static int start_connect(struct rnode *n, char *msg, size_t size)
     return 0;
 }
 
+/* One write or read of the transport: RTLS_OK with *done bytes, a
+ * RTLS_WANT_*, or RTLS_CLOSED/RTLS_ERROR with why filled. */
+static enum rtls_status xwrite(struct rnode *n, const char *buf, size_t len, size_t *done,
+                               char *why, size_t size)
+{
+    if (n->sess)
+        return rtls_write(n->sess, buf, len, done, why, size);
+    for (;;) {
+        ssize_t w = write(n->watch.fd, buf, len);
+        if (w > 0) {
+            *done = (size_t)w;
+            return RTLS_OK;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return RTLS_WANT_WRITE;
+        rnode_msgf(why, size, "%s", w < 0 ? strerror(errno) : "write failed");
+        return RTLS_ERROR;
+    }
+}
+
+static enum rtls_status xread(struct rnode *n, char *buf, size_t len, size_t *done, char *why,
+                              size_t size)
+{
+    if (n->sess)
+        return rtls_read(n->sess, buf, len, done, why, size);
+    for (;;) {
+        ssize_t r = read(n->watch.fd, buf, len);
+        if (r > 0) {
+            *done = (size_t)r;
+            return RTLS_OK;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return RTLS_WANT_READ;
+        rnode_msgf(why, size, "%s", r == 0 ? "connection closed by the server" : strerror(errno));
+        return r == 0 ? RTLS_CLOSED : RTLS_ERROR;
+    }
+}
+
 static void flush(struct rnode *n)
 {
+    n->write_wants_read = false;
     while (n->out_pos < n->out.len) {
-        ssize_t w = write(n->watch.fd, n->out.p + n->out_pos, n->out.len - n->out_pos);
-        if (w > 0) {
-            n->out_pos += (size_t)w;
-        } else if (w < 0 && errno == EINTR) {
-            continue;
-        } else if (w < 0 && errno == EAGAIN) {
+        char why[256];
+        size_t w = 0;
+        enum rtls_status s = xwrite(n, n->out.p + n->out_pos, n->out.len - n->out_pos, &w, why,
+                                    sizeof why);
+        if (s == RTLS_OK) {
+            n->out_pos += w;
+        } else if (s == RTLS_WANT_WRITE) {
             set_events(n, EPOLLIN | EPOLLOUT);
             return;
+        } else if (s == RTLS_WANT_READ) {
+            n->write_wants_read = true;
+            set_events(n, EPOLLIN);
+            return;
         } else {
-            drop(n, w < 0 ? strerror(errno) : "write failed");
+            drop(n, why);
             return;
         }
     }
     strbuf_reset(&n->out);
     n->out_pos = 0;
-    set_events(n, EPOLLIN);
+    set_events(n, n->read_wants_write ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+/* The connection is up: what waited for it goes out, each command with a
+ * whole timeout for its reply.  Until now the oldest one's deadline bounded
+ * the connect and the handshake; charging their time to the reply as well
+ * would fail the first commands of every new TLS connection on a busy
+ * machine. */
+static void connected(struct rnode *n)
+{
+    int64_t deadline = mono_ns() + (int64_t)n->timeout_ms * 1000000;
+    for (struct rnode_op *op = n->sent; op; op = op->next)
+        op->deadline_ns = deadline;
+    n->state = UP;
+    flush(n);
+}
+
+/* Advances the TLS handshake; once done, what waited for it goes out.  A
+ * failure (not a timeout) holds new attempts back as a failed connect does:
+ * a server that refuses us now will refuse the next attempt too. */
+static void handshake(struct rnode *n)
+{
+    char why[256];
+    enum rtls_status s = rtls_handshake(n->sess, why, sizeof why);
+    if (s == RTLS_OK) {
+        connected(n);
+    } else if (s == RTLS_WANT_READ) {
+        set_events(n, EPOLLIN);
+    } else if (s == RTLS_WANT_WRITE) {
+        set_events(n, EPOLLOUT);
+    } else {
+        n->next_attempt_ms = now_ms() + RECONNECT_INTERVAL_MS;
+        drop(n, why);
+    }
 }
 
 /* Answers the waiting commands with what the reader holds, in order. */
@@ -251,33 +341,51 @@ static void on_io(struct evloop_watch *w, uint32_t events)
             drop(n, why);
             return;
         }
-        n->state = UP;
-        flush(n);
+        if (n->tls) {
+            n->sess = rtls_conn_new(n->tls, w->fd, n->server_name);
+            n->state = HANDSHAKE;
+            handshake(n);
+            return;
+        }
+        connected(n);
         return;
     }
-    if (events & EPOLLOUT)
-        flush(n);
-    if (n->state != UP || !(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+    if (n->state == HANDSHAKE) {
+        handshake(n);
         return;
+    }
+    if ((events & EPOLLOUT) || n->write_wants_read)
+        flush(n);
+    if (n->state != UP || !((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || n->read_wants_write))
+        return;
+    n->read_wants_write = false;
     char buf[READ_CHUNK];
     for (;;) {
-        ssize_t r = read(w->fd, buf, sizeof buf);
-        if (r > 0) {
-            if (redisReaderFeed(n->reader, buf, (size_t)r) != REDIS_OK) {
+        char why[256];
+        size_t r = 0;
+        enum rtls_status s = xread(n, buf, sizeof buf, &r, why, sizeof why);
+        if (s == RTLS_OK) {
+            if (redisReaderFeed(n->reader, buf, r) != REDIS_OK) {
                 drop(n, "protocol error");
                 return;
             }
-            if ((size_t)r < sizeof buf)
+            /* A short read emptied the socket, but a TLS session may hold
+             * bytes the socket will not announce again. */
+            if (r < sizeof buf && !(n->sess && rtls_pending(n->sess)))
                 break;
-        } else if (r < 0 && errno == EINTR) {
-            continue;
-        } else if (r < 0 && errno == EAGAIN) {
+        } else if (s == RTLS_WANT_READ) {
+            break;
+        } else if (s == RTLS_WANT_WRITE) {
+            n->read_wants_write = true;
+            set_events(n, EPOLLIN | EPOLLOUT);
             break;
         } else {
-            drop(n, r == 0 ? "connection closed by the server" : strerror(errno));
+            drop(n, why);
             return;
         }
     }
+    if (!n->read_wants_write && n->out_pos >= n->out.len)
+        set_events(n, EPOLLIN);
     complete_replies(n);
 }
 
@@ -309,30 +417,39 @@ static int on_idle(struct evloop_hook *h, int64_t now_ns)
     if (!n->sent)
         return -1;
     if (now_ns >= n->sent->deadline_ns) {
-        drop(n, n->state == CONNECTING ? "connect timeout" : "timeout");
+        /* As after a connect timeout, the next command tries again at
+         * once: a slow handshake is most often a busy machine, and holding
+         * back would fail every check for 100 ms more. */
+        drop(n, n->state == CONNECTING  ? "connect timeout"
+                : n->state == HANDSHAKE ? "TLS handshake timeout"
+                                        : "timeout");
         return -1;
     }
     return (int)((n->sent->deadline_ns - now_ns) / 1000000) + 1;
 }
 
-struct rnode *rnode_new(struct evloop *loop, const char *host, int port, int timeout_ms,
-                        const char *password)
+struct rnode *rnode_new(struct evloop *loop, const char *host, int port,
+                        const struct rnode_opts *o)
 {
     struct rnode *n = xcalloc(1, sizeof *n);
     pthread_mutex_init(&n->lock, NULL);
     n->loop = loop;
     n->host = xstrdup(host);
-    n->password = xstrdup(password ? password : "");
+    n->server_name = xstrdup(o->server_name && *o->server_name ? o->server_name : host);
+    n->tls = o->tls;
     n->port = port;
-    n->timeout_ms = timeout_ms;
+    n->timeout_ms = o->timeout_ms;
     n->watch.fd = -1;
     n->watch.fn = on_io;
     n->watch.arg = n;
     n->hook.fn = on_idle;
     n->hook.arg = n;
-    if (n->password[0]) {
-        const char *argv[] = {"AUTH", n->password};
-        n->auth_len = redisFormatCommandArgv(&n->auth_cmd, 2, argv, NULL);
+    if (o->password && *o->password) {
+        /* AUTH user password logs in as an ACL user, AUTH password as the
+         * default user. */
+        bool user = o->user && *o->user;
+        const char *argv[] = {"AUTH", user ? o->user : o->password, o->password};
+        n->auth_len = redisFormatCommandArgv(&n->auth_cmd, user ? 3 : 2, argv, NULL);
         n->auth.cmd = n->auth_cmd;
         n->auth.len = n->auth_len;
         n->auth.done = auth_done;
@@ -358,7 +475,7 @@ void rnode_free(struct rnode *n)
         redisFreeCommand(n->auth_cmd);
     pthread_mutex_destroy(&n->lock);
     free(n->host);
-    free(n->password);
+    free(n->server_name);
     free(n);
 }
 

@@ -7,8 +7,10 @@
  * (a late reply must never answer the next command); a failed connect holds
  * new attempts back 100 ms, during which commands fail at once.  The
  * connection's bytes are the module's own (socket, write buffer, hiredis's
- * reply reader only), so another transport can carry them.  Internal to the
- * redis module, which routes commands to nodes. */
+ * reply reader only), so TLS (src/store/rtls.h) can carry them: after the
+ * TCP connect, a handshake driven by the loop, bounded by the same timeout;
+ * a failed handshake holds new attempts back as a failed connect does.  Internal to the redis
+ * module, which routes commands to nodes. */
 #ifndef TOLLGATE_RNODE_H
 #define TOLLGATE_RNODE_H
 
@@ -20,6 +22,19 @@
 
 struct evloop;
 struct rnode;
+struct rtls;
+
+/* How a node connects; the strings are copied, tls is borrowed and must
+ * outlive the node. */
+struct rnode_opts {
+    int timeout_ms;          /* bounds a connect (TLS handshake included),
+                              * then each command's reply */
+    const char *user;        /* NULL or "": AUTH password (the default user) */
+    const char *password;    /* NULL or "": no AUTH */
+    struct rtls *tls;        /* NULL: plain TCP */
+    const char *server_name; /* TLS: the name checked in the server's
+                              * certificate; NULL or "": the host */
+};
 
 /* A command on its way; owned by the caller until done runs. */
 struct rnode_op {
@@ -37,8 +52,8 @@ struct rnode_op {
 };
 
 /* Serves host:port from loop; connects on first use.  Never fails. */
-struct rnode *rnode_new(struct evloop *loop, const char *host, int port, int timeout_ms,
-                        const char *password);
+struct rnode *rnode_new(struct evloop *loop, const char *host, int port,
+                        const struct rnode_opts *o);
 /* From the loop thread, or after it stopped: fails what is queued or
  * waiting and closes the connection.  NULL is a no-op. */
 void rnode_free(struct rnode *n);

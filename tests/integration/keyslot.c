@@ -1,19 +1,24 @@
 /* keyslot: checks rcluster_slot against a live Redis Cluster node.
  *
- *   TOLLGATE_CLUSTER_NODE=127.0.0.1:47001 tests/integration/keyslot
+ *   TOLLGATE_CONFIG=run/tollgate.conf TOLLGATE_CLUSTER_NODE=127.0.0.1:47001 \
+ *       tests/integration/keyslot
  *
  * Draws 10,000 random keys (plain, hash-tagged, empty and nested tags,
  * arbitrary bytes, the shapes Tollgate itself uses), asks the node for
- * CLUSTER KEYSLOT of each, pipelined, and compares.  Prints "N passed,
+ * CLUSTER KEYSLOT of each, and compares.  It connects as the responders do,
+ * with the transport and login of the configuration's [redis] section
+ * (TLS, user, password).  Prints "N passed,
  * N failed" and exits 1 on any mismatch, 2 when it cannot run.  The draw
  * is reproducible: TOLLGATE_KEYSLOT_SEED=<number> repeats one. */
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "rcluster.h"
+#include "redis.h"
+#include "rtls.h"
 #include "util.h"
 
 #define KEYS 10000
@@ -136,15 +141,26 @@ int main(void)
         while (seed == 0 || seed > INT64_MAX);
     printf("keyslot: node %s:%d, seed %" PRIu64 "\n", addr->host, addr->port, seed);
 
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout(addr->host, addr->port, tv);
-    free(addr);
-    if (!c || c->err) {
-        fprintf(stderr, "keyslot: connect %s: %s\n", node, c ? c->errstr : "out of memory");
-        redisFree(c);
+    extern char **environ;
+    const char *path = getenv("TOLLGATE_CONFIG");
+    struct config cfg;
+    if (!path || !*path || config_load(&cfg, path, environ, &err) != 0) {
+        fprintf(stderr, "keyslot: %s\n", path && *path ? err.message : "set TOLLGATE_CONFIG");
+        free(addr);
         return 2;
     }
-    redisSetTimeout(c, tv);
+    struct rtls *tls = rtls_from_config(&cfg, &err);
+    if (cfg.redis_tls && !tls) {
+        fprintf(stderr, "keyslot: %s\n", err.message);
+        config_fini(&cfg);
+        free(addr);
+        return 2;
+    }
+    struct rnode_opts o = {.timeout_ms = 2000, .user = cfg.redis_user,
+                           .password = cfg.redis_password, .tls = tls,
+                           .server_name = cfg.redis_tls_server_name};
+    struct redis_conn *c = redis_conn_new(NULL, addr->host, addr->port, &o);
+    free(addr);
 
     static struct key keys[BATCH];
     uint64_t state = seed;
@@ -154,13 +170,10 @@ int main(void)
             draw(&keys[i], &state);
             const char *argv[] = {"CLUSTER", "KEYSLOT", keys[i].bytes};
             size_t lens[] = {7, 7, keys[i].len};
-            redisAppendCommandArgv(c, 3, argv, lens);
-        }
-        for (int i = 0; i < BATCH; i++) {
-            redisReply *r = NULL;
-            if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type != REDIS_REPLY_INTEGER) {
+            redisReply *r = redis_command(c, 3, argv, lens, &err);
+            if (!r || r->type != REDIS_REPLY_INTEGER) {
                 fprintf(stderr, "keyslot: CLUSTER KEYSLOT: %s\n",
-                        r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+                        !r ? err.message : r->type == REDIS_REPLY_ERROR ? r->str : "not a number");
                 if (r)
                     freeReplyObject(r);
                 status = 2;
@@ -176,7 +189,9 @@ int main(void)
             freeReplyObject(r);
         }
     }
-    redisFree(c);
+    redis_conn_free(c);
+    rtls_free(tls);
+    config_fini(&cfg);
     printf("%d passed, %d failed\n", passed, failed);
     if (status)
         return status;

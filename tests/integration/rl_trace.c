@@ -1,10 +1,12 @@
 /* rl_trace: runs the Redis decision script and the local fallback limiter
  * (src/check/localrl.c) on one trace and compares every decision.
  *
- *   TOLLGATE_REDIS_HOST=127.0.0.1 TOLLGATE_REDIS_PORT=56379 tests/integration/rl_trace
+ *   TOLLGATE_CONFIG=run/tollgate.conf tests/integration/rl_trace
  *
- * TOLLGATE_REDIS_PASSWORD is used when set; TOLLGATE_REDIS_NODES (a cluster's
- * seed nodes, as in the configuration) replaces host and port.
+ * It connects to Redis as the configuration's [redis] section says (TLS,
+ * user and password included), with the TOLLGATE_REDIS_* environment
+ * overrides the responders also honour: TOLLGATE_REDIS_NODES (a cluster's
+ * seed nodes) replaces host and port.
  *
  * The trace is a pseudo-random sequence of checks (and a few peeks) with
  * costs and real pauses, spread over keys whose windows differ in number,
@@ -27,10 +29,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "localrl.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "redis.h"
+#include "rtls.h"
 #include "util.h"
 
 #define KEYS 6
@@ -159,31 +163,36 @@ static int broken_windows(const struct trace_key *k)
     return broken;
 }
 
-static struct redis_conn *connect_redis(void)
+/* The client the configuration describes (TOLLGATE_CONFIG, then the
+ * TOLLGATE_REDIS_* overrides), TLS and login included, or NULL. */
+static struct redis_conn *connect_redis(struct config *cfg, struct rtls **tls)
 {
-    const char *nodes = getenv("TOLLGATE_REDIS_NODES");
-    const char *host = getenv("TOLLGATE_REDIS_HOST");
-    const char *port = getenv("TOLLGATE_REDIS_PORT");
-    const char *password = getenv("TOLLGATE_REDIS_PASSWORD");
-    if (password && !*password)
-        password = NULL;
-    if (nodes && *nodes) {
-        struct api_error err;
-        struct redis_conn *rc = redis_conn_new_cluster(NULL, nodes, 2000, password, &err);
-        if (!rc)
-            fprintf(stderr, "rl_trace: TOLLGATE_REDIS_NODES: %s\n", err.message);
-        printf("rl_trace: cluster %s\n", nodes);
-        return rc;
-    }
-    int64_t p = 6379;
-    if (port && parse_int64(port, 1, 65535, &p) != 0) {
-        fprintf(stderr, "rl_trace: TOLLGATE_REDIS_PORT=%s is not a port\n", port);
+    extern char **environ;
+    const char *path = getenv("TOLLGATE_CONFIG");
+    struct api_error err;
+    if (!path || !*path) {
+        fprintf(stderr, "rl_trace: TOLLGATE_CONFIG names no configuration\n");
         return NULL;
     }
-    if (!host || !*host)
-        host = "127.0.0.1";
-    printf("rl_trace: redis %s:%lld\n", host, (long long)p);
-    return redis_conn_new(NULL, host, (int)p, 2000, password);
+    if (config_load(cfg, path, environ, &err) != 0) {
+        fprintf(stderr, "rl_trace: %s\n", err.message);
+        return NULL;
+    }
+    cfg->redis_timeout_ms = 2000;
+    *tls = rtls_from_config(cfg, &err);
+    struct redis_conn *rc = NULL;
+    if (!cfg->redis_tls || *tls)
+        rc = redis_conn_from_config(NULL, cfg, *tls, &err);
+    if (!rc) {
+        fprintf(stderr, "rl_trace: %s\n", err.message);
+        return NULL;
+    }
+    if (cfg->redis_nodes[0])
+        printf("rl_trace: cluster %s%s\n", cfg->redis_nodes, cfg->redis_tls ? " (TLS)" : "");
+    else
+        printf("rl_trace: redis %s:%lld%s\n", cfg->redis_host, (long long)cfg->redis_port,
+               cfg->redis_tls ? " (TLS)" : "");
+    return rc;
 }
 
 static uint64_t trace_seed(void)
@@ -214,9 +223,14 @@ static void delete_keys(struct redis_conn *rc, const struct trace_key *k)
 int main(void)
 {
     log_open(NULL, LOG_ERROR);
-    struct redis_conn *rc = connect_redis();
-    if (!rc)
+    struct config cfg;
+    struct rtls *tls = NULL;
+    struct redis_conn *rc = connect_redis(&cfg, &tls);
+    if (!rc) {
+        rtls_free(tls);
+        config_fini(&cfg);
         return 2;
+    }
     uint64_t seed = trace_seed(), st = seed;
     printf("rl_trace: seed %" PRIu64 "\n", seed);
     static struct trace_key keys[KEYS];
@@ -278,6 +292,8 @@ int main(void)
     }
     localrl_free(local);
     redis_conn_free(rc);
+    rtls_free(tls);
+    config_fini(&cfg);
     printf("rl_trace: %d admitted, %d denied with a retry time, %d without, %d peeks\n", admitted,
            retry, never, peeks);
     printf("%d checks in %lld ms, %d mismatches, %d broken windows\n", checks,

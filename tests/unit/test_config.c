@@ -458,14 +458,17 @@ static void test_amqp_tls(void)
     struct config cfg;
     struct api_error err = {0};
     CU_ASSERT_EQUAL(load_with(&cfg, "[amqp]\ntls = 1\n", NO_ENV, &err), -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "amqp.tls_ca_file"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "amqp.tls_ca_file is required"));
     CU_ASSERT_EQUAL(
         load_with(&cfg, "[amqp]\ntls = 1\ntls_ca_file = /nonexistent/ca.crt\n", NO_ENV, &err),
         -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "cannot read /nonexistent/ca.crt"));
-    CU_ASSERT_EQUAL(load_with(&cfg, "[amqp]\ntls_cert_file = /etc/hostname\n", NO_ENV, &err),
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "amqp.tls_ca_file cannot be read"));
+    CU_ASSERT_EQUAL(load_with(&cfg,
+                              "[amqp]\ntls = 1\ntls_ca_file = /etc/hostname\n"
+                              "tls_cert_file = /etc/hostname\n",
+                              NO_ENV, &err),
                     -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "come together"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "amqp.tls_key_file is required"));
     CU_ASSERT_EQUAL(load_with(&cfg, "[amqp]\ntls = 2\n", NO_ENV, &err), -1);
     /* any readable file passes here; the handshake checks what it holds */
     CU_ASSERT_EQUAL(load_with(&cfg,
@@ -480,6 +483,60 @@ static void test_amqp_tls(void)
     CU_ASSERT_EQUAL(cfg.amqp_tls, 0);
     CU_ASSERT_STRING_EQUAL(cfg.pg_migrate_conninfo, "");
     config_fini(&cfg);
+}
+
+/* [redis]: TLS and login settings are checked together, files opened. */
+static void test_redis_tls(void)
+{
+    struct config cfg;
+    struct api_error err = {0};
+    char path[128], extra[512];
+    CU_ASSERT_EQUAL_FATAL(unit_tmpfile(path, sizeof path), 0);
+    CU_ASSERT_EQUAL_FATAL(load_with(&cfg, "", NO_ENV, &err), 0);
+    CU_ASSERT_EQUAL(cfg.redis_tls, 0);
+    CU_ASSERT_STRING_EQUAL(cfg.redis_user, "");
+    CU_ASSERT_STRING_EQUAL(cfg.redis_tls_server_name, "");
+    config_fini(&cfg);
+
+    snprintf(extra, sizeof extra,
+             "[redis]\ntls = 1\ntls_ca_file = %s\ntls_cert_file = %s\ntls_key_file = %s\n"
+             "tls_server_name = redis.internal\nuser = app\npassword = pw\n",
+             path, path, path);
+    CU_ASSERT_EQUAL(load_with(&cfg, extra, NO_ENV, &err), 0);
+    CU_ASSERT_EQUAL(cfg.redis_tls, 1);
+    CU_ASSERT_STRING_EQUAL(cfg.redis_tls_ca_file, path);
+    CU_ASSERT_STRING_EQUAL(cfg.redis_tls_server_name, "redis.internal");
+    CU_ASSERT_STRING_EQUAL(cfg.redis_user, "app");
+    config_fini(&cfg);
+
+    static const struct {
+        const char *extra, *want;
+    } bad[] = {
+        {"[redis]\ntls = 2\n", "redis.tls must be an integer in 0..1"},
+        {"[redis]\ntls = 1\n", "redis.tls_ca_file is required when tls = 1"},
+        {"[redis]\ntls = 1\ntls_ca_file = /nonexistent/ca.crt\n", "redis.tls_ca_file cannot be read"},
+        {"[redis]\ntls = 1\ntls_ca_file = %s\ntls_cert_file = %s\n", "redis.tls_key_file is required"},
+        {"[redis]\ntls = 1\ntls_ca_file = %s\ntls_key_file = %s\n", "redis.tls_cert_file is required"},
+        {"[redis]\ntls = 1\ntls_ca_file = %s\ntls_cert_file = /nonexistent/c\ntls_key_file = %s\n",
+         "redis.tls_cert_file cannot be read"},
+        {"[redis]\nuser = app\n", "redis.user needs a password"},
+    };
+    for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++) {
+        snprintf(extra, sizeof extra, bad[i].extra, path, path);
+        memset(&err, 0, sizeof err);
+        CU_ASSERT_EQUAL(load_with(&cfg, extra, NO_ENV, &err), -1);
+        if (!strstr(err.message, bad[i].want))
+            fprintf(stderr, "\n%zu: %s\n", i, err.message);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, bad[i].want));
+    }
+    /* Without TLS, the file settings are not looked at. */
+    CU_ASSERT_EQUAL(load_with(&cfg, "[redis]\ntls_ca_file = /nonexistent\n", NO_ENV, &err), 0);
+    config_fini(&cfg);
+    /* The environment turns it on like any other setting. */
+    char *env[] = {"TOLLGATE_REDIS_TLS=1", NULL};
+    CU_ASSERT_EQUAL(load_with(&cfg, "", env, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "tls_ca_file"));
+    unlink(path);
 }
 
 int main(void)
@@ -505,6 +562,7 @@ int main(void)
         UNIT_TEST(test_load_file_too_large),
         UNIT_TEST(test_load_missing_file),
         UNIT_TEST(test_error_leaves_config_zeroed),
+        UNIT_TEST(test_redis_tls),
     };
     return unit_run("config", tests, TG_ARRAY_LEN(tests));
 }

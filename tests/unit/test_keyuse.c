@@ -118,7 +118,7 @@ static struct redis_conn *fake_start(struct fake *f, pthread_t *t, const char *c
     f->n = n;
     if (f->lfd < 0 || pthread_create(t, NULL, fake_main, f) != 0)
         return NULL;
-    return redis_conn_new(NULL, "127.0.0.1", port, 1000, NULL);
+    return redis_conn_new(NULL, "127.0.0.1", port, &(struct rnode_opts){.timeout_ms = 1000});
 }
 
 static void fake_stop(struct fake *f, pthread_t t, struct redis_conn *rc)

@@ -400,7 +400,7 @@ static void test_read_reply_malformed(void)
 /* An invalid request fails before any I/O, with its own message. */
 static void test_check_invalid(void)
 {
-    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, &(struct rnode_opts){.timeout_ms = 200});
     struct rl_request req;
     struct rl_result res;
     struct api_error err;
@@ -419,7 +419,7 @@ static void test_check_invalid(void)
 
 static void test_check_unreachable(void)
 {
-    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, &(struct rnode_opts){.timeout_ms = 200});
     struct rl_request req;
     struct rl_result res;
     memset(&req, 0, sizeof req);

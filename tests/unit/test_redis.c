@@ -36,7 +36,7 @@ static void test_script_sha(void)
 
 static void test_command_unreachable(void)
 {
-    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, &(struct rnode_opts){.timeout_ms = 200});
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc); /* never fails: connects on first use */
     const char *argv[] = {"PING"};
     struct api_error err;
@@ -52,7 +52,7 @@ static void test_command_unreachable(void)
 
 static void test_command_fails_fast(void)
 {
-    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 1000, "secret-password");
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, &(struct rnode_opts){.timeout_ms = 1000, .password = "secret-password"});
     const char *argv[] = {"GET", "tg:kr:x"};
     size_t lens[] = {3, 7};
     int64_t start = mono_ns();
@@ -113,7 +113,7 @@ static void test_reconnect_interval(void)
     int port = 0;
     int lfd = silent_listener(&port);
     CU_ASSERT_FATAL(lfd >= 0);
-    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", port, 30, NULL);
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", port, &(struct rnode_opts){.timeout_ms = 30});
     const char *argv[] = {"PING"};
     struct api_error err;
     /* The first command connects, then times out waiting for the reply. */
@@ -130,7 +130,7 @@ static void test_reconnect_interval(void)
     close(lfd);
 
     /* A refused connect holds the next attempt back for 100 ms. */
-    rc = redis_conn_new(NULL, "127.0.0.1", 1, 30, NULL);
+    rc = redis_conn_new(NULL, "127.0.0.1", 1, &(struct rnode_opts){.timeout_ms = 30});
     memset(&err, 0, sizeof err);
     CU_ASSERT_PTR_NULL(redis_command(rc, 1, argv, NULL, &err));
     CU_ASSERT(strstr(err.message, "connect") != NULL);
@@ -147,7 +147,7 @@ static void test_reconnect_interval(void)
 
 static void test_eval_unreachable(void)
 {
-    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, "");
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, &(struct rnode_opts){.timeout_ms = 200});
     struct redis_script s;
     redis_script_init(&s, "return redis.call('GET', KEYS[1])");
     const char *keys[] = {"k"};
@@ -417,7 +417,7 @@ static struct redis_conn *fake_client(struct fake *f)
     char seeds[64];
     snprintf(seeds, sizeof seeds, "127.0.0.1:%d", f->port[0]);
     struct api_error err;
-    struct redis_conn *rc = redis_conn_new_cluster(NULL, seeds, 1000, NULL, &err);
+    struct redis_conn *rc = redis_conn_new_cluster(NULL, seeds, &(struct rnode_opts){.timeout_ms = 1000}, &err);
     CU_ASSERT_PTR_NOT_NULL(rc);
     return rc;
 }
@@ -675,9 +675,9 @@ static void test_cluster_unreachable(void)
 {
     struct api_error err;
     memset(&err, 0, sizeof err);
-    CU_ASSERT_PTR_NULL(redis_conn_new_cluster(NULL, "127.0.0.1", 50, NULL, &err));
+    CU_ASSERT_PTR_NULL(redis_conn_new_cluster(NULL, "127.0.0.1", &(struct rnode_opts){.timeout_ms = 50}, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "host:port"));
-    struct redis_conn *rc = redis_conn_new_cluster(NULL, "127.0.0.1:1, 127.0.0.1:2", 200, "pw", &err);
+    struct redis_conn *rc = redis_conn_new_cluster(NULL, "127.0.0.1:1, 127.0.0.1:2", &(struct rnode_opts){.timeout_ms = 200, .password = "pw"}, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
     const char *argv[] = {"GET", "tg:kr:x"};
     memset(&err, 0, sizeof err);
@@ -765,7 +765,7 @@ static void test_cluster_async(void)
     char seeds[64];
     snprintf(seeds, sizeof seeds, "127.0.0.1:%d", f.port[0]);
     struct api_error err;
-    struct redis_conn *rc = redis_conn_new_cluster(loop, seeds, 1000, NULL, &err);
+    struct redis_conn *rc = redis_conn_new_cluster(loop, seeds, &(struct rnode_opts){.timeout_ms = 1000}, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
     pthread_t t;
     pthread_create(&t, NULL, loop_main, loop);
@@ -810,7 +810,7 @@ static void test_cluster_async(void)
 
 static void test_ping_unreachable(void)
 {
-    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, 200, NULL);
+    struct redis_conn *rc = redis_conn_new(NULL, "127.0.0.1", 1, &(struct rnode_opts){.timeout_ms = 200});
     struct api_error err;
     memset(&err, 0, sizeof err);
     CU_ASSERT_EQUAL(redis_ping(rc, &err), -1);
