@@ -294,6 +294,7 @@ static void round_trip(struct usagepub *p)
             break;
     (void)flush_journal(p, p->own, BATCHES_PER_ROUND);
     report_fill(p);
+    metrics_process(p->metrics, mono_ms()); /* at most once a second */
 }
 
 static void *pub_main(void *arg)
