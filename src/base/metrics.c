@@ -14,7 +14,7 @@
 #include "procstat.h"
 #include "strbuf.h"
 
-#define METRICS_MAGIC 0x74676d33u /* "tgm3": a new layout resets old slots */
+#define METRICS_MAGIC 0x74676d34u /* "tgm4": a new layout resets old slots */
 #define MAX_SLOTS 256
 #define MAX_ROUTES 64
 #define PROCESS_SAMPLE_MS 1000 /* /proc is read at most this often */
@@ -43,6 +43,7 @@ struct gauges {
     uint64_t usage_backlog, usage_capacity, usage_connected;
     uint64_t processes; /* 1: summed, the number of live processes */
     uint64_t rss_bytes, open_fds;
+    uint64_t billingd; /* 1 in a running billingd's slot */
 };
 
 struct slot {
@@ -59,8 +60,12 @@ struct slot {
     uint64_t cache_evictions;        /* evictions_base + the cache's own count */
     uint64_t usage_dropped, usage_batches, usage_buckets;
     uint64_t cpu_ms; /* cpu_base + this process's own */
+    uint64_t bill_messages, bill_batches, bill_duplicates, bill_rows, bill_events;
+    uint64_t bill_errors[BILLING_ERR_KINDS];
     struct gauges g;
-    uint64_t start_ms; /* not summed: the newest live one is shown */
+    /* Not summed: the newest start of a live process, the latest success of
+     * any billingd, the oldest unacknowledged message of a live one. */
+    uint64_t start_ms, bill_last_ok_ms, bill_unacked_ms;
 };
 
 struct metrics {
@@ -137,6 +142,7 @@ struct metrics *metrics_open(const char *dir, struct api_error *err)
     m->evictions_base = m->mine->cache_evictions;
     m->cpu_base = m->mine->cpu_ms;
     memset(&m->mine->g, 0, sizeof m->mine->g); /* the last owner's state, not ours */
+    m->mine->bill_unacked_ms = 0;
     m->mine->g.processes = 1;
     metrics_process(m, mono_ms());
     return m;
@@ -266,9 +272,14 @@ static void accumulate(struct slot *t, const struct slot *s, bool live)
     size_t n = (end - offsetof(struct slot, requests)) / sizeof(uint64_t);
     for (size_t i = 0; i < n; i++)
         b[i] += load(&a[i]);
-    uint64_t start = load(&s->start_ms);
+    uint64_t start = load(&s->start_ms), ok = load(&s->bill_last_ok_ms);
+    uint64_t unacked = load(&s->bill_unacked_ms);
     if (live && start > t->start_ms)
         t->start_ms = start;
+    if (ok > t->bill_last_ok_ms)
+        t->bill_last_ok_ms = ok;
+    if (live && unacked && (!t->bill_unacked_ms || unacked < t->bill_unacked_ms))
+        t->bill_unacked_ms = unacked;
 }
 
 /* Whether the process that owns the slot open on fd still runs: it holds an
@@ -298,6 +309,72 @@ static void accumulate_file(struct slot *t, const char *path)
         }
     }
     close(fd);
+}
+
+void metrics_billing_message(struct metrics *m)
+{
+    add(&m->mine->bill_messages, 1);
+}
+
+void metrics_billing_applied(struct metrics *m, uint64_t batches, uint64_t duplicates,
+                             uint64_t rows, uint64_t events, int64_t wall_ms)
+{
+    add(&m->mine->bill_batches, batches);
+    add(&m->mine->bill_duplicates, duplicates);
+    add(&m->mine->bill_rows, rows);
+    add(&m->mine->bill_events, events);
+    store(&m->mine->bill_last_ok_ms, wall_ms > 0 ? (uint64_t)wall_ms : 0);
+}
+
+void metrics_billing_error(struct metrics *m, enum metric_billing_error kind)
+{
+    add(&m->mine->bill_errors[kind], 1);
+}
+
+void metrics_billing_state(struct metrics *m, int64_t oldest_unacked_ms)
+{
+    store(&m->mine->g.billingd, 1);
+    store(&m->mine->bill_unacked_ms, oldest_unacked_ms > 0 ? (uint64_t)oldest_unacked_ms : 0);
+}
+
+static const char *const billing_kinds[] = {"postgres", "amqp", "rejected"};
+
+/* billingd's figures; wall_ms: now. */
+static void render_billing(struct strbuf *b, const struct slot *t, int64_t wall_ms)
+{
+    double age = t->bill_unacked_ms && wall_ms > (int64_t)t->bill_unacked_ms
+                     ? (double)(wall_ms - (int64_t)t->bill_unacked_ms) / 1e3 : 0;
+    strbuf_printf(b, "# HELP tollgate_billingd_running billingd processes running.\n"
+            "# TYPE tollgate_billingd_running gauge\ntollgate_billingd_running %llu\n"
+            "# HELP tollgate_billingd_messages_total Usage messages taken from the queue.\n"
+            "# TYPE tollgate_billingd_messages_total counter\n"
+            "tollgate_billingd_messages_total %llu\n"
+            "# HELP tollgate_billingd_batches_total Usage batches committed to PostgreSQL, or "
+            "skipped as already applied.\n# TYPE tollgate_billingd_batches_total counter\n"
+            "tollgate_billingd_batches_total{result=\"applied\"} %llu\n"
+            "tollgate_billingd_batches_total{result=\"duplicate\"} %llu\n"
+            "# HELP tollgate_billingd_rows_upserted_total usage_minute rows upserted.\n"
+            "# TYPE tollgate_billingd_rows_upserted_total counter\n"
+            "tollgate_billingd_rows_upserted_total %llu\n"
+            "# HELP tollgate_billingd_events_total Usage events counted.\n"
+            "# TYPE tollgate_billingd_events_total counter\ntollgate_billingd_events_total %llu\n",
+        (unsigned long long)t->g.billingd, (unsigned long long)t->bill_messages,
+        (unsigned long long)t->bill_batches, (unsigned long long)t->bill_duplicates,
+        (unsigned long long)t->bill_rows, (unsigned long long)t->bill_events);
+    strbuf_printf(b, "# HELP tollgate_billingd_errors_total billingd failures by kind.\n"
+            "# TYPE tollgate_billingd_errors_total counter\n");
+    for (size_t i = 0; i < BILLING_ERR_KINDS; i++)
+        strbuf_printf(b, "tollgate_billingd_errors_total{kind=\"%s\"} %llu\n", billing_kinds[i],
+            (unsigned long long)t->bill_errors[i]);
+    strbuf_printf(b, "# HELP tollgate_billingd_last_success_timestamp_seconds When billingd "
+            "last committed a window, since the epoch (0: never).\n"
+            "# TYPE tollgate_billingd_last_success_timestamp_seconds gauge\n"
+            "tollgate_billingd_last_success_timestamp_seconds %.3f\n"
+            "# HELP tollgate_billingd_oldest_unacked_age_seconds Age of the oldest message a "
+            "running billingd holds unacknowledged (0: none).\n"
+            "# TYPE tollgate_billingd_oldest_unacked_age_seconds gauge\n"
+            "tollgate_billingd_oldest_unacked_age_seconds %.3f\n",
+        (double)t->bill_last_ok_ms / 1e3, age);
 }
 
 /* Build information and the process figures (see metrics.h for how they
@@ -409,6 +486,7 @@ char *metrics_render(struct metrics *m, const char *const *route_names, size_t n
         (unsigned long long)t->g.usage_backlog, (unsigned long long)t->g.usage_capacity,
         (unsigned long long)t->usage_dropped, (unsigned long long)t->g.usage_connected,
         (unsigned long long)t->usage_batches, (unsigned long long)t->usage_buckets);
+    render_billing(&b, t, now_ms());
     render_process(&b, t);
     free(t);
     return b.p;
