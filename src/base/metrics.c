@@ -74,7 +74,7 @@ struct metrics {
     char *dir;
     uint64_t evictions_base; /* the slot's count when this process took it */
     uint64_t cpu_base;       /* likewise */
-    int64_t next_sample_ms;  /* metrics_process: monotonic */
+    int64_t next_sample_ms;  /* metrics_process: monotonic; atomics (two threads) */
 };
 
 static void add(uint64_t *c, uint64_t n)
@@ -251,9 +251,13 @@ void metrics_usage_batch(struct metrics *m, size_t buckets)
 
 void metrics_process(struct metrics *m, int64_t mono_now)
 {
-    if (mono_now < m->next_sample_ms)
+    /* Called from the publisher's thread and from a worker answering
+     * /metrics: the one that moves the due time samples. */
+    int64_t due = __atomic_load_n(&m->next_sample_ms, __ATOMIC_RELAXED);
+    if (mono_now < due ||
+        !__atomic_compare_exchange_n(&m->next_sample_ms, &due, mono_now + PROCESS_SAMPLE_MS, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         return;
-    m->next_sample_ms = mono_now + PROCESS_SAMPLE_MS;
     struct procstat ps;
     if (procstat_self(&ps) != 0)
         return; /* no /proc: the figures stay as they were */
