@@ -8,7 +8,8 @@
  * before its transaction committed, so a crash or a database failure only
  * means redelivery, which the batch ids make harmless.  Several daemons may
  * consume the same queue.  SIGTERM/SIGINT: the window in flight is applied
- * and acknowledged, then the daemon exits. */
+ * and acknowledged, then the daemon exits.  Its figures go into a slot of the
+ * responders' metrics_dir, so their GET /metrics shows them. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "usagemsg.h"
 
@@ -55,6 +57,7 @@ struct daemon {
     struct pg_pool *pg;
     struct ingest *ing;
     struct amqpx *amqp;
+    struct metrics *metrics;
     int amqp_backoff_ms, db_backoff_ms;
     bool amqp_down, db_down, housekeeping_down; /* for one log line per change */
     bool amqp_ever;                             /* consumed once at least */
@@ -63,7 +66,11 @@ struct daemon {
     /* The window being collected. */
     struct usage_msg *msgs;
     size_t nmsgs, nbuckets;
-    uint64_t last_tag; /* 0: nothing to acknowledge */
+    uint64_t last_tag;       /* 0: nothing to acknowledge */
+    /* Wall time the oldest message not yet committed came, 0: none.  Kept
+     * across a failed window (its messages come again), cleared by a commit
+     * or by a poll that finds the queue empty. */
+    int64_t first_taken_ms;
 };
 
 /* Sleeps ms, waking early when asked to stop. */
@@ -113,6 +120,7 @@ static int amqp_up(struct daemon *d)
         return 0;
     }
     amqp_drop(d);
+    metrics_billing_error(d->metrics, BILLING_ERR_AMQP);
     if (!d->amqp_down)
         log_warn("amqp: cannot consume: %s; retrying every %d-%d ms", err.message, BACKOFF_MIN_MS,
                  BACKOFF_MAX_MS);
@@ -125,9 +133,13 @@ static int take(struct daemon *d, struct amqpx_delivery *dv)
 {
     struct api_error err = {0};
     d->tot.messages++;
+    metrics_billing_message(d->metrics);
+    if (!d->first_taken_ms)
+        d->first_taken_ms = now_ms();
     struct usage_msg *m = &d->msgs[d->nmsgs];
     if (usage_msg_parse(dv->body, dv->len, m, &err) != 0) {
         d->tot.rejected++;
+        metrics_billing_error(d->metrics, BILLING_ERR_REJECTED);
         log_error("usage message %llu (%zu bytes) rejected to %s: %s",
                   (unsigned long long)dv->tag, dv->len, USAGE_DEAD_QUEUE, err.message);
         free(dv->body);
@@ -162,6 +174,7 @@ static int collect(struct daemon *d)
             rc = amqpx_next(d->amqp, left < POLL_MS ? (int)left : POLL_MS, &dv, &err);
     }
     if (rc < 0) {
+        metrics_billing_error(d->metrics, BILLING_ERR_AMQP);
         log_warn("amqp: %s; reconnecting", err.message[0] ? err.message : "connection lost");
         window_clear(d);
         amqp_drop(d);
@@ -188,6 +201,7 @@ static int apply(struct daemon *d)
         pg_release(d->pg, conn);
     }
     if (rc != 0) {
+        metrics_billing_error(d->metrics, BILLING_ERR_POSTGRES);
         if (!d->db_down)
             log_error("postgres: %zu messages not applied: %s; they will be redelivered", d->nmsgs,
                       err.message);
@@ -204,11 +218,14 @@ static int apply(struct daemon *d)
     d->tot.duplicates += st.duplicates;
     d->tot.buckets += st.buckets;
     d->tot.events += st.events;
+    metrics_billing_applied(d->metrics, st.applied, st.duplicates, st.buckets, st.events, now_ms());
+    d->first_taken_ms = 0;
     log_debug("window: %zu messages, %llu applied, %llu duplicates, %llu rows in %lld ms",
               d->nmsgs, (unsigned long long)st.applied, (unsigned long long)st.duplicates,
               (unsigned long long)st.buckets, (long long)((mono_ns() - t0) / 1000000));
     if (amqpx_ack(d->amqp, d->last_tag, true, &err) != 0) {
         /* Applied but not acked: the redelivery will be skipped as duplicate. */
+        metrics_billing_error(d->metrics, BILLING_ERR_AMQP);
         log_warn("amqp: %s; reconnecting", err.message);
         amqp_drop(d);
         d->amqp_down = true;
@@ -318,6 +335,8 @@ static void log_totals(const struct daemon *d)
 static void periodic(struct daemon *d)
 {
     int64_t now = mono_ms();
+    metrics_billing_state(d->metrics, d->first_taken_ms);
+    metrics_process(d->metrics, now); /* at most once a second */
     if (now >= d->next_housekeeping_ms) {
         housekeeping(d);
         d->next_housekeeping_ms = now + HOUSEKEEPING_MS;
@@ -340,9 +359,12 @@ static int run(struct daemon *d)
             d->amqp_backoff_ms = next_backoff(d->amqp_backoff_ms);
             continue;
         }
-        if (collect(d) != 0 || d->last_tag == 0) {
+        int rc = collect(d);
+        if (rc == 0 && d->last_tag == 0)
+            d->first_taken_ms = 0; /* nothing waits for this daemon */
+        metrics_billing_state(d->metrics, d->first_taken_ms);
+        if (rc != 0 || d->last_tag == 0)
             continue;
-        }
         if (apply(d) != 0) {
             if (stopping) {
                 status = 1; /* the window will be redelivered to another daemon */
@@ -396,6 +418,12 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    d.metrics = metrics_open(d.cfg.metrics_dir, &err);
+    if (!d.metrics) {
+        log_warn("%s; billingd's figures stay its own", err.message);
+        d.metrics = metrics_open(NULL, &err);
+    }
+    metrics_billing_state(d.metrics, 0);
     d.pg = pg_pool_new(d.cfg.pg_conninfo, 1);
     d.ing = ingest_new();
     d.msgs = xcalloc((size_t)d.cfg.prefetch, sizeof *d.msgs);
@@ -412,6 +440,7 @@ int main(int argc, char **argv)
     free(d.msgs);
     ingest_free(d.ing);
     pg_pool_free(d.pg);
+    metrics_close(d.metrics);
     log_close();
     config_fini(&d.cfg);
     return status;

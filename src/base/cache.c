@@ -202,6 +202,14 @@ void cache_remove(struct cache *c, const char *key)
     pthread_mutex_unlock(&c->lock);
 }
 
+size_t cache_count(struct cache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->count;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
 void cache_stats(struct cache *c, uint64_t *hits, uint64_t *misses, uint64_t *evictions)
 {
     pthread_mutex_lock(&c->lock);

@@ -31,6 +31,9 @@ void cache_put_ttl(struct cache *c, const char *key, const void *value, size_t l
 /* Drops key if present. */
 void cache_remove(struct cache *c, const char *key);
 
+/* Entries held, fresh or expired (0: the cache is cold). */
+size_t cache_count(struct cache *c);
+
 /* Lookups that found a fresh entry, those that did not, and entries evicted
  * to make room (evictions may be NULL). */
 void cache_stats(struct cache *c, uint64_t *hits, uint64_t *misses, uint64_t *evictions);

@@ -10,11 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buildinfo.h"
+#include "procstat.h"
 #include "strbuf.h"
 
-#define METRICS_MAGIC 0x74676d32u /* "tgm2": a new layout resets old slots */
+#define METRICS_MAGIC 0x74676d34u /* "tgm4": a new layout resets old slots */
 #define MAX_SLOTS 256
 #define MAX_ROUTES 64
+#define PROCESS_SAMPLE_MS 1000 /* /proc is read at most this often */
 
 static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404,
                                405, 409, 413, 415, 429, 500, 503};
@@ -31,6 +34,18 @@ static const char *const outcomes[] = {"allowed",   "invalid_key",  "expired",
 
 static const char *const redis_kinds[] = {"record_read", "record_write", "ratelimit", "publish"};
 
+/* Every counter lies between requests and g; the gauges are in g.  A slot
+ * outlives its process: the counters stay in the file, summed by every
+ * render and continued by the next process that takes the slot, so a total
+ * never goes down; the gauges are the process's present state and count only
+ * while it runs. */
+struct gauges {
+    uint64_t usage_backlog, usage_capacity, usage_connected;
+    uint64_t processes; /* 1: summed, the number of live processes */
+    uint64_t rss_bytes, open_fds;
+    uint64_t billingd; /* 1 in a running billingd's slot */
+};
+
 struct slot {
     uint32_t magic;
     uint32_t nroutes;
@@ -42,16 +57,24 @@ struct slot {
     uint64_t redis_errors[REDIS_ERR_KINDS];
     uint64_t cache_hits, cache_misses;
     uint64_t loads_redis, loads_pg; /* key records read from the stores */
-    uint64_t cache_evictions;        /* stored: the cache counts them itself */
-    /* Usage publisher: gauges (stored) and counters (added). */
-    uint64_t usage_backlog, usage_capacity, usage_connected;
+    uint64_t cache_evictions;        /* evictions_base + the cache's own count */
     uint64_t usage_dropped, usage_batches, usage_buckets;
+    uint64_t cpu_ms; /* cpu_base + this process's own */
+    uint64_t bill_messages, bill_batches, bill_duplicates, bill_rows, bill_events;
+    uint64_t bill_errors[BILLING_ERR_KINDS];
+    struct gauges g;
+    /* Not summed: the newest start of a live process, the latest success of
+     * any billingd, the oldest unacknowledged message of a live one. */
+    uint64_t start_ms, bill_last_ok_ms, bill_unacked_ms;
 };
 
 struct metrics {
     struct slot *mine;
     int fd;
     char *dir;
+    uint64_t evictions_base; /* the slot's count when this process took it */
+    uint64_t cpu_base;       /* likewise */
+    int64_t next_sample_ms;  /* metrics_process: monotonic; atomics (two threads) */
 };
 
 static void add(uint64_t *c, uint64_t n)
@@ -64,13 +87,15 @@ static uint64_t load(const uint64_t *c)
     return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
-/* Maps slot file path; with lock, only when its flock can be taken. */
-static struct slot *map_slot(const char *path, bool lock, int *fd_out)
+/* Maps slot file path when its flock can be taken: the lock, held for the
+ * process's life and dropped by the kernel however it ends, is what tells a
+ * live slot from a dead one. */
+static struct slot *map_slot(const char *path, int *fd_out)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return NULL;
-    if ((lock && flock(fd, LOCK_EX | LOCK_NB) != 0) || ftruncate(fd, sizeof(struct slot)) != 0) {
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || ftruncate(fd, sizeof(struct slot)) != 0) {
         close(fd);
         return NULL;
     }
@@ -93,6 +118,8 @@ struct metrics *metrics_open(const char *dir, struct api_error *err)
     m->fd = -1;
     if (!dir || !*dir) {
         m->mine = xcalloc(1, sizeof *m->mine);
+        m->mine->g.processes = 1;
+        metrics_process(m, mono_ms());
         return m;
     }
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
@@ -104,7 +131,7 @@ struct metrics *metrics_open(const char *dir, struct api_error *err)
     for (int i = 0; i < MAX_SLOTS && !m->mine; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/slot-%03d", dir, i);
-        m->mine = map_slot(path, true, &m->fd);
+        m->mine = map_slot(path, &m->fd);
     }
     if (!m->mine) {
         api_error_set(err, ERR_INTERNAL, NULL, "metrics_dir %s: no free slot of %d", dir, MAX_SLOTS);
@@ -112,6 +139,12 @@ struct metrics *metrics_open(const char *dir, struct api_error *err)
         free(m);
         return NULL;
     }
+    m->evictions_base = m->mine->cache_evictions;
+    m->cpu_base = m->mine->cpu_ms;
+    memset(&m->mine->g, 0, sizeof m->mine->g); /* the last owner's state, not ours */
+    m->mine->bill_unacked_ms = 0;
+    m->mine->g.processes = 1;
+    metrics_process(m, mono_ms());
     return m;
 }
 
@@ -193,21 +226,21 @@ static void store(uint64_t *c, uint64_t v)
 
 void metrics_cache_evictions(struct metrics *m, uint64_t total)
 {
-    store(&m->mine->cache_evictions, total);
+    store(&m->mine->cache_evictions, m->evictions_base + total);
 }
 
 
 void metrics_usage_journal(struct metrics *m, uint64_t backlog, uint64_t capacity,
                            uint64_t dropped_more)
 {
-    store(&m->mine->usage_backlog, backlog);
-    store(&m->mine->usage_capacity, capacity);
+    store(&m->mine->g.usage_backlog, backlog);
+    store(&m->mine->g.usage_capacity, capacity);
     add(&m->mine->usage_dropped, dropped_more);
 }
 
 void metrics_usage_broker(struct metrics *m, bool connected)
 {
-    store(&m->mine->usage_connected, connected ? 1 : 0);
+    store(&m->mine->g.usage_connected, connected ? 1 : 0);
 }
 
 void metrics_usage_batch(struct metrics *m, size_t buckets)
@@ -216,35 +249,174 @@ void metrics_usage_batch(struct metrics *m, size_t buckets)
     add(&m->mine->usage_buckets, buckets);
 }
 
-/* Adds src into the totals. */
-static void accumulate(struct slot *t, const struct slot *s)
+void metrics_process(struct metrics *m, int64_t mono_now)
+{
+    /* Called from the publisher's thread and from a worker answering
+     * /metrics: the one that moves the due time samples. */
+    int64_t due = __atomic_load_n(&m->next_sample_ms, __ATOMIC_RELAXED);
+    if (mono_now < due ||
+        !__atomic_compare_exchange_n(&m->next_sample_ms, &due, mono_now + PROCESS_SAMPLE_MS, false,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return;
+    struct procstat ps;
+    if (procstat_self(&ps) != 0)
+        return; /* no /proc: the figures stay as they were */
+    store(&m->mine->cpu_ms, m->cpu_base + (uint64_t)ps.cpu_ms);
+    store(&m->mine->g.rss_bytes, ps.rss_bytes);
+    store(&m->mine->g.open_fds, ps.open_fds);
+    store(&m->mine->start_ms, (uint64_t)ps.start_ms);
+}
+
+/* Adds s's counters into the totals, and its gauges when its process runs. */
+static void accumulate(struct slot *t, const struct slot *s, bool live)
 {
     const uint64_t *a = (const uint64_t *)&s->requests;
     uint64_t *b = (uint64_t *)&t->requests;
-    size_t n = (sizeof *s - offsetof(struct slot, requests)) / sizeof(uint64_t);
+    size_t end = live ? offsetof(struct slot, g) + sizeof s->g : offsetof(struct slot, g);
+    size_t n = (end - offsetof(struct slot, requests)) / sizeof(uint64_t);
     for (size_t i = 0; i < n; i++)
         b[i] += load(&a[i]);
+    uint64_t start = load(&s->start_ms), ok = load(&s->bill_last_ok_ms);
+    uint64_t unacked = load(&s->bill_unacked_ms);
+    if (live && start > t->start_ms)
+        t->start_ms = start;
+    if (ok > t->bill_last_ok_ms)
+        t->bill_last_ok_ms = ok;
+    if (live && unacked && (!t->bill_unacked_ms || unacked < t->bill_unacked_ms))
+        t->bill_unacked_ms = unacked;
+}
+
+/* Whether the process that owns the slot open on fd still runs: it holds an
+ * exclusive flock.  Taking a shared one briefly makes a process starting at
+ * that moment pass this slot by and take another, which is harmless. */
+static bool slot_alive(int fd)
+{
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK;
+    flock(fd, LOCK_UN);
+    return false;
+}
+
+/* Adds the slot file at path (if it is one of this layout) into t. */
+static void accumulate_file(struct slot *t, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(struct slot)) {
+        struct slot *s = mmap(NULL, sizeof *s, PROT_READ, MAP_SHARED, fd, 0);
+        if (s != MAP_FAILED) {
+            if (s->magic == METRICS_MAGIC)
+                accumulate(t, s, slot_alive(fd));
+            munmap(s, sizeof *s);
+        }
+    }
+    close(fd);
+}
+
+void metrics_billing_message(struct metrics *m)
+{
+    add(&m->mine->bill_messages, 1);
+}
+
+void metrics_billing_applied(struct metrics *m, uint64_t batches, uint64_t duplicates,
+                             uint64_t rows, uint64_t events, int64_t wall_ms)
+{
+    add(&m->mine->bill_batches, batches);
+    add(&m->mine->bill_duplicates, duplicates);
+    add(&m->mine->bill_rows, rows);
+    add(&m->mine->bill_events, events);
+    store(&m->mine->bill_last_ok_ms, wall_ms > 0 ? (uint64_t)wall_ms : 0);
+}
+
+void metrics_billing_error(struct metrics *m, enum metric_billing_error kind)
+{
+    add(&m->mine->bill_errors[kind], 1);
+}
+
+void metrics_billing_state(struct metrics *m, int64_t oldest_unacked_ms)
+{
+    store(&m->mine->g.billingd, 1);
+    store(&m->mine->bill_unacked_ms, oldest_unacked_ms > 0 ? (uint64_t)oldest_unacked_ms : 0);
+}
+
+static const char *const billing_kinds[] = {"postgres", "amqp", "rejected"};
+
+/* billingd's figures; wall_ms: now. */
+static void render_billing(struct strbuf *b, const struct slot *t, int64_t wall_ms)
+{
+    double age = t->bill_unacked_ms && wall_ms > (int64_t)t->bill_unacked_ms
+                     ? (double)(wall_ms - (int64_t)t->bill_unacked_ms) / 1e3 : 0;
+    strbuf_printf(b, "# HELP tollgate_billingd_running billingd processes running.\n"
+            "# TYPE tollgate_billingd_running gauge\ntollgate_billingd_running %llu\n"
+            "# HELP tollgate_billingd_messages_total Usage messages taken from the queue.\n"
+            "# TYPE tollgate_billingd_messages_total counter\n"
+            "tollgate_billingd_messages_total %llu\n"
+            "# HELP tollgate_billingd_batches_total Usage batches committed to PostgreSQL, or "
+            "skipped as already applied.\n# TYPE tollgate_billingd_batches_total counter\n"
+            "tollgate_billingd_batches_total{result=\"applied\"} %llu\n"
+            "tollgate_billingd_batches_total{result=\"duplicate\"} %llu\n"
+            "# HELP tollgate_billingd_rows_upserted_total usage_minute rows upserted.\n"
+            "# TYPE tollgate_billingd_rows_upserted_total counter\n"
+            "tollgate_billingd_rows_upserted_total %llu\n"
+            "# HELP tollgate_billingd_events_total Usage events counted.\n"
+            "# TYPE tollgate_billingd_events_total counter\ntollgate_billingd_events_total %llu\n",
+        (unsigned long long)t->g.billingd, (unsigned long long)t->bill_messages,
+        (unsigned long long)t->bill_batches, (unsigned long long)t->bill_duplicates,
+        (unsigned long long)t->bill_rows, (unsigned long long)t->bill_events);
+    strbuf_printf(b, "# HELP tollgate_billingd_errors_total billingd failures by kind.\n"
+            "# TYPE tollgate_billingd_errors_total counter\n");
+    for (size_t i = 0; i < BILLING_ERR_KINDS; i++)
+        strbuf_printf(b, "tollgate_billingd_errors_total{kind=\"%s\"} %llu\n", billing_kinds[i],
+            (unsigned long long)t->bill_errors[i]);
+    strbuf_printf(b, "# HELP tollgate_billingd_last_success_timestamp_seconds When billingd "
+            "last committed a window, since the epoch (0: never).\n"
+            "# TYPE tollgate_billingd_last_success_timestamp_seconds gauge\n"
+            "tollgate_billingd_last_success_timestamp_seconds %.3f\n"
+            "# HELP tollgate_billingd_oldest_unacked_age_seconds Age of the oldest message a "
+            "running billingd holds unacknowledged (0: none).\n"
+            "# TYPE tollgate_billingd_oldest_unacked_age_seconds gauge\n"
+            "tollgate_billingd_oldest_unacked_age_seconds %.3f\n",
+        (double)t->bill_last_ok_ms / 1e3, age);
+}
+
+/* Build information and the process figures (see metrics.h for how they
+ * add up over the pool). */
+static void render_process(struct strbuf *b, const struct slot *t)
+{
+    strbuf_printf(b, "# HELP tollgate_build_info The version and commit built; always 1.\n"
+            "# TYPE tollgate_build_info gauge\n"
+            "tollgate_build_info{version=\"%s\",commit=\"%s\"} 1\n", PACKAGE_VERSION,
+        buildinfo_commit);
+    strbuf_printf(b, "# HELP tollgate_processes Processes running with a metrics slot.\n"
+            "# TYPE tollgate_processes gauge\ntollgate_processes %llu\n"
+            "# HELP process_start_time_seconds Start time of the newest running process, "
+            "since the epoch.\n# TYPE process_start_time_seconds gauge\n"
+            "process_start_time_seconds %.3f\n"
+            "# HELP process_cpu_seconds_total User and system CPU time of the processes, "
+            "those that ended included.\n# TYPE process_cpu_seconds_total counter\n"
+            "process_cpu_seconds_total %.3f\n"
+            "# HELP process_resident_memory_bytes Resident memory of the running processes.\n"
+            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n"
+            "# HELP process_open_fds Open file descriptors of the running processes.\n"
+            "# TYPE process_open_fds gauge\nprocess_open_fds %llu\n",
+        (unsigned long long)t->g.processes, (double)t->start_ms / 1e3, (double)t->cpu_ms / 1e3,
+        (unsigned long long)t->g.rss_bytes, (unsigned long long)t->g.open_fds);
 }
 
 char *metrics_render(struct metrics *m, const char *const *route_names, size_t nroutes)
 {
+    metrics_process(m, mono_ms());
     struct slot *t = xcalloc(1, sizeof *t);
     if (m->dir) {
         for (int i = 0; i < MAX_SLOTS; i++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/slot-%03d", m->dir, i);
-            if (access(path, F_OK) != 0)
-                continue;
-            int fd;
-            struct slot *s = map_slot(path, false, &fd);
-            if (s) {
-                accumulate(t, s);
-                munmap(s, sizeof *s);
-                close(fd);
-            }
+            accumulate_file(t, path);
         }
     } else {
-        accumulate(t, m->mine);
+        accumulate(t, m->mine, true);
     }
     struct strbuf b = {0};
     strbuf_reserve(&b, 8192);
@@ -315,9 +487,11 @@ char *metrics_render(struct metrics *m, const char *const *route_names, size_t n
             "# TYPE tollgate_usage_batches_total counter\ntollgate_usage_batches_total %llu\n"
             "# HELP tollgate_usage_buckets_total Usage buckets in confirmed batches.\n"
             "# TYPE tollgate_usage_buckets_total counter\ntollgate_usage_buckets_total %llu\n",
-        (unsigned long long)t->usage_backlog, (unsigned long long)t->usage_capacity,
-        (unsigned long long)t->usage_dropped, (unsigned long long)t->usage_connected,
+        (unsigned long long)t->g.usage_backlog, (unsigned long long)t->g.usage_capacity,
+        (unsigned long long)t->usage_dropped, (unsigned long long)t->g.usage_connected,
         (unsigned long long)t->usage_batches, (unsigned long long)t->usage_buckets);
+    render_billing(&b, t, now_ms());
+    render_process(&b, t);
     free(t);
     return b.p;
 }

@@ -1,11 +1,13 @@
-/* metrics: Prometheus counters shared by the processes of a pool.
+/* metrics: Prometheus counters and gauges shared by the processes of a pool.
  *
  * Each process owns one slot file in metrics_dir, found by taking the first
- * slot whose flock is free, so a restarted process continues the counts of
- * the one it replaces and totals stay monotonic.  Counters are updated with
- * relaxed atomics in the mapped file: no system call per request.  GET
- * /metrics sums every slot.  With no directory configured the counters are
- * the process's own. */
+ * slot whose flock is free, and holds that lock for its life.  Counters and
+ * gauges are updated with relaxed atomics in the mapped file: no system call
+ * per request.  GET /metrics sums every slot's counters, those of processes
+ * that ended included (the file keeps them, and a process that takes a free
+ * slot continues its counts, so totals never go down), and the gauges of the
+ * slots whose lock is held, that is of the processes that run.  With no
+ * directory configured the figures are the process's own. */
 #ifndef TOLLGATE_METRICS_H
 #define TOLLGATE_METRICS_H
 
@@ -21,6 +23,15 @@ enum metric_redis_error {
     REDIS_ERR_RATELIMIT,
     REDIS_ERR_PUBLISH,
     REDIS_ERR_KINDS
+};
+
+/* billingd's failures: a window PostgreSQL did not commit, a broker
+ * connection lost or refused, a message dead-lettered as malformed. */
+enum metric_billing_error {
+    BILLING_ERR_POSTGRES,
+    BILLING_ERR_AMQP,
+    BILLING_ERR_REJECTED,
+    BILLING_ERR_KINDS
 };
 
 struct metrics;
@@ -49,6 +60,29 @@ void metrics_usage_journal(struct metrics *m, uint64_t backlog, uint64_t capacit
 void metrics_usage_broker(struct metrics *m, bool connected);
 /* One batch confirmed, holding buckets buckets. */
 void metrics_usage_batch(struct metrics *m, size_t buckets);
+
+/* billingd (its slot is in the same metrics_dir, so the responders' /metrics
+ * shows it).  One message taken from the queue: */
+void metrics_billing_message(struct metrics *m);
+/* A window committed at wall time wall_ms (ms since the epoch): batches
+ * applied and skipped as duplicates, usage_minute rows upserted, events. */
+void metrics_billing_applied(struct metrics *m, uint64_t batches, uint64_t duplicates,
+                             uint64_t rows, uint64_t events, int64_t wall_ms);
+void metrics_billing_error(struct metrics *m, enum metric_billing_error kind);
+/* Each round of billingd's loop: the wall time (ms) at which the oldest
+ * message it holds unacknowledged arrived, 0 when it holds none.  Messages
+ * still in the queue are the broker's to count. */
+void metrics_billing_state(struct metrics *m, int64_t oldest_unacked_ms);
+
+/* Refreshes this process's figures from /proc when a second has passed since
+ * the last time (mono_now: monotonic, as mono_ms).  Called by the process's
+ * periodic work and by metrics_render: each process reports its own, whatever
+ * account the others run under.  In the exposition process_cpu_seconds_total
+ * is the sum over every process that had a slot (a counter),
+ * process_resident_memory_bytes and process_open_fds the sums over the
+ * running ones, and process_start_time_seconds the start of the newest
+ * running one (it changes whenever a process of the pool starts). */
+void metrics_process(struct metrics *m, int64_t mono_now);
 
 /* The Prometheus text exposition of all slots; route_names[i] labels route
  * i.  Caller frees. */

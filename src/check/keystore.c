@@ -413,6 +413,11 @@ void keystore_forget(struct keystore *ks, const char *hash)
     cache_remove(ks->records, hash);
 }
 
+size_t keystore_cached(struct keystore *ks)
+{
+    return cache_count(ks->records);
+}
+
 int keystore_by_id(struct keystore *ks, const char *key_id, struct key_record *rec,
                    struct api_error *e)
 {

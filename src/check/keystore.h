@@ -100,6 +100,9 @@ int keystore_lookup_local(struct keystore *ks, const char *hash, struct key_reco
                           struct api_error *e) TG_WUR;
 /* Drops hash's record from this process's cache (it proved stale). */
 void keystore_forget(struct keystore *ks, const char *hash);
+/* Key records held in this process's cache: with none, a check of any key
+ * needs a store (readiness tells a cold process from a warm one). */
+size_t keystore_cached(struct keystore *ks);
 
 /* The record of key_id straight from PostgreSQL (for management reads);
  * rec->found is false for an unknown id. */

@@ -46,6 +46,7 @@ struct usagepub {
     int64_t retry_at_ms, backoff_ms, next_adopt_ms, next_full_log_ms;
     uint64_t dropped_reported;
     bool broker_down; /* logged once per outage */
+    bool up;          /* read by other threads (usagepub_connected): atomics */
 
     pthread_t tid;
     pthread_mutex_t mu;
@@ -61,6 +62,7 @@ static void broker_failed(struct usagepub *p, const struct api_error *err)
 {
     amqpx_close(p->amqp);
     p->amqp = NULL;
+    __atomic_store_n(&p->up, false, __ATOMIC_RELAXED);
     metrics_usage_broker(p->metrics, false);
     p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (p->backoff_ms > BACKOFF_MAX_MS)
@@ -85,6 +87,7 @@ static bool connected(struct usagepub *p)
             log_info("usage: broker available again; publishing the journal");
         p->broker_down = false;
         p->backoff_ms = 0;
+        __atomic_store_n(&p->up, true, __ATOMIC_RELAXED);
         metrics_usage_broker(p->metrics, true);
         return true;
     }
@@ -291,6 +294,7 @@ static void round_trip(struct usagepub *p)
             break;
     (void)flush_journal(p, p->own, BATCHES_PER_ROUND);
     report_fill(p);
+    metrics_process(p->metrics, mono_ms()); /* at most once a second */
 }
 
 static void *pub_main(void *arg)
@@ -396,6 +400,11 @@ void usagepub_stop(struct usagepub *p)
 struct journal *usagepub_journal(struct usagepub *p)
 {
     return p->own;
+}
+
+bool usagepub_connected(const struct usagepub *p)
+{
+    return __atomic_load_n(&p->up, __ATOMIC_RELAXED);
 }
 
 int usagepub_send_events(struct usagepub *p, const struct usage_event *events, size_t n,

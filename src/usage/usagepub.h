@@ -14,6 +14,7 @@
 #ifndef TOLLGATE_USAGEPUB_H
 #define TOLLGATE_USAGEPUB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -33,6 +34,10 @@ void usagepub_stop(struct usagepub *p);
 
 /* The journal the check path appends to. */
 struct journal *usagepub_journal(struct usagepub *p);
+
+/* Whether the publisher's connection to the broker is open and confirming,
+ * as its thread last found it (probes read this instead of connecting). */
+bool usagepub_connected(const struct usagepub *p);
 
 /* Publishes events[0..n) as one confirmed message within timeout_ms.  0, or
  * -1 with err filled (broker unreachable: nothing was queued). */

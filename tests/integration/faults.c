@@ -1,8 +1,9 @@
 /*
  * faults.c - tollgate-faults: the check path while Redis misbehaves, against
- * the real stack. It stops and starts the stack's Redis and restarts the
- * responder pool in each failure mode through contrib/stack, so it runs on
- * its own (contrib/stack test runs it after the other suites).
+ * the real stack, and readiness while Redis or RabbitMQ is down. It stops
+ * and starts the stack's Redis and RabbitMQ and restarts the responder pool
+ * in each failure mode through contrib/stack, so it runs on its own
+ * (contrib/stack test runs it after the other suites).
  *
  * Environment: as tollgate-itest, plus TOLLGATE_REDIS_PORT, TOLLGATE_STACK
  * (the path of contrib/stack) and TOLLGATE_REDIS_CLI (run/redis-cli: redis-cli
@@ -203,6 +204,31 @@ static long timed_check(const char *key, int64_t *ms, struct itest_resp *r)
 	return r->status;
 }
 
+/* GET /readyz: its status and the state it gives dep ("" when absent). */
+static long readyz(const char *dep, char *state, size_t size)
+{
+	struct itest_resp r;
+	itest_call(&r, "GET", "/readyz", NULL, NULL);
+	const char *s = itest_str(itest_get(r.json, "checks"), dep);
+	snprintf(state, size, "%s", s ? s : "");
+	long status = r.status;
+	itest_resp_fini(&r);
+	return status;
+}
+
+/* Readiness with Redis down: every process of the pool answers the same. */
+static void expect_readyz_redis(long want)
+{
+	char state[32];
+	int right = 0;
+	for (int i = 0; i < 8; i++) {
+		long st = readyz("redis", state, sizeof state);
+		right += st == want && strcmp(state, want == 503 ? "failed" : "degraded") == 0;
+	}
+	EXPECT(right == 8, "%d of 8 GET /readyz answered %ld with redis %s while Redis was down",
+	       right, want, want == 503 ? "failed" : "degraded");
+}
+
 /* Redis stops: every check gets `want` (503 or 200) quickly; Redis returns:
  * checks are counted again within 2 s, without restarting the pool. */
 static void store_down(long want)
@@ -234,6 +260,7 @@ static void store_down(long want)
 	EXPECT(worst < 500, "a check took %lld ms while Redis was down", (long long)worst);
 	printf("\n    (Redis down: 20 checks answered %ld, the slowest in %lld ms) ", want,
 	       (long long)worst);
+	expect_readyz_redis(want);
 	EXPECT(stack("", "redis-start") == 0, "contrib/stack redis-start failed");
 	int64_t t0 = itest_now_ms(), back = -1;
 	while (itest_now_ms() - t0 < 5000) {
@@ -881,6 +908,45 @@ static void test_flush_after_patch(void)
 	EXPECT(shown_remaining(&k) == 0, "GET shows %lld, want 0", (long long)shown_remaining(&k));
 }
 
+/* RabbitMQ stops: /readyz stays 200 and reports it degraded, read from the
+ * publishers' own connections; checks go on; it is ok again once the
+ * publishers reconnect. */
+static void test_readyz_broker(void)
+{
+	char state[32];
+	struct itest_key k;
+	struct itest_resp r;
+	if (make_key(&k) != 0)
+		return;
+	EXPECT(readyz("rabbitmq", state, sizeof state) == 200 && strcmp(state, "ok") == 0,
+	       "before the fault: rabbitmq %s", state);
+	EXPECT(stack("", "amqp-stop") == 0, "contrib/stack amqp-stop failed");
+	/* Every process must notice: 8 answers in a row say degraded. */
+	int in_row = 0, unready = 0;
+	for (int64_t t0 = itest_now_ms(); in_row < 8 && itest_now_ms() - t0 < 15000;) {
+		long st = readyz("rabbitmq", state, sizeof state);
+		unready += st != 200;
+		in_row = st == 200 && strcmp(state, "degraded") == 0 ? in_row + 1 : 0;
+		if (in_row == 0)
+			itest_sleep_ms(100);
+	}
+	EXPECT(in_row == 8, "GET /readyz did not report rabbitmq degraded within 15 s");
+	EXPECT(unready == 0, "GET /readyz answered other than 200 %d times with RabbitMQ down",
+	       unready);
+	itest_check(&r, itest_admin_token(), k.key);
+	EXPECT_STATUS(&r, 200);
+	itest_resp_fini(&r);
+	EXPECT(stack("", "amqp-start") == 0, "contrib/stack amqp-start failed");
+	in_row = 0;
+	for (int64_t t0 = itest_now_ms(); in_row < 8 && itest_now_ms() - t0 < 20000;) {
+		long st = readyz("rabbitmq", state, sizeof state);
+		in_row = st == 200 && strcmp(state, "ok") == 0 ? in_row + 1 : 0;
+		if (in_row == 0)
+			itest_sleep_ms(200);
+	}
+	EXPECT(in_row == 8, "GET /readyz did not report rabbitmq ok within 20 s of its start");
+}
+
 int main(void)
 {
 	if (itest_init() != 0)
@@ -899,6 +965,7 @@ int main(void)
 		CU_add_test(s, "Redis down, closed mode", test_down_closed);
 		CU_add_test(s, "Redis down, open mode", test_down_open);
 		CU_add_test(s, "Redis down, local mode", test_down_local);
+		CU_add_test(s, "readiness with RabbitMQ stopped", test_readyz_broker);
 		CU_add_test(s, "a key revoked while Redis is down", test_revoke_while_down);
 		CU_add_test(s, "rotating the key-hashing secret", test_secret_rotation);
 		CU_add_test(s, "credits used up stay used after FLUSHALL", test_flush_credits);

@@ -134,6 +134,23 @@ static void test_update_in_place(void)
     cache_free(c);
 }
 
+static void test_count(void)
+{
+    struct cache *c = cache_new(2, 10);
+    CU_ASSERT_EQUAL(cache_count(c), 0);
+    cache_put(c, "a", "1", 1, 0);
+    cache_put(c, "a", "2", 1, 0); /* replaced, not added */
+    CU_ASSERT_EQUAL(cache_count(c), 1);
+    cache_put(c, "b", "2", 1, 0);
+    cache_put(c, "c", "3", 1, 0); /* full: one makes room */
+    CU_ASSERT_EQUAL(cache_count(c), 2);
+    CU_ASSERT_FALSE(has(c, "b", 100, "2")); /* expired, still held */
+    CU_ASSERT_EQUAL(cache_count(c), 2);
+    cache_remove(c, "c");
+    CU_ASSERT_EQUAL(cache_count(c), 1);
+    cache_free(c);
+}
+
 static void test_capacity_evicts_one(void)
 {
     struct cache *c = cache_new(3, 1000);
@@ -286,6 +303,7 @@ int main(void)
         UNIT_TEST(test_entry_ttl),
         UNIT_TEST(test_zero_ttl),
         UNIT_TEST(test_update_in_place),
+        UNIT_TEST(test_count),
         UNIT_TEST(test_capacity_evicts_one),
         UNIT_TEST(test_hot_entries_survive_flood),
         UNIT_TEST(test_many_keys),

@@ -191,6 +191,16 @@ static void test_limits_merge(void)
     CU_ASSERT_EQUAL(key_limits_merge(many1, LIMITS_MAX, many2, LIMITS_MAX, out), KEY_LIMITS_MAX);
 }
 
+static void test_cold_cache(void)
+{
+    struct keystore *ks = keystore_new(NULL, NULL, 1000);
+    CU_ASSERT_EQUAL(keystore_cached(ks), 0);
+    keystore_forget(ks, "nothing"); /* harmless on a cold cache */
+    CU_ASSERT_EQUAL(keystore_cached(ks), 0);
+    keystore_free(ks);
+    keystore_free(NULL);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -203,6 +213,7 @@ int main(void)
         UNIT_TEST(test_status_names),
         UNIT_TEST(test_limits_parse),
         UNIT_TEST(test_limits_merge),
+        UNIT_TEST(test_cold_cache),
     };
     return unit_run("keystore", tests, TG_ARRAY_LEN(tests));
 }

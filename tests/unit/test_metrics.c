@@ -1,6 +1,7 @@
 /* Unit tests of metrics: slots shared through a directory, counters, and the
  * Prometheus text. */
 #include <sys/stat.h>
+#include <time.h>
 
 #include "metrics.h"
 #include "unit.h"
@@ -125,6 +126,152 @@ static void test_usage_metrics(void)
     remove_dir();
 }
 
+/* A process that ended: its gauges leave the totals, its counters stay, and
+ * the process that takes its slot continues them. */
+static void test_dead_slot(void)
+{
+    make_dir();
+    struct api_error err;
+    struct metrics *a = metrics_open(dir, &err), *b = metrics_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    metrics_usage_journal(a, 1, 100, 0);
+    metrics_usage_journal(b, 5, 500, 4);
+    metrics_usage_broker(a, true);
+    metrics_usage_broker(b, true);
+    metrics_request(b, 1, 200);
+    metrics_cache_evictions(b, 6);
+    char *t = metrics_render(a, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_publishers_connected 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_journal_backlog 6\n"));
+    free(t);
+    metrics_close(b); /* its lock is released as by any exit, SIGKILL included */
+    t = metrics_render(a, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_publishers_connected 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_journal_backlog 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_journal_capacity 100\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_dropped_total 4\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "{route=\"POST /v1/check\",status=\"200\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_key_cache_evictions_total 6\n"));
+    free(t);
+    /* The next process takes the dead slot: a fresh cache's own count of
+     * evictions adds to what the slot held. */
+    struct metrics *c = metrics_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    metrics_cache_evictions(c, 2);
+    metrics_request(c, 1, 200);
+    t = metrics_render(c, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_key_cache_evictions_total 8\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "{route=\"POST /v1/check\",status=\"200\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_usage_publishers_connected 1\n"));
+    free(t);
+    metrics_close(a);
+    metrics_close(c);
+    remove_dir();
+}
+
+static double value(const char *text, const char *name)
+{
+    const char *p = strstr(text, name);
+    return p ? strtod(p + strlen(name), NULL) : -1;
+}
+
+/* Build information, and process figures summed over the running processes
+ * (CPU over every process that had a slot). */
+static void test_process_metrics(void)
+{
+    make_dir();
+    struct api_error err;
+    struct metrics *a = metrics_open(dir, &err), *b = metrics_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    char *t = metrics_render(a, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_build_info{version=\"" PACKAGE_VERSION "\",commit=\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "# TYPE process_cpu_seconds_total counter\n"));
+    CU_ASSERT_EQUAL(value(t, "\ntollgate_processes "), 2);
+    double fds2 = value(t, "\nprocess_open_fds "), rss2 = value(t, "\nprocess_resident_memory_bytes ");
+    double start = value(t, "\nprocess_start_time_seconds ");
+    CU_ASSERT(fds2 >= 6); /* the same process twice: 3 or more each */
+    CU_ASSERT(rss2 > 0);
+    CU_ASSERT(start > (double)time(NULL) - 3600 && start <= (double)time(NULL) + 1);
+    free(t);
+    /* Burn some CPU, then let b end: its figures leave the gauges. */
+    volatile uint64_t x = 0;
+    for (uint64_t i = 0; i < 200000000u; i++)
+        x += i;
+    metrics_process(b, INT64_MAX); /* past any rate limit */
+    metrics_close(b);
+    t = metrics_render(a, names, 2);
+    CU_ASSERT_EQUAL(value(t, "\ntollgate_processes "), 1);
+    CU_ASSERT(value(t, "\nprocess_open_fds ") < fds2);
+    CU_ASSERT(value(t, "\nprocess_resident_memory_bytes ") < rss2);
+    double cpu = value(t, "\nprocess_cpu_seconds_total ");
+    CU_ASSERT(cpu >= 0.01); /* b's share is kept */
+    free(t);
+    /* A process that takes b's slot continues from b's CPU time. */
+    struct metrics *c = metrics_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    t = metrics_render(c, names, 2);
+    CU_ASSERT(value(t, "\nprocess_cpu_seconds_total ") >= cpu);
+    free(t);
+    metrics_close(a);
+    metrics_close(c);
+    remove_dir();
+}
+
+/* billingd's slot: counters summed, its last success kept after it ends,
+ * the unacknowledged age only while it runs. */
+static void test_billing_metrics(void)
+{
+    make_dir();
+    struct api_error err;
+    struct metrics *pool = metrics_open(dir, &err), *bd = metrics_open(dir, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bd);
+    char *t = metrics_render(pool, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_running 0\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_oldest_unacked_age_seconds 0.000\n"));
+    free(t);
+    int64_t now = (int64_t)time(NULL) * 1000;
+    metrics_billing_state(bd, now - 5000); /* a message waits since 5 s */
+    metrics_billing_message(bd);
+    metrics_billing_message(bd);
+    metrics_billing_message(bd);
+    metrics_billing_applied(bd, 2, 1, 40, 3, now - 60000);
+    metrics_billing_error(bd, BILLING_ERR_POSTGRES);
+    metrics_billing_error(bd, BILLING_ERR_REJECTED);
+    t = metrics_render(pool, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_running 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_messages_total 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_batches_total{result=\"applied\"} 2\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_batches_total{result=\"duplicate\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_rows_upserted_total 40\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_events_total 3\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_errors_total{kind=\"postgres\"} 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_errors_total{kind=\"amqp\"} 0\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_errors_total{kind=\"rejected\"} 1\n"));
+    double age = value(t, "\ntollgate_billingd_oldest_unacked_age_seconds ");
+    CU_ASSERT(age >= 4 && age < 10);
+    CU_ASSERT_DOUBLE_EQUAL(value(t, "\ntollgate_billingd_last_success_timestamp_seconds "),
+                           (double)(now - 60000) / 1e3, 0.01);
+    free(t);
+    metrics_billing_state(bd, 0); /* committed: nothing waits */
+    t = metrics_render(pool, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_oldest_unacked_age_seconds 0.000\n"));
+    free(t);
+    metrics_billing_state(bd, now - 5000);
+    metrics_close(bd); /* ended: no longer running, no age, counters and last success kept */
+    t = metrics_render(pool, names, 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_running 0\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_oldest_unacked_age_seconds 0.000\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_messages_total 3\n"));
+    CU_ASSERT_DOUBLE_EQUAL(value(t, "\ntollgate_billingd_last_success_timestamp_seconds "),
+                           (double)(now - 60000) / 1e3, 0.01);
+    free(t);
+    metrics_close(pool);
+    remove_dir();
+}
+
 static void test_bad_dir(void)
 {
     struct api_error err;
@@ -139,6 +286,9 @@ int main(void)
         UNIT_TEST(test_local_counters),
         UNIT_TEST(test_slots_sum_and_survive),
         UNIT_TEST(test_usage_metrics),
+        UNIT_TEST(test_dead_slot),
+        UNIT_TEST(test_process_metrics),
+        UNIT_TEST(test_billing_metrics),
         UNIT_TEST(test_bad_dir),
     };
     return unit_run("metrics", tests, TG_ARRAY_LEN(tests));

@@ -1,0 +1,10 @@
+/* buildinfo: the commit this program was built from, written into a
+ * generated source at build time: git's abbreviated commit when built from a
+ * checkout, "unknown" otherwise (a release tarball).  The version is
+ * configure's PACKAGE_VERSION. */
+#ifndef TOLLGATE_BUILDINFO_H
+#define TOLLGATE_BUILDINFO_H
+
+extern const char buildinfo_commit[];
+
+#endif
