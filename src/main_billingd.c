@@ -17,6 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
+#include "alerteval.h"
+#include "alertsend.h"
 #include "amqpx.h"
 #include "app.h"
 #include "audit.h"
@@ -54,6 +58,10 @@ struct daemon {
     struct config cfg;
     struct pg_pool *pg;
     struct ingest *ing;
+    struct pg_pool *alerts_pg;   /* the deliverer's own connection */
+    struct alertsend *deliverer;
+    struct strbuf eval_b1, eval_b2;
+    bool eval_down;              /* for one log line per change */
     struct amqpx *amqp;
     int amqp_backoff_ms, db_backoff_ms;
     bool amqp_down, db_down, housekeeping_down; /* for one log line per change */
@@ -120,6 +128,26 @@ static int amqp_up(struct daemon *d)
     return -1;
 }
 
+/* Evaluates the alert rules against a batch as soon as it arrives, not
+ * when its window is applied (up to aggregate_ms later).  A failure only
+ * costs this batch's alerts (logged): usage must not wait on alerts. */
+static void evaluate(struct daemon *d, const struct usage_msg *m)
+{
+    struct api_error e = {0};
+    int fired = 0;
+    struct pg_conn *conn = pg_acquire(d->pg, &e);
+    int rc = conn ? alerteval_run(conn, m, &d->eval_b1, &d->eval_b2, &fired, &e) : -1;
+    if (conn)
+        pg_release(d->pg, conn);
+    if (rc != 0 && !d->eval_down)
+        log_error("alerts: batch %s not evaluated: %s", m->batch, e.message);
+    else if (rc == 0 && d->eval_down)
+        log_info("alerts: evaluating again");
+    d->eval_down = rc != 0;
+    if (fired > 0)
+        log_info("alerts: batch %s fired %d alert(s)", m->batch, fired);
+}
+
 /* Takes one delivery into the window, or dead-letters it. */
 static int take(struct daemon *d, struct amqpx_delivery *dv)
 {
@@ -134,6 +162,7 @@ static int take(struct daemon *d, struct amqpx_delivery *dv)
         return amqpx_reject(d->amqp, dv->tag, &err);
     }
     free(dv->body);
+    evaluate(d, m);
     d->nmsgs++;
     d->nbuckets += m->nbuckets + m->nevents;
     d->last_tag = dv->tag;
@@ -396,7 +425,19 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     d.pg = pg_pool_new(d.cfg.pg_conninfo, 1);
+    d.alerts_pg = pg_pool_new(d.cfg.pg_conninfo, 1);
+    d.deliverer = alertsend_new(&d.cfg, d.alerts_pg, &err);
+    if (!d.deliverer || alertsend_start(d.deliverer, &err) != 0) {
+        log_error("alerts: %s", err.message);
+        alertsend_free(d.deliverer);
+        pg_pool_free(d.alerts_pg);
+        pg_pool_free(d.pg);
+        log_close();
+        config_fini(&d.cfg);
+        return 1;
+    }
     d.ing = ingest_new();
     d.msgs = xcalloc((size_t)d.cfg.prefetch, sizeof *d.msgs);
     d.amqp_backoff_ms = d.db_backoff_ms = BACKOFF_MIN_MS;
@@ -409,6 +450,11 @@ int main(int argc, char **argv)
     amqp_drop(&d);
     log_totals(&d);
     log_info("tollgate-billingd %d: stopped", (int)getpid());
+    alertsend_free(d.deliverer);
+    pg_pool_free(d.alerts_pg);
+    strbuf_fini(&d.eval_b1);
+    strbuf_fini(&d.eval_b2);
+    curl_global_cleanup();
     free(d.msgs);
     ingest_free(d.ing);
     pg_pool_free(d.pg);
