@@ -111,6 +111,41 @@ BEGIN
   RETURN 1;
 END $$;
 
+-- quota_used_pct for the keys of p_quota ([{"k":key,"m":YYYYMM,"c":cost}]):
+-- the use PostgreSQL has recorded, plus the costs given when p_add (a batch
+-- not yet ingested).  billingd calls it with p_add as a batch arrives and
+-- without after the batch's usage is committed, so that use spread over
+-- several batches is seen at the latest when it is recorded.
+CREATE FUNCTION tg_alert_eval_quota(p_quota jsonb, p_add boolean)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  n integer := 0;
+  r record;
+  cur_month integer := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMM')::integer;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM alert_rules WHERE deleted_at IS NULL
+                 AND metric = 'quota_used_pct') THEN
+    RETURN 0;
+  END IF;
+  FOR r IN
+    SELECT a AS rule, q.k AS key_id, ky.owner_id,
+           ((100 * (coalesce(u.used, 0) + CASE WHEN p_add THEN q.c ELSE 0 END)) / (t.quota->>'included')::bigint)::bigint AS value
+      FROM (SELECT k, m, sum(c)::bigint AS c FROM jsonb_to_recordset(p_quota) AS v(k text, m integer, c bigint)
+             GROUP BY k, m) q
+      JOIN keys ky ON ky.id = q.k
+      JOIN tiers t ON t.name = ky.tier AND (t.quota->>'included')::bigint > 0
+      LEFT JOIN key_quota_use u ON u.key_id = q.k AND u.month = q.m
+      JOIN alert_rules a ON a.deleted_at IS NULL AND a.metric = 'quota_used_pct'
+                        AND (a.key_id = q.k OR a.owner_id = ky.owner_id)
+     WHERE q.m = cur_month
+       AND 100 * (coalesce(u.used, 0) + CASE WHEN p_add THEN q.c ELSE 0 END) >= a.threshold * (t.quota->>'included')::bigint
+     ORDER BY a.id, q.k
+  LOOP
+    n := n + tg_alert_fire(r.rule, r.key_id, r.owner_id, r.value, cur_month);
+  END LOOP;
+  RETURN n;
+END $$;
+
 -- Evaluates the rules against one usage batch: p_denials is
 -- [{"k":key,"t":minute_s,"c":denials}], p_quota [{"k":key,"m":YYYYMM,"c":cost}].
 -- A batch id is evaluated once (a redelivered batch is skipped).  Returns
@@ -120,7 +155,6 @@ RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
   n integer := 0;
   r record;
-  cur_month integer := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMM')::integer;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM alert_rules WHERE deleted_at IS NULL) THEN
     RETURN 0;
@@ -146,21 +180,5 @@ BEGIN
   LOOP
     n := n + tg_alert_fire(r.rule, r.key_id, r.owner_id, r.value, NULL);
   END LOOP;
-  FOR r IN
-    SELECT a AS rule, q.k AS key_id, ky.owner_id,
-           (100 * (coalesce(u.used, 0) + q.c)) / (t.quota->>'included')::bigint AS value
-      FROM (SELECT k, m, sum(c) AS c FROM jsonb_to_recordset(p_quota) AS v(k text, m integer, c bigint)
-             GROUP BY k, m) q
-      JOIN keys ky ON ky.id = q.k
-      JOIN tiers t ON t.name = ky.tier AND (t.quota->>'included')::bigint > 0
-      LEFT JOIN key_quota_use u ON u.key_id = q.k AND u.month = q.m
-      JOIN alert_rules a ON a.deleted_at IS NULL AND a.metric = 'quota_used_pct'
-                        AND (a.key_id = q.k OR a.owner_id = ky.owner_id)
-     WHERE q.m = cur_month
-       AND 100 * (coalesce(u.used, 0) + q.c) >= a.threshold * (t.quota->>'included')::bigint
-     ORDER BY a.id, q.k
-  LOOP
-    n := n + tg_alert_fire(r.rule, r.key_id, r.owner_id, r.value, cur_month);
-  END LOOP;
-  RETURN n;
+  RETURN n + tg_alert_eval_quota(p_quota, true);
 END $$;

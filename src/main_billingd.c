@@ -214,6 +214,13 @@ static int apply(struct daemon *d)
         api_error_set(&err, ERR_INTERNAL, NULL, "%s", e.message);
     } else {
         rc = ingest_apply(d->ing, conn, d->msgs, d->nmsgs, &st, &err);
+        int fired = 0;
+        struct api_error ae = {0};
+        if (rc == 0 &&
+            alerteval_after_ingest(conn, d->msgs, d->nmsgs, &d->eval_b1, &fired, &ae) != 0)
+            log_warn("alerts: quota after the window not evaluated: %s", ae.message);
+        if (fired > 0)
+            log_info("alerts: the window's recorded use fired %d alert(s)", fired);
         pg_release(d->pg, conn);
     }
     if (rc != 0) {
@@ -270,7 +277,7 @@ static void housekeeping(struct daemon *d)
 {
     struct api_error e = {0};
     struct pg_conn *conn = pg_acquire(d->pg, &e);
-    uint64_t batches = 0, events = 0;
+    uint64_t batches = 0, events = 0, alert_rows = 0;
     int rc = conn ? 0 : -1;
     struct pg_res *r = NULL;
     if (rc == 0) {
@@ -292,6 +299,26 @@ static void housekeeping(struct daemon *d)
                    "usage_event_ids WHERE received_at < now() - interval '" RETENTION_DAYS
                    " days' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
                    &events, &e);
+    /* Alert evaluation state is only needed for the current minute and for
+     * redeliveries; attempts are kept as long as usage batch ids. */
+    if (rc == 0)
+        rc = purge(conn,
+                   "WITH d AS (DELETE FROM alert_batches WHERE id IN (SELECT id FROM alert_batches "
+                   "WHERE seen_at < now() - interval '1 day' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) "
+                   "SELECT count(*) FROM d",
+                   &alert_rows, &e);
+    if (rc == 0)
+        rc = purge(conn,
+                   "WITH d AS (DELETE FROM alert_minute WHERE (key_id, minute) IN (SELECT key_id, "
+                   "minute FROM alert_minute WHERE minute < now() - interval '1 hour' LIMIT "
+                   STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
+                   &alert_rows, &e);
+    if (rc == 0)
+        rc = purge(conn,
+                   "WITH d AS (DELETE FROM alert_attempts WHERE id IN (SELECT id FROM alert_attempts "
+                   "WHERE at < now() - interval '" RETENTION_DAYS " days' LIMIT " STR(PURGE_ROWS)
+                   ") RETURNING 1) SELECT count(*) FROM d",
+                   &alert_rows, &e);
     if (rc == 0) {
         char grace[24];
         snprintf(grace, sizeof grace, "%lld", (long long)d->cfg.close_grace_min);
@@ -333,6 +360,9 @@ static void housekeeping(struct daemon *d)
     if (batches || events)
         log_info("housekeeping: purged %llu batch ids and %llu event ids older than %s days",
                  (unsigned long long)batches, (unsigned long long)events, RETENTION_DAYS);
+    if (alert_rows)
+        log_info("housekeeping: purged %llu rows of alert state and attempts",
+                 (unsigned long long)alert_rows);
 }
 
 static void log_totals(const struct daemon *d)

@@ -32,6 +32,16 @@ static int64_t month_of(int64_t minute_s)
     return (int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
 }
 
+static void put_quota(struct strbuf *b, const struct usage_bucket *k)
+{
+    if (b->len > 1)
+        strbuf_putc(b, ',');
+    strbuf_put(b, "{\"k\":", 5);
+    put_str(b, k->key_id);
+    strbuf_printf(b, ",\"m\":%lld,\"c\":%lld}", (long long)month_of(k->minute_s),
+                  (long long)k->n.allowed_cost);
+}
+
 bool alerteval_json(const struct usage_msg *m, struct strbuf *denials, struct strbuf *quota)
 {
     strbuf_reset(denials);
@@ -51,12 +61,7 @@ bool alerteval_json(const struct usage_msg *m, struct strbuf *denials, struct st
             any = true;
         }
         if (b->n.allowed_cost > 0) {
-            if (quota->len > 1)
-                strbuf_putc(quota, ',');
-            strbuf_put(quota, "{\"k\":", 5);
-            put_str(quota, b->key_id);
-            strbuf_printf(quota, ",\"m\":%lld,\"c\":%lld}", (long long)month_of(b->minute_s),
-                          (long long)b->n.allowed_cost);
+            put_quota(quota, b);
             any = true;
         }
     }
@@ -73,6 +78,33 @@ int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct strbuf
         return 0; /* nothing in the batch can fire a rule */
     const char *p[] = {m->batch, b1->p, b2->p};
     struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb)", 3, p, e);
+    if (!r)
+        return -1;
+    *fired = (int)pg_int(r, 0, 0);
+    pg_res_free(r);
+    return 0;
+}
+
+bool alerteval_quota_json(const struct usage_msg *msgs, size_t n, struct strbuf *b)
+{
+    strbuf_reset(b);
+    strbuf_putc(b, '[');
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < msgs[i].nbuckets; k++)
+            if (msgs[i].buckets[k].n.allowed_cost > 0)
+                put_quota(b, &msgs[i].buckets[k]);
+    strbuf_putc(b, ']');
+    return b->len > 2;
+}
+
+int alerteval_after_ingest(struct pg_conn *conn, const struct usage_msg *msgs, size_t n,
+                           struct strbuf *b, int *fired, struct api_error *e)
+{
+    *fired = 0;
+    if (!alerteval_quota_json(msgs, n, b))
+        return 0;
+    const char *p[] = {b->p};
+    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval_quota($1::jsonb, false)", 1, p, e);
     if (!r)
         return -1;
     *fired = (int)pg_int(r, 0, 0);

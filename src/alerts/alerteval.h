@@ -31,4 +31,15 @@ bool alerteval_json(const struct usage_msg *m, struct strbuf *denials, struct st
 int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct strbuf *b1,
                   struct strbuf *b2, int *fired, struct api_error *e) TG_WUR;
 
+/* The quota part of alerteval_json over the buckets of msgs[0..n), into b
+ * (reset first).  Returns true when not empty. */
+bool alerteval_quota_json(const struct usage_msg *msgs, size_t n, struct strbuf *b);
+
+/* After the usage of msgs[0..n) was committed: evaluates quota_used_pct
+ * for their keys against the use PostgreSQL now holds (use spread over
+ * batches that each stayed below the threshold is seen here).  Same
+ * contract as alerteval_run; b is scratch. */
+int alerteval_after_ingest(struct pg_conn *conn, const struct usage_msg *msgs, size_t n,
+                           struct strbuf *b, int *fired, struct api_error *e) TG_WUR;
+
 #endif

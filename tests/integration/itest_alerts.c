@@ -138,7 +138,10 @@ static void test_validation(void)
 		{ "{\"key_id\":\"%s\",\"metric\":\"cpu\",\"threshold\":1,"
 		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
 		  "invalid_argument", "metric" },
-		{ "{\"key_id\":\"%s\",\"metric\":\"limit_near\",\"threshold\":101,"
+		{ "{\"key_id\":\"%s\",\"metric\":\"limit_near\",\"threshold\":80,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "metric" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"quota_used_pct\",\"threshold\":1001,"
 		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
 		  "invalid_argument", "threshold" },
 		{ "{\"key_id\":\"%s\",\"metric\":\"rate_limited\",\"threshold\":0,"
@@ -356,6 +359,57 @@ static void test_retries(void)
 	itest_resp_fini(&r);
 }
 
+/* quota_used_pct: a tier with a quota of 10; 6 allowed checks cross 50 %
+ * once, and more use in the same month fires nothing more. */
+static void test_quota_used(void)
+{
+	struct itest_resp r;
+	struct itest_key k;
+	char tier[64], body[512], scope[256], url[256], path[64];
+	snprintf(tier, sizeof tier, "alq%s", itest_suffix());
+	snprintf(body, sizeof body,
+		 "{\"name\":%s,\"limits\":[{\"name\":\"per_second\",\"window_s\":1,"
+		 "\"limit\":1000}],\"quota\":{\"period\":\"month\",\"included\":10,"
+		 "\"overage\":\"bill\"}}", itest_q(tier));
+	itest_call(&r, "POST", "/v1/tiers", itest_admin_token(), body);
+	int ok = EXPECT_STATUS(&r, 201);
+	itest_resp_fini(&r);
+	if (!ok || itest_key_create(&k, owner, tier, NULL, NULL) != 0)
+		return;
+	snprintf(path, sizeof path, "/quota-%s", itest_suffix());
+	snprintf(scope, sizeof scope, "\"key_id\":%s", itest_q(k.id));
+	hook_url(url, sizeof url, path);
+	create_rule(&r, itest_admin_token(), scope, "quota_used_pct", 50, url, NULL);
+	ok = EXPECT_STATUS(&r, 201);
+	itest_resp_fini(&r);
+	if (!ok)
+		return;
+	for (int i = 0; i < 6; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		EXPECT_STATUS(&r, 200);
+		itest_resp_fini(&r);
+	}
+	EXPECT(hook_wait(path, 1, 15000) == 1, "one quota alert within 15 s");
+	for (int i = 0; i < 3; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		itest_resp_fini(&r);
+	}
+	itest_sleep_ms(2000);
+	struct hook_hit h[4];
+	size_t n = hook_hits(path, h, 4);
+	EXPECT(n == 1, "one quota alert per month, got %zu", n);
+	if (n >= 1) {
+		json_object *b = json_tokener_parse(h[0].body);
+		int64_t v = 0;
+		EXPECT(verify_signature(&h[0]), "valid signature");
+		EXPECT(b && itest_int(b, "value", &v) && v >= 50 && v <= 100, "value %lld %%",
+		       (long long)v);
+		EXPECT(b && strcmp(itest_str(b, "metric"), "quota_used_pct") == 0, "metric");
+		json_object_put(b);
+	}
+	hook_hits_free(h, n);
+}
+
 static int cmp64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -422,6 +476,7 @@ int itest_register_alerts(void)
 	    !CU_add_test(s, "roles", test_roles) ||
 	    !CU_add_test(s, "rate_limited: once per cooldown, signed", test_rate_limited_once) ||
 	    !CU_add_test(s, "retries: 500, 500, 200 with one event_id", test_retries) ||
+	    !CU_add_test(s, "quota_used_pct: once per month", test_quota_used) ||
 	    !CU_add_test(s, "latency of 100 alerts", test_latency))
 		return -1;
 	return 0;

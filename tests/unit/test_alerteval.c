@@ -36,6 +36,31 @@ static void test_json(void)
     strbuf_fini(&q);
 }
 
+static void test_quota_json(void)
+{
+    struct usage_bucket b1[2] = {
+        {.key_id = "key_a", .endpoint = "e", .minute_s = 1764720000, .n = {.allowed_cost = 2}},
+        {.key_id = "key_b", .endpoint = "e", .minute_s = 1764720000, .n = {.rate_limited = 2}},
+    };
+    struct usage_bucket b2 = {.key_id = "key_c", .endpoint = "e", .minute_s = 1767225600,
+                              .n = {.allowed_cost = 1}};
+    struct usage_msg m[2] = {{.batch = "1", .buckets = b1, .nbuckets = 2},
+                             {.batch = "2", .buckets = &b2, .nbuckets = 1}};
+    struct strbuf b = {0};
+    struct api_error e;
+    int fired = -1;
+    CU_ASSERT_TRUE(alerteval_quota_json(m, 2, &b));
+    /* 1767225600 is 2026-01-01T00:00:00Z. */
+    CU_ASSERT_STRING_EQUAL(b.p, "[{\"k\":\"key_a\",\"m\":202512,\"c\":2},"
+                                "{\"k\":\"key_c\",\"m\":202601,\"c\":1}]");
+    CU_ASSERT_FALSE(alerteval_quota_json(m, 0, &b));
+    CU_ASSERT_STRING_EQUAL(b.p, "[]");
+    /* Nothing to evaluate: no round trip. */
+    CU_ASSERT_EQUAL(alerteval_after_ingest(NULL, m, 0, &b, &fired, &e), 0);
+    CU_ASSERT_EQUAL(fired, 0);
+    strbuf_fini(&b);
+}
+
 /* A batch that cannot fire anything costs no database round trip. */
 static void test_run_nothing(void)
 {
@@ -56,6 +81,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_json),
         UNIT_TEST(test_run_nothing),
+        UNIT_TEST(test_quota_json),
     };
     return unit_run("alerteval", tests, sizeof tests / sizeof tests[0]);
 }
