@@ -98,14 +98,16 @@ static void serve(int c)
 			h.status = 500;
 		pthread_mutex_unlock(&hook.lock);
 	}
-	if (strncmp(path, "/slow-", 6) == 0)
-		usleep(3000000);
+	/* Recorded on arrival, before a slow answer: a test may act while the
+	 * sender waits for it. */
 	pthread_mutex_lock(&hook.lock);
 	if (hook.n < HOOK_MAX)
 		hook.hits[hook.n++] = h;
 	else
 		free(h.body);
 	pthread_mutex_unlock(&hook.lock);
+	if (strncmp(path, "/slow-", 6) == 0)
+		usleep(3000000);
 	char out[128];
 	int n = snprintf(out, sizeof out,
 			 "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

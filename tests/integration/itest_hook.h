@@ -2,8 +2,8 @@
  * itest_hook.h - a webhook receiver for the alert tests: a blocking HTTP
  * server on 127.0.0.1 (an ephemeral port) in its own thread, recording every
  * POST it gets.  A path starting with "/fail<n>-" is answered 500 to its
- * first n requests and 200 after; "/slow-" paths wait 3 s before answering;
- * every other path gets 200 at once.
+ * first n requests and 200 after; "/slow-" paths wait 3 s before answering
+ * (the request is recorded on arrival); every other path gets 200 at once.
  */
 #ifndef TOLLGATE_ITEST_HOOK_H
 #define TOLLGATE_ITEST_HOOK_H
