@@ -18,6 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
+#include "alerteval.h"
+#include "alertsend.h"
 #include "amqpx.h"
 #include "app.h"
 #include "audit.h"
@@ -56,6 +60,10 @@ struct daemon {
     struct config cfg;
     struct pg_pool *pg;
     struct ingest *ing;
+    struct pg_pool *alerts_pg;   /* the deliverer's own connection */
+    struct alertsend *deliverer;
+    struct strbuf eval_b1, eval_b2;
+    bool eval_down;              /* for one log line per change */
     struct amqpx *amqp;
     struct metrics *metrics;
     int amqp_backoff_ms, db_backoff_ms;
@@ -128,6 +136,26 @@ static int amqp_up(struct daemon *d)
     return -1;
 }
 
+/* Evaluates the alert rules against a batch as soon as it arrives, not
+ * when its window is applied (up to aggregate_ms later).  A failure only
+ * costs this batch's alerts (logged): usage must not wait on alerts. */
+static void evaluate(struct daemon *d, const struct usage_msg *m)
+{
+    struct api_error e = {0};
+    int fired = 0;
+    struct pg_conn *conn = pg_acquire(d->pg, &e);
+    int rc = conn ? alerteval_run(conn, m, &d->eval_b1, &d->eval_b2, &fired, &e) : -1;
+    if (conn)
+        pg_release(d->pg, conn);
+    if (rc != 0 && !d->eval_down)
+        log_error("alerts: batch %s not evaluated: %s", m->batch, e.message);
+    else if (rc == 0 && d->eval_down)
+        log_info("alerts: evaluating again");
+    d->eval_down = rc != 0;
+    if (fired > 0)
+        log_info("alerts: batch %s fired %d alert(s)", m->batch, fired);
+}
+
 /* Takes one delivery into the window, or dead-letters it. */
 static int take(struct daemon *d, struct amqpx_delivery *dv)
 {
@@ -146,6 +174,7 @@ static int take(struct daemon *d, struct amqpx_delivery *dv)
         return amqpx_reject(d->amqp, dv->tag, &err);
     }
     free(dv->body);
+    evaluate(d, m);
     d->nmsgs++;
     d->nbuckets += m->nbuckets + m->nevents;
     d->last_tag = dv->tag;
@@ -198,6 +227,13 @@ static int apply(struct daemon *d)
         api_error_set(&err, ERR_INTERNAL, NULL, "%s", e.message);
     } else {
         rc = ingest_apply(d->ing, conn, d->msgs, d->nmsgs, &st, &err);
+        int fired = 0;
+        struct api_error ae = {0};
+        if (rc == 0 &&
+            alerteval_after_ingest(conn, d->msgs, d->nmsgs, &d->eval_b1, &fired, &ae) != 0)
+            log_warn("alerts: quota after the window not evaluated: %s", ae.message);
+        if (fired > 0)
+            log_info("alerts: the window's recorded use fired %d alert(s)", fired);
         pg_release(d->pg, conn);
     }
     if (rc != 0) {
@@ -258,7 +294,7 @@ static void housekeeping(struct daemon *d)
 {
     struct api_error e = {0};
     struct pg_conn *conn = pg_acquire(d->pg, &e);
-    uint64_t batches = 0, events = 0;
+    uint64_t batches = 0, events = 0, alert_rows = 0;
     int rc = conn ? 0 : -1;
     struct pg_res *r = NULL;
     if (rc == 0) {
@@ -280,6 +316,26 @@ static void housekeeping(struct daemon *d)
                    "usage_event_ids WHERE received_at < now() - interval '" RETENTION_DAYS
                    " days' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
                    &events, &e);
+    /* Alert evaluation state is only needed for the current minute and for
+     * redeliveries; attempts are kept as long as usage batch ids. */
+    if (rc == 0)
+        rc = purge(conn,
+                   "WITH d AS (DELETE FROM alert_batches WHERE id IN (SELECT id FROM alert_batches "
+                   "WHERE seen_at < now() - interval '1 day' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) "
+                   "SELECT count(*) FROM d",
+                   &alert_rows, &e);
+    if (rc == 0)
+        rc = purge(conn,
+                   "WITH d AS (DELETE FROM alert_minute WHERE (key_id, minute) IN (SELECT key_id, "
+                   "minute FROM alert_minute WHERE minute < now() - interval '1 hour' LIMIT "
+                   STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
+                   &alert_rows, &e);
+    if (rc == 0)
+        rc = purge(conn,
+                   "WITH d AS (DELETE FROM alert_attempts WHERE id IN (SELECT id FROM alert_attempts "
+                   "WHERE at < now() - interval '" RETENTION_DAYS " days' LIMIT " STR(PURGE_ROWS)
+                   ") RETURNING 1) SELECT count(*) FROM d",
+                   &alert_rows, &e);
     if (rc == 0) {
         char grace[24];
         snprintf(grace, sizeof grace, "%lld", (long long)d->cfg.close_grace_min);
@@ -321,6 +377,9 @@ static void housekeeping(struct daemon *d)
     if (batches || events)
         log_info("housekeeping: purged %llu batch ids and %llu event ids older than %s days",
                  (unsigned long long)batches, (unsigned long long)events, RETENTION_DAYS);
+    if (alert_rows)
+        log_info("housekeeping: purged %llu rows of alert state and attempts",
+                 (unsigned long long)alert_rows);
 }
 
 static void log_totals(const struct daemon *d)
@@ -424,7 +483,19 @@ int main(int argc, char **argv)
         d.metrics = metrics_open(NULL, &err);
     }
     metrics_billing_state(d.metrics, 0);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     d.pg = pg_pool_new(d.cfg.pg_conninfo, 1);
+    d.alerts_pg = pg_pool_new(d.cfg.pg_conninfo, 1);
+    d.deliverer = alertsend_new(&d.cfg, d.alerts_pg, &err);
+    if (!d.deliverer || alertsend_start(d.deliverer, &err) != 0) {
+        log_error("alerts: %s", err.message);
+        alertsend_free(d.deliverer);
+        pg_pool_free(d.alerts_pg);
+        pg_pool_free(d.pg);
+        log_close();
+        config_fini(&d.cfg);
+        return 1;
+    }
     d.ing = ingest_new();
     d.msgs = xcalloc((size_t)d.cfg.prefetch, sizeof *d.msgs);
     d.amqp_backoff_ms = d.db_backoff_ms = BACKOFF_MIN_MS;
@@ -437,6 +508,11 @@ int main(int argc, char **argv)
     amqp_drop(&d);
     log_totals(&d);
     log_info("tollgate-billingd %d: stopped", (int)getpid());
+    alertsend_free(d.deliverer);
+    pg_pool_free(d.alerts_pg);
+    strbuf_fini(&d.eval_b1);
+    strbuf_fini(&d.eval_b2);
+    curl_global_cleanup();
     free(d.msgs);
     ingest_free(d.ing);
     pg_pool_free(d.pg);

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "netguard.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -109,6 +110,13 @@ static const char *check_nodes(const char *v)
                                                    : "must be a comma-separated list of host:port";
 }
 
+static const char *check_ranges(const char *v)
+{
+    struct netguard g;
+    return netguard_parse(&g, v, NULL) == 0 ? NULL
+                                            : "must be a list of CIDR ranges such as 127.0.0.0/8";
+}
+
 #define OPT(sec, key, type, field, def, min, max, check) \
     {sec, key, type, offsetof(struct config, field), def, min, max, check}
 
@@ -157,6 +165,10 @@ static const struct option options[] = {
     OPT("usage", "prefetch", OPT_INT, prefetch, "2000", 1, 65535, NULL),
     OPT("usage", "aggregate_ms", OPT_INT, aggregate_ms, "3000", 10, 10000, NULL),
     OPT("usage", "close_grace_min", OPT_INT, close_grace_min, "60", 0, 44640, NULL),
+    OPT("alerts", "allow_private", OPT_STR, alerts_allow_private, "", 0, 0, check_ranges),
+    OPT("alerts", "timeout_ms", OPT_INT, alerts_timeout_ms, "10000", 100, 60000, NULL),
+    OPT("alerts", "retry_for_s", OPT_INT, alerts_retry_for_s, "86400", 10, 604800, NULL),
+    OPT("alerts", "in_flight", OPT_INT, alerts_in_flight, "32", 1, 1024, NULL),
 };
 
 static int set_value(struct config *cfg, const struct option *o, const char *value,

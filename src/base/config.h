@@ -76,6 +76,11 @@ struct config {
     int64_t prefetch;        /* billingd: unacknowledged messages per consumer */
     int64_t aggregate_ms;    /* billingd: longest wait before a transaction */
     int64_t close_grace_min; /* billingd: closes a month this long after it ends */
+    /* [alerts] (docs/alerts.md) */
+    char *alerts_allow_private;  /* CIDR ranges webhooks may reach despite netguard.h */
+    int64_t alerts_timeout_ms;   /* one delivery attempt, connection included */
+    int64_t alerts_retry_for_s;  /* an event is given up this long after it fired */
+    int64_t alerts_in_flight;    /* concurrent deliveries per billingd */
 };
 
 /* Default path when neither -c nor TOLLGATE_CONFIG names one. */

@@ -31,12 +31,12 @@ declare -A SOURCES=(
 	[endpoint]="$S/check/endpoint.c $S/base/util.c"
 	[keys]="$S/check/keys.c $S/base/util.c $S/base/error.c"
 	[json]="$S/base/jsonx.c $S/base/util.c $S/base/error.c"
-	[config]="$S/base/config.c $S/base/log.c $S/store/rcluster.c $S/base/util.c $S/base/error.c $S/base/strbuf.c"
+	[config]="$S/base/config.c $S/base/log.c $S/store/rcluster.c $S/alerts/netguard.c $S/base/util.c $S/base/error.c $S/base/strbuf.c"
 	[router]="$S/server/router.c $S/server/http.c $S/base/log.c $S/base/jsonx.c $S/base/strbuf.c $S/base/util.c $S/base/error.c"
 )
 declare -A LIBS=(
 	[fastcgi]="" [endpoint]="" [keys]="-lcrypto" [json]="-ljson-c"
-	[config]="" [router]="-ljson-c"
+	[config]="-lcurl" [router]="-ljson-c"
 )
 NAMES=(fastcgi endpoint keys json config router)
 (($# == 0)) || NAMES=("$@")
@@ -48,7 +48,7 @@ fuzz_one() {
 	# shellcheck disable=SC2086 # the lists are words
 	"$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
-		-I"$S/base" -I"$S/server" -I"$S/check" -I"$S/store" -I/usr/include/json-c \
+		-I"$S/base" -I"$S/server" -I"$S/check" -I"$S/store" -I"$S/alerts" -I/usr/include/json-c \
 		"$ROOT/tests/fuzz/fuzz_$name.c" ${SOURCES[$name]} ${LIBS[$name]} -o "$OUT/fuzz_$name"
 	# The first corpus directory receives new inputs; the committed seeds stay as they are.
 	"$OUT/fuzz_$name" -max_total_time="$SECONDS_MAX" -timeout=10 -rss_limit_mb=2048 \

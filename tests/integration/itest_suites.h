@@ -19,5 +19,6 @@ int itest_register_audit(void);
 int itest_register_gate(void);
 int itest_register_usage(void);
 int itest_register_billing(void);
+int itest_register_alerts(void);
 
 #endif

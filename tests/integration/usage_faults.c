@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alert_faults.h"
 #include "itest_fixture.h"
 #include "itest_http.h"
 #include "metrics_faults.h"
@@ -1277,6 +1278,7 @@ int main(void)
 	CU_add_test(s, "backlog across a billingd SIGKILL", test_backlog_kill);
 	CU_add_test(s, "no late duplicate", test_stable);
 	metrics_faults_add(s);
+	CU_add_test(s, "alert delivered after a billingd SIGKILL mid-delivery", alert_faults_kill);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	int rc = CU_get_number_of_failures() == 0 && CU_get_number_of_tests_failed() == 0 ? 0 : 1;

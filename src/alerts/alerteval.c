@@ -1,0 +1,113 @@
+/* alerteval: see alerteval.h. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alerteval.h"
+
+/* Key ids are checked by usagemsg (JOURNAL_KEY_MAX, valid UTF-8); they are
+ * written as JSON strings with the characters JSON requires escaped. */
+static void put_str(struct strbuf *b, const char *s)
+{
+    strbuf_putc(b, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            strbuf_putc(b, '\\');
+            strbuf_putc(b, (char)c);
+        } else if (c < 0x20) {
+            strbuf_printf(b, "\\u%04x", c);
+        } else {
+            strbuf_putc(b, (char)c);
+        }
+    }
+    strbuf_putc(b, '"');
+}
+
+static int64_t month_of(int64_t minute_s)
+{
+    time_t t = (time_t)minute_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return (int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+}
+
+static void put_quota(struct strbuf *b, const struct usage_bucket *k)
+{
+    if (b->len > 1)
+        strbuf_putc(b, ',');
+    strbuf_put(b, "{\"k\":", 5);
+    put_str(b, k->key_id);
+    strbuf_printf(b, ",\"m\":%lld,\"c\":%lld}", (long long)month_of(k->minute_s),
+                  (long long)k->n.allowed_cost);
+}
+
+bool alerteval_json(const struct usage_msg *m, struct strbuf *denials, struct strbuf *quota)
+{
+    strbuf_reset(denials);
+    strbuf_reset(quota);
+    strbuf_putc(denials, '[');
+    strbuf_putc(quota, '[');
+    bool any = false;
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        const struct usage_bucket *b = &m->buckets[i];
+        if (b->n.rate_limited > 0) {
+            if (denials->len > 1)
+                strbuf_putc(denials, ',');
+            strbuf_put(denials, "{\"k\":", 5);
+            put_str(denials, b->key_id);
+            strbuf_printf(denials, ",\"t\":%lld,\"c\":%lld}", (long long)b->minute_s,
+                          (long long)b->n.rate_limited);
+            any = true;
+        }
+        if (b->n.allowed_cost > 0) {
+            put_quota(quota, b);
+            any = true;
+        }
+    }
+    strbuf_putc(denials, ']');
+    strbuf_putc(quota, ']');
+    return any;
+}
+
+int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct strbuf *b1,
+                  struct strbuf *b2, int *fired, struct api_error *e)
+{
+    *fired = 0;
+    if (!alerteval_json(m, b1, b2))
+        return 0; /* nothing in the batch can fire a rule */
+    const char *p[] = {m->batch, b1->p, b2->p};
+    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb)", 3, p, e);
+    if (!r)
+        return -1;
+    *fired = (int)pg_int(r, 0, 0);
+    pg_res_free(r);
+    return 0;
+}
+
+bool alerteval_quota_json(const struct usage_msg *msgs, size_t n, struct strbuf *b)
+{
+    strbuf_reset(b);
+    strbuf_putc(b, '[');
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < msgs[i].nbuckets; k++)
+            if (msgs[i].buckets[k].n.allowed_cost > 0)
+                put_quota(b, &msgs[i].buckets[k]);
+    strbuf_putc(b, ']');
+    return b->len > 2;
+}
+
+int alerteval_after_ingest(struct pg_conn *conn, const struct usage_msg *msgs, size_t n,
+                           struct strbuf *b, int *fired, struct api_error *e)
+{
+    *fired = 0;
+    if (!alerteval_quota_json(msgs, n, b))
+        return 0;
+    const char *p[] = {b->p};
+    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval_quota($1::jsonb, false)", 1, p, e);
+    if (!r)
+        return -1;
+    *fired = (int)pg_int(r, 0, 0);
+    pg_res_free(r);
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* alerteval: evaluates the alert rules against one usage batch as billingd
+ * receives it, before and apart from the aggregation window that writes
+ * usage, so that an alert fires within a second or two of the checks that
+ * caused it.  The check path pays nothing: the responders already publish
+ * every decision.
+ *
+ * The rules are evaluated in PostgreSQL by tg_alert_eval
+ * (sql/011_alerts.sql), in one transaction that also writes the events
+ * (the outbox) and the cooldown state: competing billingd consumers cannot
+ * fire a rule twice for one key and cooldown, and a batch redelivered after
+ * a crash is evaluated once (its id is recorded). */
+#ifndef TOLLGATE_ALERTEVAL_H
+#define TOLLGATE_ALERTEVAL_H
+
+#include <stdbool.h>
+
+#include "pg.h"
+#include "strbuf.h"
+#include "usagemsg.h"
+#include "util.h"
+
+/* What tg_alert_eval reads from m: denials as
+ * [{"k":key,"t":minute_s,"c":rate_limited}] for the buckets with denials,
+ * quota as [{"k":key,"m":YYYYMM,"c":allowed_cost}] for those with a cost
+ * (both reset first).  Returns true when either is not empty. */
+bool alerteval_json(const struct usage_msg *m, struct strbuf *denials, struct strbuf *quota);
+
+/* Evaluates the rules against m over conn (idle; left so), in its own
+ * transaction.  *fired receives the number of events written.  Returns 0,
+ * or -1 with e filled (nothing written).  b1 and b2 are scratch. */
+int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct strbuf *b1,
+                  struct strbuf *b2, int *fired, struct api_error *e) TG_WUR;
+
+/* The quota part of alerteval_json over the buckets of msgs[0..n), into b
+ * (reset first).  Returns true when not empty. */
+bool alerteval_quota_json(const struct usage_msg *msgs, size_t n, struct strbuf *b);
+
+/* After the usage of msgs[0..n) was committed: evaluates quota_used_pct
+ * for their keys against the use PostgreSQL now holds (use spread over
+ * batches that each stayed below the threshold is seen here).  Same
+ * contract as alerteval_run; b is scratch. */
+int alerteval_after_ingest(struct pg_conn *conn, const struct usage_msg *msgs, size_t n,
+                           struct strbuf *b, int *fired, struct api_error *e) TG_WUR;
+
+#endif

@@ -1,0 +1,483 @@
+/*
+ * itest_alerts.c - alert rules over HTTP (CRUD, validation, roles, audit,
+ * refused webhook targets) and their delivery to a receiver of the suite's
+ * own (itest_hook.h): signature, cooldown, retries, and the time from the
+ * triggering check to the webhook's arrival.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "itest_fixture.h"
+#include "itest_hook.h"
+#include "itest_suites.h"
+
+#define LATENCY_ALERTS 100
+
+static int port;
+static char owner[128];
+static struct itest_key key;	/* per_second 1: the second check in a second is denied */
+static char secret[64];
+static const char *const ONE_PER_SECOND =
+	"\"limits\":[{\"name\":\"per_second\",\"window_s\":1,\"limit\":1}]";
+
+static int suite_init(void)
+{
+	if (!itest_big_tier() || (port = hook_start()) < 0)
+		return -1;
+	snprintf(owner, sizeof owner, "acct_it%s_alerts", itest_suffix());
+	snprintf(secret, sizeof secret, "whsec_%s_0123456789abcdef", itest_suffix());
+	itest_record_secret(secret);
+	return itest_key_create(&key, owner, itest_big_tier(), ONE_PER_SECOND, NULL);
+}
+
+static int suite_clean(void)
+{
+	hook_stop();
+	return 0;
+}
+
+/* POST /v1/alerts of a rule scoped by scope ("\"key_id\":\"...\""). */
+static void create_rule(struct itest_resp *r, const char *token, const char *scope,
+			const char *metric, long threshold, const char *url, const char *extra)
+{
+	char body[2048];
+	snprintf(body, sizeof body,
+		 "{%s,\"metric\":\"%s\",\"threshold\":%ld,\"webhook_url\":%s,\"secret\":%s%s%s}",
+		 scope, metric, threshold, itest_q(url), itest_q(secret), extra ? "," : "",
+		 extra ? extra : "");
+	itest_call(r, "POST", "/v1/alerts", token, body);
+}
+
+static void hook_url(char *out, size_t n, const char *path)
+{
+	snprintf(out, n, "http://127.0.0.1:%d%s", port, path);
+}
+
+static void test_crud_audit(void)
+{
+	struct itest_resp r;
+	char scope[256], url[256], id[128], path[256];
+	snprintf(scope, sizeof scope, "\"key_id\":%s", itest_q(key.id));
+	hook_url(url, sizeof url, "/crud");
+	create_rule(&r, itest_admin_token(), scope, "rate_limited", 5, url, NULL);
+	if (!EXPECT_STATUS(&r, 201)) {
+		itest_resp_fini(&r);
+		return;
+	}
+	snprintf(id, sizeof id, "%s", itest_str(r.json, "id"));
+	EXPECT_STR(&r, r.json, "metric", "rate_limited");
+	EXPECT_STR(&r, r.json, "key_id", key.id);
+	EXPECT_STR(&r, r.json, "webhook_url", url);
+	int64_t v = 0;
+	EXPECT(itest_int(r.json, "cooldown_s", &v) && v == 900, "default cooldown 900, got %lld",
+	       (long long)v);
+	EXPECT(itest_is_time(itest_str(r.json, "created_at")), "created_at is a time");
+	EXPECT(!strstr(r.body, secret) && !itest_has(r.json, "secret"), "no secret in the answer");
+	itest_resp_fini(&r);
+
+	snprintf(path, sizeof path, "/v1/alerts/%s", id);
+	itest_call(&r, "GET", path, itest_admin_token(), NULL);
+	EXPECT_STATUS(&r, 200);
+	EXPECT(!strstr(r.body, secret), "no secret in GET");
+	itest_resp_fini(&r);
+
+	char lpath[512], esc[256];
+	snprintf(lpath, sizeof lpath, "/v1/alerts?key_id=%s&limit=1",
+		 itest_escape(key.id, esc, sizeof esc));
+	json_object *all = NULL;
+	EXPECT(itest_list_all(lpath, itest_admin_token(), 1, 50, &all) >= 1, "list pages");
+	int found = 0;
+	for (size_t i = 0; all && i < itest_len(all); i++)
+		found += strcmp(itest_str(itest_idx(all, i), "id"), id) == 0;
+	EXPECT(found == 1, "the rule is listed once (%d)", found);
+	json_object_put(all);
+
+	itest_call(&r, "DELETE", path, itest_admin_token(), NULL);
+	EXPECT_STATUS(&r, 204);
+	itest_resp_fini(&r);
+	itest_call(&r, "GET", path, itest_admin_token(), NULL);
+	EXPECT_ERROR(&r, 404, "not_found", NULL);
+	itest_resp_fini(&r);
+	itest_call(&r, "DELETE", path, itest_admin_token(), NULL);
+	EXPECT_ERROR(&r, 404, "not_found", NULL);
+	itest_resp_fini(&r);
+
+	/* Both writes audited, without the secret. */
+	snprintf(lpath, sizeof lpath, "/v1/audit?resource_id=%s", id);
+	itest_call(&r, "GET", lpath, itest_admin_token(), NULL);
+	EXPECT_STATUS(&r, 200);
+	json_object *data = itest_get(r.json, "data");
+	int creates = 0, deletes = 0;
+	for (size_t i = 0; i < itest_len(data); i++) {
+		const char *a = itest_str(itest_idx(data, i), "action");
+		creates += a && strcmp(a, "alert.create") == 0;
+		deletes += a && strcmp(a, "alert.delete") == 0;
+	}
+	EXPECT(creates == 1 && deletes == 1, "audit: %d alert.create, %d alert.delete", creates,
+	       deletes);
+	EXPECT(!strstr(r.body, secret) && !strstr(r.body, "secret"), "no secret in the audit");
+	itest_resp_fini(&r);
+}
+
+static void test_validation(void)
+{
+	static const struct {
+		const char *body;
+		const char *code, *field;
+	} bad[] = {
+		{ "{\"metric\":\"rate_limited\",\"threshold\":1,\"webhook_url\":\"http://127.0.0.1/\","
+		  "\"secret\":\"0123456789abcdef\"}", "invalid_argument", "key_id" },
+		{ "{\"key_id\":\"%s\",\"owner_id\":\"x\",\"metric\":\"rate_limited\",\"threshold\":1,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "owner_id" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"cpu\",\"threshold\":1,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "metric" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"limit_near\",\"threshold\":80,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "metric" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"quota_used_pct\",\"threshold\":1001,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "threshold" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"rate_limited\",\"threshold\":0,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "threshold" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"quota_used_pct\",\"threshold\":\"80\","
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "threshold" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"rate_limited\",\"threshold\":1,"
+		  "\"webhook_url\":\"ftp://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "webhook_url" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"rate_limited\",\"threshold\":1,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"short\"}",
+		  "invalid_argument", "secret" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"rate_limited\",\"threshold\":1,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\","
+		  "\"cooldown_s\":5}", "invalid_argument", "cooldown_s" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"rate_limited\",\"threshold\":1,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\","
+		  "\"colour\":1}", "unknown_field", "colour" },
+		{ "{\"key_id\":\"%s\",\"threshold\":1,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "missing_field", "metric" },
+		{ "{\"key_id\":\"key_doesnotexist00000000\",\"metric\":\"rate_limited\",\"threshold\":1,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "key_id" },
+	};
+	char body[1024], esc[256], lpath[512];
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct itest_resp r;
+		snprintf(body, sizeof body, bad[i].body, key.id);
+		itest_call(&r, "POST", "/v1/alerts", itest_admin_token(), body);
+		EXPECT_ERROR_CASE(&r, 400, bad[i].code, bad[i].field, body);
+		itest_resp_fini(&r);
+	}
+	/* Nothing was created by any of them. */
+	struct itest_resp r;
+	snprintf(lpath, sizeof lpath, "/v1/alerts?owner_id=%s", itest_escape(owner, esc, sizeof esc));
+	itest_call(&r, "GET", lpath, itest_admin_token(), NULL);
+	EXPECT(itest_len(itest_get(r.json, "data")) == 0, "no rule of the owner: %s", r.body);
+	itest_resp_fini(&r);
+}
+
+static void test_ssrf(void)
+{
+	static const char *const refused[] = {
+		"http://10.0.0.1/h", "http://169.254.169.254/latest/meta-data",
+		"http://192.168.1.1/h", "http://[::1]:8080/h", "http://127.0.0.2/h",
+		"http://172.16.0.1/h", "http://0.0.0.0/h", "http://[::ffff:10.0.0.1]/h",
+		"http://[fe80::1]/h", "http://2130706434/h",
+	};
+	char scope[256];
+	snprintf(scope, sizeof scope, "\"key_id\":%s", itest_q(key.id));
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		struct itest_resp r;
+		create_rule(&r, itest_admin_token(), scope, "rate_limited", 1, refused[i], NULL);
+		EXPECT_ERROR_CASE(&r, 400, "invalid_argument", "webhook_url", refused[i]);
+		itest_resp_fini(&r);
+	}
+}
+
+static void test_roles(void)
+{
+	static const struct {
+		const char *role;
+		long want;
+	} roles[] = { { "operator", 201 }, { "viewer", 403 }, { "billing", 403 }, { "service", 403 } };
+	char scope[256], url[256];
+	snprintf(scope, sizeof scope, "\"key_id\":%s", itest_q(key.id));
+	hook_url(url, sizeof url, "/roles");
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+		struct itest_token t;
+		struct itest_resp r;
+		if (itest_token_create(&t, roles[i].role) != 0)
+			continue;
+		create_rule(&r, t.token, scope, "rate_limited", 1000, url, NULL);
+		EXPECT(r.status == roles[i].want, "%s: POST /v1/alerts %ld, want %ld", roles[i].role,
+		       r.status, roles[i].want);
+		char path[256];
+		if (r.status == 201)
+			snprintf(path, sizeof path, "/v1/alerts/%s", itest_str(r.json, "id"));
+		itest_resp_fini(&r);
+		itest_call(&r, "GET", "/v1/alerts", t.token, NULL);
+		EXPECT(r.status == (roles[i].want == 201 ? 200 : 403), "%s: GET /v1/alerts %ld",
+		       roles[i].role, r.status);
+		itest_resp_fini(&r);
+		if (roles[i].want == 201) {
+			itest_call(&r, "DELETE", path, t.token, NULL);
+			EXPECT_STATUS(&r, 204);
+			itest_resp_fini(&r);
+		}
+		itest_token_revoke(&t);
+	}
+}
+
+/* Checks key until at least `denials` were denied; returns the time of the
+ * first denial (itest_now_ms), -1 on failure. */
+static int64_t deny(const struct itest_key *k, int denials)
+{
+	int64_t first = -1;
+	for (int i = 0, d = 0; i < 10 * denials + 10 && d < denials; i++) {
+		struct itest_resp r;
+		itest_check(&r, itest_admin_token(), k->key);
+		if (r.status == 429) {
+			if (first < 0)
+				first = itest_now_ms();
+			d++;
+		}
+		itest_resp_fini(&r);
+	}
+	return first;
+}
+
+static int verify_signature(const struct hook_hit *h)
+{
+	unsigned char mac[32];
+	unsigned int n = sizeof mac;
+	char hex[80] = "sha256=";
+	HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)h->body,
+	     strlen(h->body), mac, &n);
+	for (unsigned i = 0; i < n; i++)
+		snprintf(hex + 7 + 2 * i, 3, "%02x", mac[i]);
+	return strcmp(hex, h->signature) == 0;
+}
+
+static void test_rate_limited_once(void)
+{
+	struct itest_resp r;
+	char scope[256], url[256], path[64], id[128];
+	snprintf(path, sizeof path, "/rl-%s", itest_suffix());
+	snprintf(scope, sizeof scope, "\"key_id\":%s", itest_q(key.id));
+	hook_url(url, sizeof url, path);
+	create_rule(&r, itest_admin_token(), scope, "rate_limited", 3, url, NULL);
+	if (!EXPECT_STATUS(&r, 201)) {
+		itest_resp_fini(&r);
+		return;
+	}
+	snprintf(id, sizeof id, "%s", itest_str(r.json, "id"));
+	itest_resp_fini(&r);
+	EXPECT(deny(&key, 4) >= 0, "denials");
+	EXPECT(hook_wait(path, 1, 15000) == 1, "one webhook within 15 s");
+	/* More denials in the cooldown: no second delivery. */
+	deny(&key, 4);
+	itest_sleep_ms(3000);
+	struct hook_hit h[4];
+	size_t n = hook_hits(path, h, 4);
+	EXPECT(n == 1, "exactly one delivery per cooldown, got %zu", n);
+	if (n >= 1) {
+		EXPECT(verify_signature(&h[0]), "valid signature %s", h[0].signature);
+		json_object *b = json_tokener_parse(h[0].body);
+		int64_t v = 0, t = 0;
+		EXPECT(b && strcmp(itest_str(b, "alert_id"), id) == 0, "alert_id: %s", h[0].body);
+		EXPECT(b && strcmp(itest_str(b, "metric"), "rate_limited") == 0, "metric");
+		EXPECT(b && strcmp(itest_str(b, "key_id"), key.id) == 0, "key_id");
+		EXPECT(b && strcmp(itest_str(b, "owner_id"), owner) == 0, "owner_id");
+		EXPECT(b && itest_int(b, "value", &v) && v >= 3, "value >= 3");
+		EXPECT(b && itest_int(b, "threshold", &t) && t == 3, "threshold");
+		EXPECT(b && itest_str(b, "event_id") && itest_is_time(itest_str(b, "ts")),
+		       "event_id and ts");
+		json_object_put(b);
+	}
+	hook_hits_free(h, n);
+}
+
+static void test_retries(void)
+{
+	struct itest_resp r;
+	struct itest_key k;
+	char scope[256], url[256], path[64], id[128], dpath[256];
+	if (itest_key_create(&k, owner, itest_big_tier(), ONE_PER_SECOND, NULL) != 0)
+		return;
+	snprintf(path, sizeof path, "/fail2-%s", itest_suffix());
+	snprintf(scope, sizeof scope, "\"key_id\":%s", itest_q(k.id));
+	hook_url(url, sizeof url, path);
+	create_rule(&r, itest_admin_token(), scope, "rate_limited", 1, url, NULL);
+	if (!EXPECT_STATUS(&r, 201)) {
+		itest_resp_fini(&r);
+		return;
+	}
+	snprintf(id, sizeof id, "%s", itest_str(r.json, "id"));
+	itest_resp_fini(&r);
+	EXPECT(deny(&k, 1) >= 0, "a denial");
+	EXPECT(hook_wait(path, 3, 20000) == 3, "three attempts within 20 s");
+	itest_sleep_ms(300); /* the third attempt's record */
+	struct hook_hit h[4];
+	size_t n = hook_hits(path, h, 4);
+	for (size_t i = 1; i < n; i++) {
+		json_object *a = json_tokener_parse(h[0].body), *b = json_tokener_parse(h[i].body);
+		EXPECT(a && b && strcmp(itest_str(a, "event_id"), itest_str(b, "event_id")) == 0,
+		       "same event_id on every attempt");
+		EXPECT(strcmp(h[0].body, h[i].body) == 0, "same body on every attempt");
+		EXPECT(h[i].at_ms - h[i - 1].at_ms >= 400, "backoff between attempts: %lld ms",
+		       (long long)(h[i].at_ms - h[i - 1].at_ms));
+		json_object_put(a);
+		json_object_put(b);
+	}
+	hook_hits_free(h, n);
+	snprintf(dpath, sizeof dpath, "/v1/alerts/%s/deliveries", id);
+	itest_call(&r, "GET", dpath, itest_admin_token(), NULL);
+	EXPECT_STATUS(&r, 200);
+	json_object *d = itest_get(r.json, "data");
+	EXPECT(itest_len(d) == 3, "3 attempts recorded: %s", r.body);
+	static const int64_t want[] = { 500, 500, 200 };
+	for (size_t i = 0; i < itest_len(d) && i < 3; i++) {
+		json_object *a = itest_idx(d, i);
+		int64_t st = 0, lat = -1;
+		EXPECT(itest_int(a, "status", &st) && st == want[i], "attempt %zu status %lld", i,
+		       (long long)st);
+		EXPECT(itest_int(a, "latency_ms", &lat) && lat >= 0, "latency_ms");
+		EXPECT(itest_is_time(itest_str(a, "at")), "at");
+		EXPECT(strcmp(itest_str(a, "event_id"), itest_str(itest_idx(d, 0), "event_id")) == 0,
+		       "one event_id");
+		EXPECT(strcmp(itest_str(a, "event_state"), "delivered") == 0, "delivered");
+	}
+	itest_resp_fini(&r);
+}
+
+/* quota_used_pct: a tier with a quota of 10; 6 allowed checks cross 50 %
+ * once, and more use in the same month fires nothing more. */
+static void test_quota_used(void)
+{
+	struct itest_resp r;
+	struct itest_key k;
+	char tier[64], body[512], scope[256], url[256], path[64];
+	snprintf(tier, sizeof tier, "alq%s", itest_suffix());
+	snprintf(body, sizeof body,
+		 "{\"name\":%s,\"limits\":[{\"name\":\"per_second\",\"window_s\":1,"
+		 "\"limit\":1000}],\"quota\":{\"period\":\"month\",\"included\":10,"
+		 "\"overage\":\"bill\"}}", itest_q(tier));
+	itest_call(&r, "POST", "/v1/tiers", itest_admin_token(), body);
+	int ok = EXPECT_STATUS(&r, 201);
+	itest_resp_fini(&r);
+	if (!ok || itest_key_create(&k, owner, tier, NULL, NULL) != 0)
+		return;
+	snprintf(path, sizeof path, "/quota-%s", itest_suffix());
+	snprintf(scope, sizeof scope, "\"key_id\":%s", itest_q(k.id));
+	hook_url(url, sizeof url, path);
+	create_rule(&r, itest_admin_token(), scope, "quota_used_pct", 50, url, NULL);
+	ok = EXPECT_STATUS(&r, 201);
+	itest_resp_fini(&r);
+	if (!ok)
+		return;
+	for (int i = 0; i < 6; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		EXPECT_STATUS(&r, 200);
+		itest_resp_fini(&r);
+	}
+	EXPECT(hook_wait(path, 1, 15000) == 1, "one quota alert within 15 s");
+	for (int i = 0; i < 3; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		itest_resp_fini(&r);
+	}
+	itest_sleep_ms(2000);
+	struct hook_hit h[4];
+	size_t n = hook_hits(path, h, 4);
+	EXPECT(n == 1, "one quota alert per month, got %zu", n);
+	if (n >= 1) {
+		json_object *b = json_tokener_parse(h[0].body);
+		int64_t v = 0;
+		EXPECT(verify_signature(&h[0]), "valid signature");
+		EXPECT(b && itest_int(b, "value", &v) && v >= 50 && v <= 100, "value %lld %%",
+		       (long long)v);
+		EXPECT(b && strcmp(itest_str(b, "metric"), "quota_used_pct") == 0, "metric");
+		json_object_put(b);
+	}
+	hook_hits_free(h, n);
+}
+
+static int cmp64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* An owner-wide rule over LATENCY_ALERTS keys: each key's first denial
+ * fires one alert; the time from that check to the webhook's arrival. */
+static void test_latency(void)
+{
+	static struct itest_key keys[LATENCY_ALERTS];
+	static int64_t denied_at[LATENCY_ALERTS], lat[LATENCY_ALERTS];
+	char lowner[160], scope[256], url[256], path[64];
+	struct itest_resp r;
+	snprintf(lowner, sizeof lowner, "%s_lat", owner);
+	for (int i = 0; i < LATENCY_ALERTS; i++)
+		if (itest_key_create(&keys[i], lowner, itest_big_tier(), ONE_PER_SECOND, NULL) != 0)
+			return;
+	snprintf(path, sizeof path, "/lat-%s", itest_suffix());
+	snprintf(scope, sizeof scope, "\"owner_id\":%s", itest_q(lowner));
+	hook_url(url, sizeof url, path);
+	create_rule(&r, itest_admin_token(), scope, "rate_limited", 1, url, NULL);
+	int ok = EXPECT_STATUS(&r, 201);
+	itest_resp_fini(&r);
+	if (!ok)
+		return;
+	for (int i = 0; i < LATENCY_ALERTS; i++)
+		denied_at[i] = deny(&keys[i], 1);
+	size_t got = hook_wait(path, LATENCY_ALERTS, 40000);
+	EXPECT(got == LATENCY_ALERTS, "%d alerts arrived, got %zu", LATENCY_ALERTS, got);
+	static struct hook_hit h[LATENCY_ALERTS + 8];
+	size_t n = hook_hits(path, h, LATENCY_ALERTS + 8), m = 0;
+	for (int i = 0; i < LATENCY_ALERTS; i++) {
+		for (size_t j = 0; j < n; j++) {
+			json_object *b = json_tokener_parse(h[j].body);
+			int match = b && strcmp(itest_str(b, "key_id"), keys[i].id) == 0;
+			json_object_put(b);
+			if (match && denied_at[i] >= 0) {
+				lat[m++] = h[j].at_ms - denied_at[i];
+				break;
+			}
+		}
+	}
+	hook_hits_free(h, n);
+	EXPECT(n == LATENCY_ALERTS, "one alert per key: %zu", n);
+	if (m == 0)
+		return;
+	qsort(lat, m, sizeof lat[0], cmp64);
+	int64_t p50 = lat[m / 2], p99 = lat[(m * 99 + 99) / 100 - 1], max = lat[m - 1];
+	printf("\n    alert latency over %zu alerts (check to webhook): p50 %lld ms, p99 %lld ms, "
+	       "max %lld ms\n", m, (long long)p50, (long long)p99, (long long)max);
+	EXPECT(p99 < 5000, "p99 %lld ms < 5 s", (long long)p99);
+	EXPECT(max < 30000, "max %lld ms < 30 s", (long long)max);
+}
+
+int itest_register_alerts(void)
+{
+	CU_pSuite s = CU_add_suite("alerts", suite_init, suite_clean);
+
+	if (!s ||
+	    !CU_add_test(s, "create, get, list, delete, audit", test_crud_audit) ||
+	    !CU_add_test(s, "validation: 400 naming the field, nothing created", test_validation) ||
+	    !CU_add_test(s, "webhook targets refused (SSRF)", test_ssrf) ||
+	    !CU_add_test(s, "roles", test_roles) ||
+	    !CU_add_test(s, "rate_limited: once per cooldown, signed", test_rate_limited_once) ||
+	    !CU_add_test(s, "retries: 500, 500, 200 with one event_id", test_retries) ||
+	    !CU_add_test(s, "quota_used_pct: once per month", test_quota_used) ||
+	    !CU_add_test(s, "latency of 100 alerts", test_latency))
+		return -1;
+	return 0;
+}

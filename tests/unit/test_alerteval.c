@@ -1,0 +1,87 @@
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "alerteval.h"
+#include "unit.h"
+
+static void test_json(void)
+{
+    struct usage_bucket b[3] = {
+        {.key_id = "key_a", .endpoint = "GET /x", .minute_s = 1764720000,
+         .n = {.allowed = 3, .allowed_cost = 5, .rate_limited = 7}},
+        {.key_id = "key_\"b", .endpoint = "GET /y", .minute_s = 1764720060,
+         .n = {.rate_limited = 2}},
+        {.key_id = "key_c", .endpoint = "GET /z", .minute_s = 1764720060,
+         .n = {.quota_exceeded = 4}},
+    };
+    struct usage_msg m = {.batch = "b1", .buckets = b, .nbuckets = 3};
+    struct strbuf d = {0}, q = {0};
+    CU_ASSERT_TRUE(alerteval_json(&m, &d, &q));
+    /* 1764720000 is 2025-12-03T00:00:00Z. */
+    CU_ASSERT_STRING_EQUAL(d.p, "[{\"k\":\"key_a\",\"t\":1764720000,\"c\":7},"
+                                "{\"k\":\"key_\\\"b\",\"t\":1764720060,\"c\":2}]");
+    CU_ASSERT_STRING_EQUAL(q.p, "[{\"k\":\"key_a\",\"m\":202512,\"c\":5}]");
+    json_object *o = json_tokener_parse(d.p);
+    CU_ASSERT_PTR_NOT_NULL(o);
+    CU_ASSERT_STRING_EQUAL(json_object_get_string(json_object_object_get(
+                               json_object_array_get_idx(o, 1), "k")),
+                           "key_\"b");
+    json_object_put(o);
+    m.nbuckets = 0;
+    CU_ASSERT_FALSE(alerteval_json(&m, &d, &q));
+    CU_ASSERT_STRING_EQUAL(d.p, "[]");
+    CU_ASSERT_STRING_EQUAL(q.p, "[]");
+    strbuf_fini(&d);
+    strbuf_fini(&q);
+}
+
+static void test_quota_json(void)
+{
+    struct usage_bucket b1[2] = {
+        {.key_id = "key_a", .endpoint = "e", .minute_s = 1764720000, .n = {.allowed_cost = 2}},
+        {.key_id = "key_b", .endpoint = "e", .minute_s = 1764720000, .n = {.rate_limited = 2}},
+    };
+    struct usage_bucket b2 = {.key_id = "key_c", .endpoint = "e", .minute_s = 1767225600,
+                              .n = {.allowed_cost = 1}};
+    struct usage_msg m[2] = {{.batch = "1", .buckets = b1, .nbuckets = 2},
+                             {.batch = "2", .buckets = &b2, .nbuckets = 1}};
+    struct strbuf b = {0};
+    struct api_error e;
+    int fired = -1;
+    CU_ASSERT_TRUE(alerteval_quota_json(m, 2, &b));
+    /* 1767225600 is 2026-01-01T00:00:00Z. */
+    CU_ASSERT_STRING_EQUAL(b.p, "[{\"k\":\"key_a\",\"m\":202512,\"c\":2},"
+                                "{\"k\":\"key_c\",\"m\":202601,\"c\":1}]");
+    CU_ASSERT_FALSE(alerteval_quota_json(m, 0, &b));
+    CU_ASSERT_STRING_EQUAL(b.p, "[]");
+    /* Nothing to evaluate: no round trip. */
+    CU_ASSERT_EQUAL(alerteval_after_ingest(NULL, m, 0, &b, &fired, &e), 0);
+    CU_ASSERT_EQUAL(fired, 0);
+    strbuf_fini(&b);
+}
+
+/* A batch that cannot fire anything costs no database round trip. */
+static void test_run_nothing(void)
+{
+    struct usage_bucket b = {.key_id = "k", .endpoint = "e", .minute_s = 60,
+                             .n = {.quota_exceeded = 1}};
+    struct usage_msg m = {.batch = "b", .buckets = &b, .nbuckets = 1};
+    struct strbuf b1 = {0}, b2 = {0};
+    struct api_error e;
+    int fired = -1;
+    CU_ASSERT_EQUAL(alerteval_run(NULL, &m, &b1, &b2, &fired, &e), 0);
+    CU_ASSERT_EQUAL(fired, 0);
+    strbuf_fini(&b1);
+    strbuf_fini(&b2);
+}
+
+int main(void)
+{
+    static const struct unit_test tests[] = {
+        UNIT_TEST(test_json),
+        UNIT_TEST(test_run_nothing),
+        UNIT_TEST(test_quota_json),
+    };
+    return unit_run("alerteval", tests, sizeof tests / sizeof tests[0]);
+}
