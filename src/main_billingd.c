@@ -103,6 +103,7 @@ static void window_clear(struct daemon *d)
         usage_msg_fini(&d->msgs[i]);
     d->nmsgs = d->nbuckets = 0;
     d->last_tag = 0;
+    d->first_taken_ms = 0; /* the broker redelivers them: none is held here */
 }
 
 static void amqp_drop(struct daemon *d)
