@@ -18,6 +18,9 @@
 #include "itest_suites.h"
 
 #define LATENCY_ALERTS 100
+/* Rounding of the times compared with a webhook's ts (ms precision on both
+ * sides, Redis and the suite on one clock). */
+#define NEAR_SLACK_MS 5
 
 static int port;
 static char owner[128];
@@ -266,9 +269,10 @@ static int64_t time_ms(const char *s)
 }
 
 /* Checks key until at least `denials` were denied; returns the time of the
- * first denial (itest_now_ms), -1 on failure.  sent (may be NULL) receives
- * the wall time at which each of the first `denials` denied checks was sent. */
-static int64_t deny_at(const struct itest_key *k, int denials, int64_t *sent)
+ * first denial (itest_now_ms), -1 on failure.  sent and answered (NULL or
+ * both given) receive the wall times at which each of the first `denials`
+ * denied checks was sent and answered. */
+static int64_t deny_at(const struct itest_key *k, int denials, int64_t *sent, int64_t *answered)
 {
 	int64_t first = -1;
 	for (int i = 0, d = 0; i < 10 * denials + 10 && d < denials; i++) {
@@ -278,8 +282,10 @@ static int64_t deny_at(const struct itest_key *k, int denials, int64_t *sent)
 		if (r.status == 429) {
 			if (first < 0)
 				first = itest_now_ms();
-			if (sent)
+			if (sent) {
 				sent[d] = at;
+				answered[d] = wall_ms();
+			}
 			d++;
 		}
 		itest_resp_fini(&r);
@@ -289,7 +295,7 @@ static int64_t deny_at(const struct itest_key *k, int denials, int64_t *sent)
 
 static int64_t deny(const struct itest_key *k, int denials)
 {
-	return deny_at(k, denials, NULL);
+	return deny_at(k, denials, NULL, NULL);
 }
 
 static int verify_signature(const struct hook_hit *h)
@@ -318,8 +324,8 @@ static void test_rate_limited_once(void)
 	}
 	snprintf(id, sizeof id, "%s", itest_str(r.json, "id"));
 	itest_resp_fini(&r);
-	int64_t sent[4] = { 0 };
-	EXPECT(deny_at(&key, 4, sent) >= 0, "denials");
+	int64_t sent[4] = { 0 }, answered[4] = { 0 };
+	EXPECT(deny_at(&key, 4, sent, answered) >= 0, "denials");
 	EXPECT(hook_wait(path, 1, 15000) == 1, "one webhook within 15 s");
 	/* More denials in the cooldown: no second delivery. */
 	deny(&key, 4);
@@ -345,6 +351,15 @@ static void test_rate_limited_once(void)
 		EXPECT(ts >= sent[0] - 1000 && ts <= sent[2] + 1000,
 		       "ts %lld within 1 s of the triggering denial sent at %lld (first at %lld)",
 		       (long long)ts, (long long)sent[2], (long long)sent[0]);
+		/* A check's own time, not billingd's: Redis on this machine timed
+		 * the denials before their answers came back; the 3rd one's time
+		 * may be interpolated up to the batch's last denial (NEAR_SLACK_MS
+		 * for rounding). */
+		EXPECT(ts >= sent[0] - NEAR_SLACK_MS && ts <= answered[3] + NEAR_SLACK_MS,
+		       "ts %lld between the first denial sent (%lld) and the last answered (%lld)",
+		       (long long)ts, (long long)sent[0], (long long)answered[3]);
+		printf("\n    rate_limited ts - 3rd denial sent: %lld ms\n",
+		       (long long)(ts - sent[2]));
 		json_object_put(b);
 	}
 	hook_hits_free(h, n);
@@ -378,6 +393,7 @@ static void test_limit_near(void)
 	EXPECT(hook_wait(path, 1, 3000) == 0, "no webhook at 70 %% within 3 s");
 	int64_t sent = wall_ms();
 	itest_check(&r, itest_admin_token(), k.key);
+	int64_t answered = wall_ms();
 	EXPECT_STATUS(&r, 200);
 	itest_resp_fini(&r);
 	EXPECT(hook_wait(path, 1, 15000) == 1, "one webhook at 80 %% within 15 s");
@@ -404,6 +420,11 @@ static void test_limit_near(void)
 		EXPECT(ts >= sent - 1000 && ts <= sent + 1000,
 		       "ts %lld within 1 s of the 8th check sent at %lld", (long long)ts,
 		       (long long)sent);
+		EXPECT(ts >= sent - NEAR_SLACK_MS && ts <= answered + NEAR_SLACK_MS,
+		       "ts %lld is the 8th check's own (sent %lld, answered %lld)", (long long)ts,
+		       (long long)sent, (long long)answered);
+		printf("\n    limit_near ts - 8th check sent: %lld ms (answered after %lld ms)\n",
+		       (long long)(ts - sent), (long long)(answered - sent));
 		json_object_put(b);
 	}
 	hook_hits_free(h, n);
@@ -487,8 +508,11 @@ static void test_quota_used(void)
 	itest_resp_fini(&r);
 	if (!ok)
 		return;
+	int64_t sent[6], answered[6];
 	for (int i = 0; i < 6; i++) {
+		sent[i] = wall_ms();
 		itest_check(&r, itest_admin_token(), k.key);
+		answered[i] = wall_ms();
 		EXPECT_STATUS(&r, 200);
 		itest_resp_fini(&r);
 	}
@@ -508,6 +532,12 @@ static void test_quota_used(void)
 		EXPECT(b && itest_int(b, "value", &v) && v >= 50 && v <= 100, "value %lld %%",
 		       (long long)v);
 		EXPECT(b && strcmp(itest_str(b, "metric"), "quota_used_pct") == 0, "metric");
+		/* ts: the latest check of the batches that crossed 50 %: from the
+		 * 5th (the crossing one) to the 6th. */
+		int64_t ts = b ? time_ms(itest_str(b, "ts")) : -1;
+		EXPECT(ts >= sent[4] - NEAR_SLACK_MS && ts <= answered[5] + NEAR_SLACK_MS,
+		       "ts %lld between the 5th check sent (%lld) and the 6th answered (%lld)",
+		       (long long)ts, (long long)sent[4], (long long)answered[5]);
 		json_object_put(b);
 	}
 	hook_hits_free(h, n);
