@@ -34,14 +34,6 @@ static const struct {
 static int validate_metric(json_object *body, struct api_error *e)
 {
     const char *m = json_object_get_string(jsonx_get(body, "metric"));
-    /* Refused rather than accepted and never fired: the peak window use
-     * it needs does not reach billingd yet (docs/alerts.md). */
-    if (strcmp(m, "limit_near") == 0) {
-        api_error_set(e, ERR_INVALID_ARGUMENT, "metric",
-                      "metric \"limit_near\" is not available in this version; use "
-                      "\"rate_limited\" or \"quota_used_pct\".");
-        return -1;
-    }
     for (size_t i = 0; i < TG_ARRAY_LEN(metrics); i++) {
         if (strcmp(m, metrics[i].name) != 0)
             continue;

@@ -62,7 +62,7 @@ struct daemon {
     struct ingest *ing;
     struct pg_pool *alerts_pg;   /* the deliverer's own connection */
     struct alertsend *deliverer;
-    struct strbuf eval_b1, eval_b2;
+    struct alerteval_docs eval;
     bool eval_down;              /* for one log line per change */
     struct amqpx *amqp;
     struct metrics *metrics;
@@ -145,7 +145,7 @@ static void evaluate(struct daemon *d, const struct usage_msg *m)
     struct api_error e = {0};
     int fired = 0;
     struct pg_conn *conn = pg_acquire(d->pg, &e);
-    int rc = conn ? alerteval_run(conn, m, &d->eval_b1, &d->eval_b2, &fired, &e) : -1;
+    int rc = conn ? alerteval_run(conn, m, &d->eval, &fired, &e) : -1;
     if (conn)
         pg_release(d->pg, conn);
     if (rc != 0 && !d->eval_down)
@@ -231,7 +231,7 @@ static int apply(struct daemon *d)
         int fired = 0;
         struct api_error ae = {0};
         if (rc == 0 &&
-            alerteval_after_ingest(conn, d->msgs, d->nmsgs, &d->eval_b1, &fired, &ae) != 0)
+            alerteval_after_ingest(conn, d->msgs, d->nmsgs, &d->eval.quota, &fired, &ae) != 0)
             log_warn("alerts: quota after the window not evaluated: %s", ae.message);
         if (fired > 0)
             log_info("alerts: the window's recorded use fired %d alert(s)", fired);
@@ -511,8 +511,7 @@ int main(int argc, char **argv)
     log_info("tollgate-billingd %d: stopped", (int)getpid());
     alertsend_free(d.deliverer);
     pg_pool_free(d.alerts_pg);
-    strbuf_fini(&d.eval_b1);
-    strbuf_fini(&d.eval_b2);
+    alerteval_docs_fini(&d.eval);
     curl_global_cleanup();
     free(d.msgs);
     ingest_free(d.ing);

@@ -32,52 +32,71 @@ static int64_t month_of(int64_t minute_s)
     return (int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
 }
 
-static void put_quota(struct strbuf *b, const struct usage_bucket *k)
+/* Starts the next element of an array begun with '['. */
+static void put_elem(struct strbuf *b, const struct usage_bucket *k)
 {
     if (b->len > 1)
         strbuf_putc(b, ',');
     strbuf_put(b, "{\"k\":", 5);
     put_str(b, k->key_id);
-    strbuf_printf(b, ",\"m\":%lld,\"c\":%lld}", (long long)month_of(k->minute_s),
-                  (long long)k->n.allowed_cost);
 }
 
-bool alerteval_json(const struct usage_msg *m, struct strbuf *denials, struct strbuf *quota)
+static void put_quota(struct strbuf *b, const struct usage_bucket *k)
 {
-    strbuf_reset(denials);
-    strbuf_reset(quota);
-    strbuf_putc(denials, '[');
-    strbuf_putc(quota, '[');
+    put_elem(b, k);
+    strbuf_printf(b, ",\"m\":%lld,\"c\":%lld,\"ts\":%lld}", (long long)month_of(k->minute_s),
+                  (long long)k->n.allowed_cost, (long long)k->m.last_ms);
+}
+
+bool alerteval_json(const struct usage_msg *m, struct alerteval_docs *d)
+{
+    struct strbuf *docs[] = {&d->denials, &d->quota, &d->peaks};
+    for (size_t i = 0; i < 3; i++) {
+        strbuf_reset(docs[i]);
+        strbuf_putc(docs[i], '[');
+    }
     bool any = false;
     for (size_t i = 0; i < m->nbuckets; i++) {
         const struct usage_bucket *b = &m->buckets[i];
         if (b->n.rate_limited > 0) {
-            if (denials->len > 1)
-                strbuf_putc(denials, ',');
-            strbuf_put(denials, "{\"k\":", 5);
-            put_str(denials, b->key_id);
-            strbuf_printf(denials, ",\"t\":%lld,\"c\":%lld}", (long long)b->minute_s,
-                          (long long)b->n.rate_limited);
+            put_elem(&d->denials, b);
+            strbuf_printf(&d->denials, ",\"t\":%lld,\"c\":%lld,\"f\":%lld,\"l\":%lld}",
+                          (long long)b->minute_s, (long long)b->n.rate_limited,
+                          (long long)b->m.deny_first_ms, (long long)b->m.deny_last_ms);
             any = true;
         }
         if (b->n.allowed_cost > 0) {
-            put_quota(quota, b);
+            put_quota(&d->quota, b);
+            any = true;
+        }
+        if (b->m.peak_pct > 0) {
+            put_elem(&d->peaks, b);
+            strbuf_printf(&d->peaks, ",\"p\":%lld,\"ts\":%lld}", (long long)b->m.peak_pct,
+                          (long long)b->m.peak_ms);
             any = true;
         }
     }
-    strbuf_putc(denials, ']');
-    strbuf_putc(quota, ']');
+    for (size_t i = 0; i < 3; i++)
+        strbuf_putc(docs[i], ']');
     return any;
 }
 
-int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct strbuf *b1,
-                  struct strbuf *b2, int *fired, struct api_error *e)
+void alerteval_docs_fini(struct alerteval_docs *d)
+{
+    strbuf_fini(&d->denials);
+    strbuf_fini(&d->quota);
+    strbuf_fini(&d->peaks);
+}
+
+int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct alerteval_docs *d,
+                  int *fired, struct api_error *e)
 {
     *fired = 0;
-    if (!alerteval_json(m, b1, b2))
+    if (!alerteval_json(m, d))
         return 0; /* nothing in the batch can fire a rule */
-    const char *p[] = {m->batch, b1->p, b2->p};
-    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb)", 3, p, e);
+    const char *p[] = {m->batch, d->denials.p, d->quota.p, d->peaks.p};
+    struct pg_res *r = pg_query(
+        conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb, $4::jsonb)", 4, p, e);
     if (!r)
         return -1;
     *fired = (int)pg_int(r, 0, 0);

@@ -5,7 +5,7 @@
  * every decision.
  *
  * The rules are evaluated in PostgreSQL by tg_alert_eval
- * (sql/011_alerts.sql), in one transaction that also writes the events
+ * (sql/011_alerts.sql, sql/012_alert_near.sql), in one transaction that also writes the events
  * (the outbox) and the cooldown state: competing billingd consumers cannot
  * fire a rule twice for one key and cooldown, and a batch redelivered after
  * a crash is evaluated once (its id is recorded). */
@@ -19,20 +19,30 @@
 #include "usagemsg.h"
 #include "util.h"
 
-/* What tg_alert_eval reads from m: denials as
- * [{"k":key,"t":minute_s,"c":rate_limited}] for the buckets with denials,
- * quota as [{"k":key,"m":YYYYMM,"c":allowed_cost}] for those with a cost
- * (both reset first).  Returns true when either is not empty. */
-bool alerteval_json(const struct usage_msg *m, struct strbuf *denials, struct strbuf *quota);
+/* The JSON documents tg_alert_eval reads from m (each reset first), with
+ * the times of the triggering checks as the buckets' marks give them (0:
+ * unknown, a message from a responder that predates them):
+ *   denials [{"k":key,"t":minute_s,"c":rate_limited,"f":deny_first_ms,
+ *             "l":deny_last_ms}] for the buckets with denials;
+ *   quota   [{"k":key,"m":YYYYMM,"c":allowed_cost,"ts":last_ms}] for those
+ *             with a cost;
+ *   peaks   [{"k":key,"p":peak_pct,"ts":peak_ms}] for those with a peak.
+ * Returns true when any is not empty. */
+struct alerteval_docs {
+    struct strbuf denials, quota, peaks;
+};
+bool alerteval_json(const struct usage_msg *m, struct alerteval_docs *d);
+void alerteval_docs_fini(struct alerteval_docs *d);
 
 /* Evaluates the rules against m over conn (idle; left so), in its own
  * transaction.  *fired receives the number of events written.  Returns 0,
- * or -1 with e filled (nothing written).  b1 and b2 are scratch. */
-int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct strbuf *b1,
-                  struct strbuf *b2, int *fired, struct api_error *e) TG_WUR;
+ * or -1 with e filled (nothing written).  d is scratch. */
+int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct alerteval_docs *d,
+                  int *fired, struct api_error *e) TG_WUR;
 
 /* The quota part of alerteval_json over the buckets of msgs[0..n), into b
- * (reset first).  Returns true when not empty. */
+ * (reset first); "ts" is the latest check of the bucket.  Returns true when
+ * not empty. */
 bool alerteval_quota_json(const struct usage_msg *msgs, size_t n, struct strbuf *b);
 
 /* After the usage of msgs[0..n) was committed: evaluates quota_used_pct

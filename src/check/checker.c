@@ -322,6 +322,26 @@ static enum usage_outcome usage_outcome_of(const struct check_outcome *o)
     return USAGE_DENIED_OTHER;
 }
 
+int check_peak_pct(const struct check_outcome *o)
+{
+    if (!o->counted)
+        return 0;
+    /* A denied check changes no window, so its used is what was there
+     * before it: the window it hit is full from its holder's view. */
+    if (o->res.denied == RL_WINDOW)
+        return 100;
+    int64_t peak = 0;
+    for (size_t i = 0; i < o->req.nwindows && i < RATELIMIT_MAX_WINDOWS; i++) {
+        const struct rl_window *w = &o->req.windows[i];
+        if (w->limit <= 0 || w->used <= 0)
+            continue;
+        int64_t pct = w->used >= w->limit ? 100 : w->used * 100 / w->limit;
+        if (pct > peak)
+            peak = pct;
+    }
+    return (int)peak;
+}
+
 /* Every answered check of a known key is counted: a few stores into the
  * mapped journal, no system call.  An unknown key has no one to bill. */
 static void record_usage(struct app *app, int64_t cost, const struct check_outcome *o)
@@ -340,6 +360,7 @@ static void record_usage(struct app *app, int64_t cost, const struct check_outco
          * the current one (docs/usage.md). */
         .has_credits = o->rec.has_remaining,
         .credit_version = o->rec.remaining_version,
+        .peak_pct = (uint8_t)check_peak_pct(o),
     };
     (void)journal_append(usagepub_journal(app->pub), &rec);
 }

@@ -119,6 +119,12 @@ struct check_async {
 enum check_step check_start(struct app *app, struct check_async *c, const char *key,
                             size_t keylen, const char *endpoint, int64_t cost);
 
+/* The highest use of out's windows after the check, in integer percent of
+ * each window's limit (0-100), for the limit_near alerts: 100 when a window
+ * denied the check; 0 when no window was decided (out->counted false) or
+ * none applies.  At most RATELIMIT_MAX_WINDOWS divisions, no allocation. */
+int check_peak_pct(const struct check_outcome *out);
+
 struct strbuf;
 /* Appends the answer body of API.md to b: decision fields, plus the error
  * envelope when refused (written directly: the hot path builds no JSON

@@ -10,7 +10,8 @@
  * The first slot of a record (SLOT_FIRST) holds the record's fields and the
  * first FIRST_CAP payload bytes; up to JOURNAL_MAX_SLOTS - 1 continuation
  * slots (SLOT_CONT, numbered 1..) carry the rest.  The payload is the key id
- * followed by the endpoint, lengths in the first slot.
+ * followed by the endpoint, lengths in the first slot, then the optional
+ * fields the kind announces (credit version, peak percent) in that order.
  *
  * Everything read from the file is validated before use, so a corrupt or
  * hostile file can make records be skipped but never a read outside the
@@ -42,6 +43,11 @@
  * of the plain kind (older journals too) have none. */
 #define SLOT_FIRST_CV 0xF3
 #define CV_LEN 8
+/* Kind bit: the payload ends with one byte, the peak percent (only written
+ * when not 0, so a record of a key without windows keeps its old form).
+ * 0xF5 and 0xF7 are the plain and credit kinds with it. */
+#define SLOT_PEAK 0x04
+#define PEAK_LEN 1
 #define SLOT_CONT 0xC2
 
 /* Counters get cache lines of their own: reserve is hit by every writer,
@@ -87,7 +93,7 @@ union slot {
 
 #define FIRST_CAP sizeof(((struct slot_first *)0)->data)
 #define CONT_CAP sizeof(((struct slot_cont *)0)->data)
-#define PAYLOAD_MAX (JOURNAL_KEY_MAX + JOURNAL_ENDPOINT_MAX + CV_LEN)
+#define PAYLOAD_MAX (JOURNAL_KEY_MAX + JOURNAL_ENDPOINT_MAX + CV_LEN + PEAK_LEN)
 
 _Static_assert(sizeof(struct journal_hdr) <= JOURNAL_HDR, "journal header too large");
 _Static_assert(sizeof(union slot) == JOURNAL_SLOT, "slot is not JOURNAL_SLOT bytes");
@@ -358,7 +364,7 @@ static bool rec_valid(const struct journal_rec *r)
     return r && r->key_id && r->endpoint && r->key_len >= 1 && r->key_len <= JOURNAL_KEY_MAX &&
            r->endpoint_len >= 1 && r->endpoint_len <= JOURNAL_ENDPOINT_MAX && r->cost >= 1 &&
            r->cost <= 1000 && (unsigned)r->outcome < USAGE_OUTCOMES &&
-           (!r->has_credits || r->credit_version >= 0);
+           (!r->has_credits || r->credit_version >= 0) && r->peak_pct <= 100;
 }
 
 int journal_append(struct journal *j, const struct journal_rec *rec)
@@ -366,7 +372,8 @@ int journal_append(struct journal *j, const struct journal_rec *rec)
     struct journal_hdr *h = j->hdr;
     if (!rec_valid(rec))
         goto drop;
-    size_t len = rec->key_len + rec->endpoint_len + (rec->has_credits ? CV_LEN : 0);
+    size_t cv = rec->has_credits ? CV_LEN : 0;
+    size_t len = rec->key_len + rec->endpoint_len + cv + (rec->peak_pct ? PEAK_LEN : 0);
     unsigned k = slots_for(len);
     uint64_t pos = atomic_load_explicit(&h->reserve, memory_order_relaxed);
     do {
@@ -383,8 +390,11 @@ int journal_append(struct journal *j, const struct journal_rec *rec)
     memcpy(payload + rec->key_len, rec->endpoint, rec->endpoint_len);
     if (rec->has_credits)
         memcpy(payload + rec->key_len + rec->endpoint_len, &rec->credit_version, CV_LEN);
+    if (rec->peak_pct)
+        payload[rec->key_len + rec->endpoint_len + cv] = rec->peak_pct;
     struct slot_first *f = &slot_at(j, pos)->first;
-    f->kind = rec->has_credits ? SLOT_FIRST_CV : SLOT_FIRST;
+    f->kind = (uint8_t)((rec->has_credits ? SLOT_FIRST_CV : SLOT_FIRST) |
+                        (rec->peak_pct ? SLOT_PEAK : 0));
     f->nslots = (uint8_t)k;
     f->outcome = (uint8_t)rec->outcome;
     f->key_len = (uint8_t)rec->key_len;
@@ -427,12 +437,13 @@ static enum rec_state read_first(const struct journal *j, uint64_t pos, unsigned
     const struct slot_first *f = &slot_at(j, pos)->first;
     if (atomic_load_explicit(&f->commit, memory_order_acquire) != pos + 1)
         return REC_UNCOMMITTED;
-    size_t cv = f->kind == SLOT_FIRST_CV ? CV_LEN : 0;
-    if ((f->kind != SLOT_FIRST && f->kind != SLOT_FIRST_CV) || f->key_len < 1 ||
+    uint8_t base = f->kind & (uint8_t)~SLOT_PEAK;
+    size_t extra = (base == SLOT_FIRST_CV ? CV_LEN : 0) + (f->kind & SLOT_PEAK ? PEAK_LEN : 0);
+    if ((base != SLOT_FIRST && base != SLOT_FIRST_CV) || f->key_len < 1 ||
         f->key_len > JOURNAL_KEY_MAX || f->endpoint_len < 1 ||
         f->endpoint_len > JOURNAL_ENDPOINT_MAX || f->cost < 1 || f->cost > 1000 ||
         f->outcome >= USAGE_OUTCOMES ||
-        f->nslots != slots_for((size_t)f->key_len + f->endpoint_len + cv))
+        f->nslots != slots_for((size_t)f->key_len + f->endpoint_len + extra))
         return REC_BAD;
     *k = f->nslots;
     return REC_OK;
@@ -443,8 +454,10 @@ static enum rec_state read_rest(struct journal *j, uint64_t pos, unsigned k,
                                 struct journal_rec *rec)
 {
     const struct slot_first *f = &slot_at(j, pos)->first;
-    bool has_cv = f->kind == SLOT_FIRST_CV;
-    size_t len = (size_t)f->key_len + f->endpoint_len + (has_cv ? CV_LEN : 0);
+    bool has_cv = (f->kind & (uint8_t)~SLOT_PEAK) == SLOT_FIRST_CV;
+    bool has_peak = (f->kind & SLOT_PEAK) != 0;
+    size_t cv = has_cv ? CV_LEN : 0;
+    size_t len = (size_t)f->key_len + f->endpoint_len + cv + (has_peak ? PEAK_LEN : 0);
     size_t off = len < FIRST_CAP ? len : FIRST_CAP;
     memcpy(j->payload, f->data, off);
     for (unsigned i = 1; i < k; i++) {
@@ -472,6 +485,12 @@ static enum rec_state read_rest(struct journal *j, uint64_t pos, unsigned k,
     rec->credit_version = -1;
     if (has_cv)
         memcpy(&rec->credit_version, j->payload + f->key_len + f->endpoint_len, CV_LEN);
+    /* A hostile file may hold any byte: the percent stays in its range. */
+    rec->peak_pct = 0;
+    if (has_peak) {
+        uint8_t pk = j->payload[f->key_len + f->endpoint_len + cv];
+        rec->peak_pct = pk > 100 ? 100 : pk;
+    }
     return REC_OK;
 }
 

@@ -55,6 +55,10 @@ struct journal_rec {
      * the current version only).  Records of older journals have none. */
     bool has_credits;
     int64_t credit_version;
+    /* The highest use of the key's windows after this check, in percent of
+     * each window's limit (0-100; 100 for a check a window denied), for the
+     * limit_near alerts.  Records of older journals read 0. */
+    uint8_t peak_pct;
 };
 
 struct journal;

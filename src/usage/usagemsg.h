@@ -9,7 +9,8 @@
  * Message body (JSON, one batch; the batch id is the deduplication key):
  *   {"v":1,"batch":"<id>",
  *    "checks":[["<key_id>","<endpoint>",<minute_s>,<allowed>,<allowed_cost>,
- *               <rate_limited>,<quota_exceeded>,<denied_other>],...],
+ *               <rate_limited>,<quota_exceeded>,<denied_other>
+ *               (,<peak_pct>,<peak_ms>,<deny_first_ms>,<deny_last_ms>,<last_ms>)],...],
  *    "events":[["<event id>","<key_id>","<endpoint>",<status>,<response_us>,
  *               <ts_ms>],...],
  *    "credits":[["<key_id>",<remaining version>,<cost>],...]}
@@ -19,8 +20,11 @@
  * a credit balance (docs/usage.md: billingd charges only the current
  * version, so checks from before a PATCH of remaining never count against
  * the new balance); it is left out when empty, so a message without
- * credits reads the same to a billingd that predates it.  Every array may
- * be absent or empty. */
+ * credits reads the same to a billingd that predates it.  The five trailing
+ * members of a check row (struct usage_marks, for the alerts) are optional:
+ * a row of 8 is read with them all 0 (a responder that predates them), and
+ * a builder leaves them out when they are all 0.  Every array may be absent
+ * or empty. */
 #ifndef TOLLGATE_USAGEMSG_H
 #define TOLLGATE_USAGEMSG_H
 
@@ -45,6 +49,17 @@ struct usage_counts {
     int64_t allowed, allowed_cost, rate_limited, quota_exceeded, denied_other;
 };
 
+/* When things happened in a bucket, for the alerts (alerteval.h); 0 is
+ * "unknown" for every time.  peak_pct is the highest peak percent of its
+ * checks (journal_rec) and peak_ms the time of the earliest check that
+ * reached it; deny_first_ms and deny_last_ms bound its rate-limited checks;
+ * last_ms is its latest check. */
+struct usage_marks {
+    int64_t peak_pct, peak_ms;
+    int64_t deny_first_ms, deny_last_ms;
+    int64_t last_ms;
+};
+
 /* The event figures of a bucket (zero, hist NULL, when none was reported). */
 struct usage_rt {
     int64_t reported, errors; /* errors: status >= 500 */
@@ -61,6 +76,7 @@ struct usage_bucket {
     int64_t minute_s;
     struct usage_counts n;
     struct usage_rt rt;
+    struct usage_marks m;
 };
 
 /* One reported upstream request (POST /v1/usage/events). */
@@ -108,7 +124,7 @@ void usage_agg_add(struct usage_agg *a, const char *key_id, const char *endpoint
  * into sum, max and histogram.  The event id is not kept: deduplicating is
  * the caller's business. */
 void usage_agg_add_event(struct usage_agg *a, const struct usage_event *ev);
-/* Merges a whole bucket (counts and event figures) into a. */
+/* Merges a whole bucket (counts, marks and event figures) into a. */
 void usage_agg_merge(struct usage_agg *a, const struct usage_bucket *b);
 size_t usage_agg_count(const struct usage_agg *a);
 /* Calls fn for every bucket, in the order the buckets were first added. */
@@ -117,8 +133,8 @@ void usage_agg_each(const struct usage_agg *a, void (*fn)(const struct usage_buc
 
 /* ---- messages ---- */
 
-/* The body of a batch message holding a's buckets (their check counts; event
- * figures are not sent), the events given (may be 0) and the credits of
+/* The body of a batch message holding a's buckets (their check counts and
+ * marks; event figures are not sent), the events given (may be 0) and the credits of
  * credits (NULL: none), an aggregator whose buckets are (key id, "",
  * remaining version) with the cost in allowed_cost.  Caller frees;
  * *len receives its length.  Strings that are not valid UTF-8 are sent with
@@ -134,7 +150,10 @@ void usage_agg_add_credit(struct usage_agg *credits, const struct journal_rec *r
 /* Parses and validates a body of at most USAGE_MSG_MAX_LEN bytes: v is 1;
  * batch 1..USAGE_BATCH_ID_MAX bytes; per check, key id 1..JOURNAL_KEY_MAX and
  * endpoint 1..JOURNAL_ENDPOINT_MAX bytes, minute_s in [0, USAGE_TS_MS_MAX /
- * 1000] and a multiple of 60, counts in [0, USAGE_COUNT_MAX]; per event, id
+ * 1000] and a multiple of 60, counts in [0, USAGE_COUNT_MAX], and when the
+ * row has 13 members the marks: peak_pct 0..100, each time 0 or within the
+ * row's minute, peak_ms 0 exactly when peak_pct is, the deny times 0 exactly
+ * when rate_limited is and first <= last; per event, id
  * 1..USAGE_EVENT_ID_MAX bytes, status 100..599, response_us 0..3600000000,
  * ts_ms in [0, USAGE_TS_MS_MAX]; per credit, key id 1..JOURNAL_KEY_MAX
  * bytes, version and cost in [0, USAGE_COUNT_MAX]; strings valid UTF-8 without NUL; no other

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <CUnit/CUnit.h>
 #include <openssl/evp.h>
@@ -17,6 +18,9 @@
 #include "itest_suites.h"
 
 #define LATENCY_ALERTS 100
+/* Rounding of the times compared with a webhook's ts (ms precision on both
+ * sides, Redis and the suite on one clock). */
+#define NEAR_SLACK_MS 5
 
 static int port;
 static char owner[128];
@@ -138,9 +142,12 @@ static void test_validation(void)
 		{ "{\"key_id\":\"%s\",\"metric\":\"cpu\",\"threshold\":1,"
 		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
 		  "invalid_argument", "metric" },
-		{ "{\"key_id\":\"%s\",\"metric\":\"limit_near\",\"threshold\":80,"
+		{ "{\"key_id\":\"%s\",\"metric\":\"limit_near\",\"threshold\":101,"
 		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
-		  "invalid_argument", "metric" },
+		  "invalid_argument", "threshold" },
+		{ "{\"key_id\":\"%s\",\"metric\":\"limit_near\",\"threshold\":0,"
+		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
+		  "invalid_argument", "threshold" },
 		{ "{\"key_id\":\"%s\",\"metric\":\"quota_used_pct\",\"threshold\":1001,"
 		  "\"webhook_url\":\"http://127.0.0.1/\",\"secret\":\"0123456789abcdef\"}",
 		  "invalid_argument", "threshold" },
@@ -237,22 +244,58 @@ static void test_roles(void)
 	}
 }
 
+/* The wall clock in ms: what a webhook's ts is compared with. */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An API time ("2026-12-04T01:02:03.456Z") in Unix ms, -1 if malformed. */
+static int64_t time_ms(const char *s)
+{
+	struct tm tm;
+	int ms = 0;
+
+	memset(&tm, 0, sizeof tm);
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
 /* Checks key until at least `denials` were denied; returns the time of the
- * first denial (itest_now_ms), -1 on failure. */
-static int64_t deny(const struct itest_key *k, int denials)
+ * first denial (itest_now_ms), -1 on failure.  sent and answered (NULL or
+ * both given) receive the wall times at which each of the first `denials`
+ * denied checks was sent and answered. */
+static int64_t deny_at(const struct itest_key *k, int denials, int64_t *sent, int64_t *answered)
 {
 	int64_t first = -1;
 	for (int i = 0, d = 0; i < 10 * denials + 10 && d < denials; i++) {
 		struct itest_resp r;
+		int64_t at = wall_ms();
 		itest_check(&r, itest_admin_token(), k->key);
 		if (r.status == 429) {
 			if (first < 0)
 				first = itest_now_ms();
+			if (sent) {
+				sent[d] = at;
+				answered[d] = wall_ms();
+			}
 			d++;
 		}
 		itest_resp_fini(&r);
 	}
 	return first;
+}
+
+static int64_t deny(const struct itest_key *k, int denials)
+{
+	return deny_at(k, denials, NULL, NULL);
 }
 
 static int verify_signature(const struct hook_hit *h)
@@ -281,7 +324,8 @@ static void test_rate_limited_once(void)
 	}
 	snprintf(id, sizeof id, "%s", itest_str(r.json, "id"));
 	itest_resp_fini(&r);
-	EXPECT(deny(&key, 4) >= 0, "denials");
+	int64_t sent[4] = { 0 }, answered[4] = { 0 };
+	EXPECT(deny_at(&key, 4, sent, answered) >= 0, "denials");
 	EXPECT(hook_wait(path, 1, 15000) == 1, "one webhook within 15 s");
 	/* More denials in the cooldown: no second delivery. */
 	deny(&key, 4);
@@ -301,6 +345,86 @@ static void test_rate_limited_once(void)
 		EXPECT(b && itest_int(b, "threshold", &t) && t == 3, "threshold");
 		EXPECT(b && itest_str(b, "event_id") && itest_is_time(itest_str(b, "ts")),
 		       "event_id and ts");
+		/* ts: the third denial's, the one that reached the threshold (its
+		 * minute may hold a denial from before: then an earlier one). */
+		int64_t ts = b ? time_ms(itest_str(b, "ts")) : -1;
+		EXPECT(ts >= sent[0] - 1000 && ts <= sent[2] + 1000,
+		       "ts %lld within 1 s of the triggering denial sent at %lld (first at %lld)",
+		       (long long)ts, (long long)sent[2], (long long)sent[0]);
+		/* A check's own time, not billingd's: Redis on this machine timed
+		 * the denials before their answers came back; the 3rd one's time
+		 * may be interpolated up to the batch's last denial (NEAR_SLACK_MS
+		 * for rounding). */
+		EXPECT(ts >= sent[0] - NEAR_SLACK_MS && ts <= answered[3] + NEAR_SLACK_MS,
+		       "ts %lld between the first denial sent (%lld) and the last answered (%lld)",
+		       (long long)ts, (long long)sent[0], (long long)answered[3]);
+		printf("\n    rate_limited ts - 3rd denial sent: %lld ms\n",
+		       (long long)(ts - sent[2]));
+		json_object_put(b);
+	}
+	hook_hits_free(h, n);
+}
+
+/* limit_near at 80 % of a window of 10 per minute: the 8th check fires it,
+ * once per cooldown, with the 8th check's time as ts. */
+static void test_limit_near(void)
+{
+	struct itest_resp r;
+	struct itest_key k;
+	char scope[256], url[256], path[64], id[128];
+	if (itest_key_create(&k, owner, itest_big_tier(),
+			     "\"limits\":[{\"name\":\"per_minute\",\"window_s\":60,\"limit\":10}]",
+			     NULL) != 0)
+		return;
+	snprintf(path, sizeof path, "/near-%s", itest_suffix());
+	snprintf(scope, sizeof scope, "\"key_id\":%s", itest_q(k.id));
+	hook_url(url, sizeof url, path);
+	create_rule(&r, itest_admin_token(), scope, "limit_near", 80, url, NULL);
+	int ok = EXPECT_STATUS(&r, 201);
+	snprintf(id, sizeof id, "%s", ok ? itest_str(r.json, "id") : "");
+	itest_resp_fini(&r);
+	if (!ok)
+		return;
+	for (int i = 0; i < 7; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		EXPECT_STATUS(&r, 200);
+		itest_resp_fini(&r);
+	}
+	EXPECT(hook_wait(path, 1, 3000) == 0, "no webhook at 70 %% within 3 s");
+	int64_t sent = wall_ms();
+	itest_check(&r, itest_admin_token(), k.key);
+	int64_t answered = wall_ms();
+	EXPECT_STATUS(&r, 200);
+	itest_resp_fini(&r);
+	EXPECT(hook_wait(path, 1, 15000) == 1, "one webhook at 80 %% within 15 s");
+	/* More use in the cooldown (90 %, 100 %, then denied): nothing more. */
+	for (int i = 0; i < 3; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		itest_resp_fini(&r);
+	}
+	itest_sleep_ms(2000);
+	struct hook_hit h[4];
+	size_t n = hook_hits(path, h, 4);
+	EXPECT(n == 1, "exactly one limit_near event per cooldown, got %zu", n);
+	if (n >= 1) {
+		json_object *b = json_tokener_parse(h[0].body);
+		int64_t v = 0, t = 0;
+		EXPECT(verify_signature(&h[0]), "valid signature %s", h[0].signature);
+		EXPECT(b && strcmp(itest_str(b, "alert_id"), id) == 0, "alert_id: %s", h[0].body);
+		EXPECT(b && strcmp(itest_str(b, "metric"), "limit_near") == 0, "metric");
+		EXPECT(b && strcmp(itest_str(b, "key_id"), k.id) == 0, "key_id");
+		EXPECT(b && itest_int(b, "value", &v) && v >= 80 && v <= 100, "value %lld %%",
+		       (long long)v);
+		EXPECT(b && itest_int(b, "threshold", &t) && t == 80, "threshold");
+		int64_t ts = b ? time_ms(itest_str(b, "ts")) : -1;
+		EXPECT(ts >= sent - 1000 && ts <= sent + 1000,
+		       "ts %lld within 1 s of the 8th check sent at %lld", (long long)ts,
+		       (long long)sent);
+		EXPECT(ts >= sent - NEAR_SLACK_MS && ts <= answered + NEAR_SLACK_MS,
+		       "ts %lld is the 8th check's own (sent %lld, answered %lld)", (long long)ts,
+		       (long long)sent, (long long)answered);
+		printf("\n    limit_near ts - 8th check sent: %lld ms (answered after %lld ms)\n",
+		       (long long)(ts - sent), (long long)(answered - sent));
 		json_object_put(b);
 	}
 	hook_hits_free(h, n);
@@ -384,8 +508,11 @@ static void test_quota_used(void)
 	itest_resp_fini(&r);
 	if (!ok)
 		return;
+	int64_t sent[6], answered[6];
 	for (int i = 0; i < 6; i++) {
+		sent[i] = wall_ms();
 		itest_check(&r, itest_admin_token(), k.key);
+		answered[i] = wall_ms();
 		EXPECT_STATUS(&r, 200);
 		itest_resp_fini(&r);
 	}
@@ -405,6 +532,12 @@ static void test_quota_used(void)
 		EXPECT(b && itest_int(b, "value", &v) && v >= 50 && v <= 100, "value %lld %%",
 		       (long long)v);
 		EXPECT(b && strcmp(itest_str(b, "metric"), "quota_used_pct") == 0, "metric");
+		/* ts: the latest check of the batches that crossed 50 %: from the
+		 * 5th (the crossing one) to the 6th. */
+		int64_t ts = b ? time_ms(itest_str(b, "ts")) : -1;
+		EXPECT(ts >= sent[4] - NEAR_SLACK_MS && ts <= answered[5] + NEAR_SLACK_MS,
+		       "ts %lld between the 5th check sent (%lld) and the 6th answered (%lld)",
+		       (long long)ts, (long long)sent[4], (long long)answered[5]);
 		json_object_put(b);
 	}
 	hook_hits_free(h, n);
@@ -477,6 +610,8 @@ int itest_register_alerts(void)
 	    !CU_add_test(s, "rate_limited: once per cooldown, signed", test_rate_limited_once) ||
 	    !CU_add_test(s, "retries: 500, 500, 200 with one event_id", test_retries) ||
 	    !CU_add_test(s, "quota_used_pct: once per month", test_quota_used) ||
+	    !CU_add_test(s, "limit_near: the 8th of 10 fires once, ts of that check",
+			 test_limit_near) ||
 	    !CU_add_test(s, "latency of 100 alerts", test_latency))
 		return -1;
 	return 0;

@@ -1,6 +1,7 @@
 /* Unit tests of the checker's pure parts: which windows a check of an
  * endpoint is subject to, and the answer body written without a JSON tree. */
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,6 +56,41 @@ static void test_prepare_selects_windows(void)
     CU_ASSERT_TRUE(check_prepare(&rec, "POST /v1/upload", 1, &req));
     CU_ASSERT_EQUAL(req.nwindows, 2);
     CU_ASSERT_STRING_EQUAL(req.windows[1].name, "upload");
+}
+
+/* The peak percent journalled for limit_near: the highest window use after
+ * the check, floored; 100 for a window's denial; 0 when nothing was decided. */
+static void test_peak_pct(void)
+{
+    struct check_outcome o;
+    memset(&o, 0, offsetof(struct check_outcome, rec));
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 0); /* not counted */
+    o.counted = true;
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 0); /* no window */
+    o.req.nwindows = 3;
+    o.req.windows[0] = (struct rl_window){.limit = 10, .used = 7};
+    o.req.windows[1] = (struct rl_window){.limit = 1000, .used = 799};
+    o.req.windows[2] = (struct rl_window){.limit = 3, .used = 0};
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 79);
+    o.req.windows[0].used = 8;
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 80);
+    o.req.windows[2].used = 3;
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 100);
+    o.req.windows[2].used = 5; /* over the limit (lowered since): still 100 */
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 100);
+    o.req.windows[2] = (struct rl_window){.limit = 0, .used = 5}; /* never divides by 0 */
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 80);
+    /* The largest limit cannot overflow the arithmetic. */
+    o.req.nwindows = 1;
+    o.req.windows[0] = (struct rl_window){.limit = 1000000000, .used = 999999999};
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 99);
+    /* A window's denial changes no window: counted as full. */
+    o.req.windows[0].used = 1;
+    o.res.denied = RL_WINDOW;
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 100);
+    /* A quota denial: the windows as they are. */
+    o.res.denied = RL_QUOTA;
+    CU_ASSERT_EQUAL(check_peak_pct(&o), 0);
 }
 
 /* More windows than one check carries: refused, never cut to the first 16. */
@@ -432,6 +468,7 @@ int main(void)
     static const struct unit_test tests[] = {
         UNIT_TEST(test_prepare_selects_windows),
         UNIT_TEST(test_prepare_too_many_windows),
+        UNIT_TEST(test_peak_pct),
         UNIT_TEST(test_body_invalid_key),
         UNIT_TEST(test_body_allowed_and_limited),
         UNIT_TEST(test_decide_usage_endpoint),

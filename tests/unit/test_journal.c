@@ -222,9 +222,9 @@ static void test_credit_version(void)
     memset(key, 'k', sizeof key);
     memset(ep, 'e', sizeof ep);
     struct journal_rec big = {9, USAGE_ALLOWED, 7, key, sizeof key, ep, sizeof ep, true,
-                              INT64_C(1000000000000000)};
-    struct journal_rec plain = {10, USAGE_ALLOWED, 1, "k", 1, "/", 1, false, 0};
-    struct journal_rec neg = {11, USAGE_ALLOWED, 1, "k", 1, "/", 1, true, -1};
+                              INT64_C(1000000000000000), 0};
+    struct journal_rec plain = {10, USAGE_ALLOWED, 1, "k", 1, "/", 1, false, 0, 0};
+    struct journal_rec neg = {11, USAGE_ALLOWED, 1, "k", 1, "/", 1, true, -1, 0};
     CU_ASSERT_EQUAL(journal_append(j, &big), 0);
     CU_ASSERT_EQUAL(journal_reserved(j), JOURNAL_MAX_SLOTS);
     CU_ASSERT_EQUAL(journal_append(j, &plain), 0);
@@ -244,6 +244,60 @@ static void test_credit_version(void)
     dir_teardown();
 }
 
+/* The peak percent reads back, also beside a credit version at the
+ * longest; a record without one keeps the exact form older versions wrote
+ * (first slot kind 0xF1, the payload right after the fields) and reads 0,
+ * so journals left by them stay readable. */
+static void test_peak(void)
+{
+    struct api_error err = {0};
+    dir_setup();
+    struct journal *j = journal_create(jdir, 1, &err);
+    CU_ASSERT_FATAL(j != NULL);
+    char key[JOURNAL_KEY_MAX], ep[JOURNAL_ENDPOINT_MAX], path[256];
+    memset(key, 'k', sizeof key);
+    memset(ep, 'e', sizeof ep);
+    struct journal_rec old = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0, 0};
+    struct journal_rec big = {2, USAGE_ALLOWED, 3, key, sizeof key, ep, sizeof ep, true,
+                              INT64_C(42), 80};
+    struct journal_rec full = {3, USAGE_RATE_LIMITED, 1, "k", 1, "/e", 2, false, 0, 100};
+    struct journal_rec over = {4, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0, 101};
+    CU_ASSERT_EQUAL(journal_append(j, &old), 0);
+    CU_ASSERT_EQUAL(journal_append(j, &big), 0);
+    CU_ASSERT_EQUAL(journal_reserved(j), 1 + JOURNAL_MAX_SLOTS);
+    CU_ASSERT_EQUAL(journal_append(j, &full), 0);
+    CU_ASSERT_EQUAL(journal_append(j, &over), -1);
+    journal_path(journal_id(j), path, sizeof path);
+    unsigned char slot[JOURNAL_SLOT];
+    int fd = open(path, O_RDONLY);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(pread(fd, slot, sizeof slot, HDR_BYTES) == (ssize_t)sizeof slot);
+    close(fd);
+    CU_ASSERT_EQUAL(slot[8], 0xF1); /* kind */
+    CU_ASSERT_EQUAL(slot[9], 1);    /* slots */
+    CU_ASSERT(memcmp(slot + 24, "k/e", 3) == 0);
+
+    struct copy_ctx cp;
+    memset(&cp, 0, sizeof cp);
+    journal_scan(j, 0, 0, 2, on_copy, &cp);
+    CU_ASSERT_EQUAL_FATAL(cp.n, 2);
+    CU_ASSERT_FALSE(cp.bad);
+    CU_ASSERT_EQUAL(cp.rec[0].peak_pct, 0);
+    CU_ASSERT_FALSE(cp.rec[0].has_credits);
+    CU_ASSERT_EQUAL(cp.rec[1].peak_pct, 80);
+    CU_ASSERT_TRUE(cp.rec[1].has_credits);
+    CU_ASSERT_EQUAL(cp.rec[1].credit_version, 42);
+    CU_ASSERT(memcmp(cp.ep[1], ep, sizeof ep) == 0 && memcmp(cp.key[1], key, sizeof key) == 0);
+    memset(&cp, 0, sizeof cp);
+    journal_scan(j, 1 + JOURNAL_MAX_SLOTS, 0, 0, on_copy, &cp);
+    CU_ASSERT_EQUAL_FATAL(cp.n, 1);
+    CU_ASSERT_EQUAL(cp.rec[0].peak_pct, 100);
+    CU_ASSERT_EQUAL(cp.rec[0].outcome, USAGE_RATE_LIMITED);
+    CU_ASSERT_EQUAL(cp.rec[0].ts_ms, 3);
+    journal_close(j, true);
+    dir_teardown();
+}
+
 static void test_roundtrip_and_bounds(void)
 {
     struct api_error err = {0};
@@ -257,8 +311,8 @@ static void test_roundtrip_and_bounds(void)
         key[i] = BASE62[i % 62];
     for (size_t i = 0; i < sizeof ep; i++)
         ep[i] = (char)('a' + i % 26);
-    struct journal_rec small = {5, USAGE_DENIED_OTHER, 1000, "k", 1, "/", 1, false, 0};
-    struct journal_rec big = {-7, USAGE_RATE_LIMITED, 1, key, sizeof key, ep, sizeof ep, false, 0};
+    struct journal_rec small = {5, USAGE_DENIED_OTHER, 1000, "k", 1, "/", 1, false, 0, 0};
+    struct journal_rec big = {-7, USAGE_RATE_LIMITED, 1, key, sizeof key, ep, sizeof ep, false, 0, 0};
     CU_ASSERT_EQUAL(journal_append(j, &small), 0);
     CU_ASSERT_EQUAL(journal_reserved(j), 1);
     CU_ASSERT_EQUAL(journal_append(j, &big), 0);
@@ -319,7 +373,7 @@ static const struct journal_rec *big_rec(struct big_rec *b, char fill)
     memset(b->key, fill, sizeof b->key);
     memset(b->ep, fill + 1, sizeof b->ep);
     b->rec = (struct journal_rec){42, USAGE_QUOTA_EXCEEDED, 7, b->key, sizeof b->key, b->ep,
-                                  sizeof b->ep, false, 0};
+                                  sizeof b->ep, false, 0, 0};
     return &b->rec;
 }
 
@@ -334,7 +388,7 @@ static void test_wrap(void)
     CU_ASSERT_FATAL(j != NULL);
     uint64_t cap = journal_capacity(j);
 
-    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0};
+    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0, 0};
     for (uint64_t i = 0; i < cap - 2; i++)
         CU_ASSERT_EQUAL(journal_append(j, &one), 0);
     size_t n = 0;
@@ -382,7 +436,7 @@ static void test_full(void)
     struct journal *j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
     uint64_t cap = journal_capacity(j);
-    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0};
+    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0, 0};
     uint64_t ok = 0;
     while (ok <= cap && journal_append(j, &one) == 0)
         ok++;
@@ -427,17 +481,17 @@ static void test_malformed(void)
     char longer[JOURNAL_ENDPOINT_MAX + 2];
     memset(longer, 'e', sizeof longer);
     const struct journal_rec bad[] = {
-        {1, USAGE_ALLOWED, 1, "k", 0, "/e", 2, false, 0},
-        {1, USAGE_ALLOWED, 1, longer, JOURNAL_KEY_MAX + 1, "/e", 2, false, 0},
-        {1, USAGE_ALLOWED, 1, "k", 1, "/e", 0, false, 0},
-        {1, USAGE_ALLOWED, 1, "k", 1, longer, JOURNAL_ENDPOINT_MAX + 1, false, 0},
-        {1, USAGE_ALLOWED, 0, "k", 1, "/e", 2, false, 0},
-        {1, USAGE_ALLOWED, 1001, "k", 1, "/e", 2, false, 0},
-        {1, USAGE_ALLOWED, -5, "k", 1, "/e", 2, false, 0},
-        {1, USAGE_OUTCOMES, 1, "k", 1, "/e", 2, false, 0},
-        {1, (enum usage_outcome)-1, 1, "k", 1, "/e", 2, false, 0},
-        {1, USAGE_ALLOWED, 1, NULL, 1, "/e", 2, false, 0},
-        {1, USAGE_ALLOWED, 1, "k", 1, NULL, 2, false, 0},
+        {1, USAGE_ALLOWED, 1, "k", 0, "/e", 2, false, 0, 0},
+        {1, USAGE_ALLOWED, 1, longer, JOURNAL_KEY_MAX + 1, "/e", 2, false, 0, 0},
+        {1, USAGE_ALLOWED, 1, "k", 1, "/e", 0, false, 0, 0},
+        {1, USAGE_ALLOWED, 1, "k", 1, longer, JOURNAL_ENDPOINT_MAX + 1, false, 0, 0},
+        {1, USAGE_ALLOWED, 0, "k", 1, "/e", 2, false, 0, 0},
+        {1, USAGE_ALLOWED, 1001, "k", 1, "/e", 2, false, 0, 0},
+        {1, USAGE_ALLOWED, -5, "k", 1, "/e", 2, false, 0, 0},
+        {1, USAGE_OUTCOMES, 1, "k", 1, "/e", 2, false, 0, 0},
+        {1, (enum usage_outcome)-1, 1, "k", 1, "/e", 2, false, 0, 0},
+        {1, USAGE_ALLOWED, 1, NULL, 1, "/e", 2, false, 0, 0},
+        {1, USAGE_ALLOWED, 1, "k", 1, NULL, 2, false, 0, 0},
     };
     for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++)
         CU_ASSERT_EQUAL(journal_append(j, &bad[i]), -1);
@@ -446,7 +500,7 @@ static void test_malformed(void)
     CU_ASSERT_EQUAL(journal_reserved(j), 0);
     /* The limits themselves are fine. */
     const struct journal_rec good = {1, USAGE_OUTCOMES - 1, 1000, longer, JOURNAL_KEY_MAX, longer,
-                                     JOURNAL_ENDPOINT_MAX, false, 0};
+                                     JOURNAL_ENDPOINT_MAX, false, 0, 0};
     CU_ASSERT_EQUAL(journal_append(j, &good), 0);
     CU_ASSERT_EQUAL(journal_dropped(j), TG_ARRAY_LEN(bad) + 1);
     journal_close(j, true);
@@ -906,7 +960,7 @@ static void test_corrupt_files(void)
      * nothing is read, every slot is lost. */
     j = journal_create(jdir, 1, &err);
     CU_ASSERT_FATAL(j != NULL);
-    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0};
+    struct journal_rec one = {1, USAGE_ALLOWED, 1, "k", 1, "/e", 2, false, 0, 0};
     for (int i = 0; i < 10; i++)
         CU_ASSERT_EQUAL(journal_append(j, &one), 0);
     journal_path(journal_id(j), path, sizeof path);
@@ -939,6 +993,7 @@ int main(void)
         UNIT_TEST(test_create),
         UNIT_TEST(test_roundtrip_and_bounds),
         UNIT_TEST(test_credit_version),
+        UNIT_TEST(test_peak),
         UNIT_TEST(test_wrap),
         UNIT_TEST(test_full),
         UNIT_TEST(test_malformed),

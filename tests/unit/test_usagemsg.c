@@ -10,7 +10,7 @@
 static struct journal_rec rec(const char *key, const char *ep, int64_t ts_ms,
                               enum usage_outcome o, int cost)
 {
-    struct journal_rec r = {ts_ms, o, cost, key, strlen(key), ep, strlen(ep), false, 0};
+    struct journal_rec r = {ts_ms, o, cost, key, strlen(key), ep, strlen(ep), false, 0, 0};
     return r;
 }
 
@@ -137,7 +137,7 @@ static void test_agg_events_and_merge(void)
     struct usage_agg *m = usage_agg_new();
     usage_agg_merge(m, b);
     usage_agg_merge(m, b);
-    struct usage_bucket plain = {"key_a", "GET /x", 60, {1, 1, 0, 0, 0}, {0, 0, 0, 0, NULL}};
+    struct usage_bucket plain = {"key_a", "GET /x", 60, {1, 1, 0, 0, 0}, {0, 0, 0, 0, NULL}, {0}};
     usage_agg_merge(m, &plain);
     const struct usage_bucket *c = find(m, "key_a", "GET /x", 60);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
@@ -148,7 +148,7 @@ static void test_agg_events_and_merge(void)
     CU_ASSERT_EQUAL(c->rt.hist[hist_bucket(3000)], 2);
     CU_ASSERT_EQUAL(c->n.allowed, 1);
     /* A bucket without events merged into an empty one keeps hist NULL. */
-    usage_agg_merge(m, &(struct usage_bucket){"key_z", "GET /x", 60, {1, 1, 0, 0, 0}, {0}});
+    usage_agg_merge(m, &(struct usage_bucket){"key_z", "GET /x", 60, {1, 1, 0, 0, 0}, {0}, {0}});
     CU_ASSERT_PTR_NULL(find(m, "key_z", "GET /x", 60)->rt.hist);
     usage_agg_free(m);
     usage_agg_free(a);
@@ -233,6 +233,67 @@ static void test_build_parse_round_trip(void)
     CU_ASSERT_PTR_NULL(m.buckets);
     usage_msg_fini(&m); /* twice: harmless */
     usage_msg_fini(NULL);
+    free(body);
+    usage_agg_free(a);
+}
+
+/* The marks of the alerts: the highest peak at its earliest check, the span
+ * of the denials, the latest check; through aggregation, merge, the message
+ * and back.  A bucket without marks is sent as the older 8-member row. */
+static void test_marks_build_parse(void)
+{
+    struct usage_agg *a = usage_agg_new();
+    struct journal_rec rs[] = {
+        rec("key_a", "GET /x", 1700000001000, USAGE_ALLOWED, 1),
+        rec("key_a", "GET /x", 1700000005000, USAGE_ALLOWED, 1),
+        rec("key_a", "GET /x", 1700000003000, USAGE_ALLOWED, 1),
+        rec("key_a", "GET /x", 1700000004000, USAGE_RATE_LIMITED, 1),
+        rec("key_a", "GET /x", 1700000002000, USAGE_RATE_LIMITED, 1),
+        rec("key_a", "GET /x", 1700000006000, USAGE_ALLOWED, 1),
+    };
+    uint8_t peaks[] = {50, 90, 90, 100, 100, 0};
+    for (size_t i = 0; i < TG_ARRAY_LEN(rs); i++) {
+        rs[i].peak_pct = peaks[i];
+        usage_agg_add_check(a, &rs[i]);
+    }
+    const struct usage_bucket *b = find(a, "key_a", "GET /x", 1699999980);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(b->m.peak_pct, 100);
+    CU_ASSERT_EQUAL(b->m.peak_ms, 1700000002000); /* the earlier of the two at 100 */
+    CU_ASSERT_EQUAL(b->m.deny_first_ms, 1700000002000);
+    CU_ASSERT_EQUAL(b->m.deny_last_ms, 1700000004000);
+    CU_ASSERT_EQUAL(b->m.last_ms, 1700000006000);
+    struct usage_counts one = {1, 1, 0, 0, 0};
+    usage_agg_add(a, "key_b", "*", 1700000040, &one);
+    size_t len = 0;
+    char *body = usage_msg_build("b", a, NULL, 0, NULL, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "[\"key_a\",\"GET /x\",1699999980,4,4,2,0,0,100,"
+                                        "1700000002000,1700000002000,1700000004000,1700000006000]"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "[\"key_b\",\"*\",1700000040,1,1,0,0,0]"));
+    struct usage_msg m;
+    struct api_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(usage_msg_parse(body, len, &m, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(m.nbuckets, 2);
+    CU_ASSERT(memcmp(&m.buckets[0].m, &b->m, sizeof b->m) == 0);
+    CU_ASSERT_EQUAL(m.buckets[1].m.peak_pct, 0);
+    CU_ASSERT_EQUAL(m.buckets[1].m.last_ms, 0);
+    /* Merged (billingd's window): a higher peak wins, a tie keeps the earlier. */
+    struct usage_agg *w = usage_agg_new();
+    usage_agg_merge(w, &m.buckets[0]);
+    struct usage_bucket later = m.buckets[0];
+    later.m = (struct usage_marks){100, 1700000001500, 1700000001500, 1700000009000,
+                                   1700000009000};
+    usage_agg_merge(w, &later);
+    const struct usage_bucket *mb = find(w, "key_a", "GET /x", 1699999980);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mb);
+    CU_ASSERT_EQUAL(mb->m.peak_ms, 1700000001500);
+    CU_ASSERT_EQUAL(mb->m.deny_first_ms, 1700000001500);
+    CU_ASSERT_EQUAL(mb->m.deny_last_ms, 1700000009000);
+    CU_ASSERT_EQUAL(mb->m.last_ms, 1700000009000);
+    CU_ASSERT_EQUAL(mb->n.rate_limited, 4);
+    usage_agg_free(w);
+    usage_msg_fini(&m);
     free(body);
     usage_agg_free(a);
 }
@@ -339,6 +400,10 @@ static void test_parse_accepts(void)
     CU_ASSERT(parses(C("[\"k\",\"e\",60,1000000000000,0,0,0,0]")));
     CU_ASSERT(parses(C("[\"k\",\"\\u00e9\",60,1,1,0,0,0],[\"k\",\"e\",60,1,1,0,0,0]")));
     CU_ASSERT(parses(E("[\"i\",\"k\",\"e\",100,0,0]")));
+    /* The marks: optional, each time 0 or within the row's minute. */
+    CU_ASSERT(parses(C("[\"k\",\"e\",60,1,1,2,0,0,80,60500,61000,62000,119999]")));
+    CU_ASSERT(parses(C("[\"k\",\"e\",60,1,1,0,0,0,0,0,0,0,0]")));
+    CU_ASSERT(parses(C("[\"k\",\"e\",60,0,0,1,0,0,100,60000,60000,60000,60000]")));
     CU_ASSERT(parses(E("[\"i\",\"k\",\"e\",599,3600000000,253402300799999]")));
 }
 
@@ -382,6 +447,21 @@ static void test_parse_rejects(void)
         C("[\"k\",\"e\",60,1000000000001,0,0,0,0]"), /* over USAGE_COUNT_MAX */
         C("[\"k\",\"e\",60,99999999999999999999,0,0,0,0]"),
         C("[\"k\",\"e\",60,1,1,0,0,0,[]]"),
+        C("[\"k\",\"e\",60,1,1,0,0,0,0,0,0,0]"),                 /* 12 items */
+        C("[\"k\",\"e\",60,1,1,0,0,0,0,0,0,0,0,0]"),             /* 14 items */
+        C("[\"k\",\"e\",60,1,1,0,0,0,101,60000,0,0,60000]"),      /* peak over 100 */
+        C("[\"k\",\"e\",60,1,1,0,0,0,-1,0,0,0,60000]"),
+        C("[\"k\",\"e\",60,1,1,0,0,0,80,59999,0,0,60000]"),       /* peak before the minute */
+        C("[\"k\",\"e\",60,1,1,0,0,0,80,120000,0,0,60000]"),      /* ... after it */
+        C("[\"k\",\"e\",60,1,1,0,0,0,80,0,0,0,60000]"),           /* a peak without time */
+        C("[\"k\",\"e\",60,1,1,0,0,0,0,60000,0,0,60000]"),        /* a time without peak */
+        C("[\"k\",\"e\",60,1,1,0,0,0,0,0,60000,60000,60000]"),    /* denial times, no denial */
+        C("[\"k\",\"e\",60,1,1,2,0,0,0,0,0,0,60000]"),            /* denials without times */
+        C("[\"k\",\"e\",60,1,1,2,0,0,0,0,62000,61000,62000]"),    /* first after last */
+        C("[\"k\",\"e\",60,1,1,2,0,0,0,0,61000,120000,62000]"),   /* last out of the minute */
+        C("[\"k\",\"e\",60,1,1,0,0,0,0,0,0,0,120000]"),           /* last check out of it */
+        C("[\"k\",\"e\",60,1,1,0,0,0,0,0,0,0,60000.0]"),
+        C("[\"k\",\"e\",60,1,1,0,0,0,\"80\",60000,0,0,60000]"),
         C("[\"k\\u0000\",\"e\",60,1,1,0,0,0]"),      /* NUL */
         C("[\"k\",\"\xff\",60,1,1,0,0,0]"),          /* invalid UTF-8 */
         C("[\"k\",\"e\",60,1,1,0,0,0],"),            /* trailing comma */
@@ -481,6 +561,7 @@ int main(void)
         UNIT_TEST(test_build_parse_round_trip),
         UNIT_TEST(test_build_empty_and_bad_utf8),
         UNIT_TEST(test_credits_build_parse),
+        UNIT_TEST(test_marks_build_parse),
         UNIT_TEST(test_parse_accepts),
         UNIT_TEST(test_parse_rejects),
         UNIT_TEST(test_parse_string_limits),
