@@ -579,6 +579,9 @@ static int read_lookups(struct lookups *l, int with_pg)
 
 #define FORGED 10000
 #define LEGIT_KEYS 20
+/* Store reads the real keys may cause during the flood (see below): the
+ * pool's 4 processes times LEGIT_KEYS, and some room. */
+#define REAL_MISSES_MAX 100
 
 /* What a forger computes: an unkeyed checksum (CRC-32 in base62) over
  * prefix and secret, the format's check before it was keyed. */
@@ -666,10 +669,15 @@ static void test_gate_forged_keys(void)
 	       FORGED, first);
 	EXPECT(legit_bad == 0, "%d checks of real keys were not allowed", legit_bad);
 	/* Every key record read from PostgreSQL is an index scan of key_secrets;
-	 * only the real keys, cached by now, could cause any. */
-	EXPECT(b.pg_scans - a.pg_scans <= 20,
+	 * only the real keys, cached by now, could cause any.  A forged key that
+	 * got past the checksum would cost one each: FORGED in all.  A real
+	 * key costs one read in each process that had not been sent it during
+	 * the warm-up (which stops at the first quiet round, and the web server
+	 * chooses the process): at most the pool's processes (4) times
+	 * LEGIT_KEYS, far below FORGED. */
+	EXPECT(b.pg_scans - a.pg_scans <= REAL_MISSES_MAX,
 	       "%d forged keys: %lld index scans of key_secrets (the 2,000 checks of real keys "
-	       "allow 20)", FORGED, b.pg_scans - a.pg_scans);
+	       "allow %d)", FORGED, b.pg_scans - a.pg_scans, REAL_MISSES_MAX);
 	printf("\n    forged keys: %d refused; %lld index scans of key_secrets", FORGED - not401,
 	       b.pg_scans - a.pg_scans);
 	if (b.hits - a.hits + b.misses - a.misses == 0) {
@@ -687,14 +695,15 @@ static void test_gate_forged_keys(void)
 	       "%d forged keys read %lld key records from PostgreSQL", FORGED, b.loads_pg - a.loads_pg);
 	EXPECT(b.evictions == a.evictions, "%d forged keys evicted %lld cached records", FORGED,
 	       b.evictions - a.evictions);
-	EXPECT(b.misses - a.misses <= 20 && b.loads_redis - a.loads_redis <= b.misses - a.misses,
+	EXPECT(b.misses - a.misses <= REAL_MISSES_MAX &&
+		       b.loads_redis - a.loads_redis <= b.misses - a.misses,
 	       "%d forged keys: %lld cache misses, %lld key records read from Redis (the 2,000 "
-	       "checks of real keys allow 20)", FORGED, b.misses - a.misses,
-	       b.loads_redis - a.loads_redis);
+	       "checks of real keys allow %d)", FORGED, b.misses - a.misses,
+	       b.loads_redis - a.loads_redis, REAL_MISSES_MAX);
 	rate = (double)(b.hits - a.hits) / (double)(b.hits - a.hits + b.misses - a.misses);
 	printf("; real keys' cache hit rate %.4f (%lld hits, %lld misses)\n", rate,
 	       b.hits - a.hits, b.misses - a.misses);
-	EXPECT(rate > 0.99, "the real keys' cache hit rate fell to %.4f during the flood", rate);
+	EXPECT(rate > 0.95, "the real keys' cache hit rate fell to %.4f during the flood", rate);
 }
 
 int itest_register_gate(void)
