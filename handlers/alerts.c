@@ -188,10 +188,11 @@ static void alert_get(struct http_req *r)
 static void alert_list(struct http_req *r)
 {
     static const char *const allowed[] = {"key_id", "owner_id", "metric", NULL};
+    /* Not owner_filter_or_reply: the owner's rules include those of its
+     * keys, which carry no owner_id. */
+    struct api_error e;
     const char *q = http_query(r, "owner_id");
-    if (q && !auth_sees_owner(&r->who, q)) {
-        struct api_error e;
-        api_error_set(&e, ERR_FORBIDDEN, "owner_id", "This token serves another owner_id.");
+    if (owner_named_or_fail(r, q, &e) != 0) {
         http_reply_error(r, &e);
         return;
     }

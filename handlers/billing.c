@@ -84,10 +84,8 @@ static int records_query(struct http_req *r, struct page *p, struct records_curs
                       "owner_id must be 1 to %d characters.", OWNER_MAX);
         return -1;
     }
-    if (owner && !auth_sees_owner(&r->who, owner)) {
-        api_error_set(e, ERR_FORBIDDEN, "owner_id", "This token serves another owner_id.");
+    if (owner_named_or_fail(r, owner, e) != 0)
         return -1;
-    }
     if (period && period_or_fail(period, e) != 0)
         return -1;
     if (limit && parse_int64(limit, 1, 1000, &p->limit) != 0) {

@@ -150,6 +150,14 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
     pg_res_free(res);
 }
 
+int owner_named_or_fail(const struct http_req *r, const char *owner_id, struct api_error *e)
+{
+    if (!owner_id || auth_sees_owner(&r->who, owner_id))
+        return 0;
+    api_error_set(e, ERR_FORBIDDEN, "owner_id", "This token serves another owner_id.");
+    return -1;
+}
+
 int owner_body_or_fail(const struct http_req *r, json_object *body, const char *const *denied,
                        struct api_error *e)
 {
@@ -162,19 +170,14 @@ int owner_body_or_fail(const struct http_req *r, json_object *body, const char *
         }
     }
     json_object *owner = jsonx_get(body, "owner_id");
-    if (owner && !auth_sees_owner(&r->who, json_object_get_string(owner))) {
-        api_error_set(e, ERR_FORBIDDEN, "owner_id", "This token serves another owner_id.");
-        return -1;
-    }
-    return 0;
+    return owner_named_or_fail(r, owner ? json_object_get_string(owner) : NULL, e);
 }
 
 int owner_filter_or_reply(struct http_req *r, const char **owner)
 {
+    struct api_error e;
     const char *scope = auth_owner_scope(&r->who), *q = http_query(r, "owner_id");
-    if (q && !auth_sees_owner(&r->who, q)) {
-        struct api_error e;
-        api_error_set(&e, ERR_FORBIDDEN, "owner_id", "This token serves another owner_id.");
+    if (owner_named_or_fail(r, q, &e) != 0) {
         http_reply_error(r, &e);
         return -1;
     }

@@ -48,6 +48,11 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
                  const char *const *filters,
                  void (*render)(struct http_req *r, json_object *item, void *arg), void *arg);
 
+/* 0 when the caller may name owner_id in a body or query (NULL: none
+ * named), else -1 with 403 forbidden on "owner_id" in e: an owner token
+ * names only its own owner. */
+int owner_named_or_fail(const struct http_req *r, const char *owner_id,
+                        struct api_error *e) TG_WUR;
 /* What an owner token may not put in a body: an owner_id other than its
  * own, or any of the members of denied (NULL terminated, may be NULL), even
  * as null.  403 forbidden naming the member; nothing for the roles that

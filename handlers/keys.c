@@ -116,10 +116,12 @@ static void key_create(struct http_req *r)
     /* An owner token's keys are its owner's, on its tier. */
     const char *scope = auth_owner_scope(&r->who);
     const char *owner = str_param(body, "owner_id") ? str_param(body, "owner_id") : scope;
-    if (!owner)
+    int rc = owner_body_or_fail(r, body, owner_denied, &e);
+    if (rc == 0 && !owner) {
         api_error_set(&e, ERR_MISSING_FIELD, "owner_id", "Missing required field 'owner_id'.");
-    if (owner_body_or_fail(r, body, owner_denied, &e) != 0 || !owner ||
-        validate_common(body, true, &e) != 0) {
+        rc = -1;
+    }
+    if (rc != 0 || validate_common(body, true, &e) != 0) {
         http_reply_error(r, &e);
         json_object_put(body);
         return;
