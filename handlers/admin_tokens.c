@@ -1,4 +1,5 @@
 /* Admin tokens: the credentials of the management API, one role each. */
+#include <stdio.h>
 #include <string.h>
 
 #include "auth.h"
@@ -7,26 +8,58 @@
 #include "handlers.h"
 #include "keys.h"
 
+/* Checks the body of a new token; *expires receives expires_at as epoch
+ * milliseconds ("" when absent), the form the SQL takes. */
+static int validate_token(json_object *body, char expires[24], struct api_error *e)
+{
+    const char *role = json_object_get_string(jsonx_get(body, "role"));
+    json_object *name = jsonx_get(body, "name"), *owner = jsonx_get(body, "owner_id");
+    json_object *tier = jsonx_get(body, "tier"), *exp = jsonx_get(body, "expires_at");
+    expires[0] = '\0';
+    if (!auth_role_bit(role)) {
+        api_error_set(e, ERR_INVALID_ARGUMENT, "role",
+                      "role must be admin, operator, billing, viewer, service or owner.");
+        return -1;
+    }
+    if ((name && jsonx_string_len(name, "name", 0, 200, true, e) != 0) ||
+        auth_token_binding(role, owner != NULL, tier != NULL, e) != 0 ||
+        (owner && jsonx_string_len(owner, "owner_id", 1, 128, true, e) != 0))
+        return -1;
+    if (tier && !name_ok(json_object_get_string(tier), (size_t)json_object_get_string_len(tier),
+                         32, "_-")) {
+        api_error_set(e, ERR_INVALID_ARGUMENT, "tier", "tier names no existing tier.");
+        return -1;
+    }
+    int64_t ms;
+    if (exp) {
+        if (auth_token_expiry(json_object_get_string(exp), now_ms(), &ms, e) != 0)
+            return -1;
+        snprintf(expires, 24, "%lld", (long long)ms);
+    }
+    return 0;
+}
+
+static const char *str_or_null(json_object *body, const char *name)
+{
+    json_object *v = jsonx_get(body, name);
+    return v ? json_object_get_string(v) : NULL;
+}
+
 static void token_create(struct http_req *r)
 {
     static const struct jx_field fields[] = {
-        {"role", JX_STRING, true, false},
-        {"name", JX_STRING, false, true},
+        {"role", JX_STRING, true, false},     {"name", JX_STRING, false, true},
+        {"owner_id", JX_STRING, false, false}, {"tier", JX_STRING, false, false},
+        {"expires_at", JX_STRING, false, true},
     };
     struct api_error e;
     json_object *body = body_or_reply(r, fields, TG_ARRAY_LEN(fields));
     if (!body)
         return;
-    const char *role = json_object_get_string(jsonx_get(body, "role"));
-    json_object *name = jsonx_get(body, "name");
     struct pg_conn *c = NULL;
     struct pg_res *res = NULL;
-    if (!auth_role_bit(role)) {
-        api_error_set(&e, ERR_INVALID_ARGUMENT, "role",
-                      "role must be admin, operator, billing, viewer or service.");
-        goto fail;
-    }
-    if (name && jsonx_string_len(name, "name", 0, 200, true, &e) != 0)
+    char expires[24];
+    if (validate_token(body, expires, &e) != 0)
         goto fail;
     if (!(c = db_or_reply(r)))
         goto out;
@@ -34,15 +67,19 @@ static void token_create(struct http_req *r)
     keys_generate(r->app->cfg.hmac_secret, KEYS_TOKEN_PREFIX, token);
     keys_hash_hex(r->app->cfg.hmac_secret, token, strlen(token), hash);
     keys_new_id("tok", id);
-    const char *p[] = {id, hash, role, name ? json_object_get_string(name) : NULL,
-                       r->app->cfg.hmac_secret_id};
-    if (pg_begin(c, &e) != 0 ||
+    const char *tier = str_or_null(body, "tier");
+    const char *p[] = {id, hash, str_or_null(body, "role"), str_or_null(body, "name"),
+                       r->app->cfg.hmac_secret_id, str_or_null(body, "owner_id"), tier,
+                       expires[0] ? expires : NULL};
+    if (pg_begin(c, &e) != 0 || (tier && tier_exists(c, tier, &e) != 0) ||
         !(res = pg_query(c,
-                         "INSERT INTO admin_tokens (id, hash, role, name, secret_id)"
-                         " VALUES ($1, $2, $3, $4, $5)"
+                         "INSERT INTO admin_tokens (id, hash, role, name, secret_id, owner_id,"
+                         "  tier, expires_at)"
+                         " VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                         "  'epoch'::timestamptz + $8::bigint * interval '1 millisecond')"
                          " RETURNING tg_token_json(admin_tokens)::text,"
                          "  tg_changes(NULL, tg_token_json(admin_tokens))::text",
-                         5, p, &e)) ||
+                         8, p, &e)) ||
         audit_or_fail(r, c, "token.create", "token", id, pg_val(res, 0, 1), &e) != 0 ||
         pg_commit(c, &e) != 0)
         goto fail;
@@ -121,6 +158,12 @@ static void whoami(struct http_req *r)
     json_object_object_add(o, "id", json_object_new_string(r->who.id));
     json_object_object_add(o, "role", json_object_new_string(r->who.role));
     json_object_object_add(o, "name", r->who.name[0] ? json_object_new_string(r->who.name) : NULL);
+    if (auth_owner_scope(&r->who)) {
+        json_object_object_add(o, "owner_id", json_object_new_string(r->who.owner_id));
+        json_object_object_add(o, "tier", json_object_new_string(r->who.tier));
+    }
+    json_object_object_add(o, "expires_at", jsonx_time_or_null(r->who.has_expires,
+                                                                r->who.expires_ms));
     http_reply(r, 200, o, NULL);
 }
 

@@ -2,7 +2,8 @@
  * The rules are evaluated by billingd (alerteval.h) and delivered by its
  * deliverer (alertsend.h); see docs/alerts.md.  The secret is write-only:
  * it is sealed before it reaches the database (sealbox.h) and appears in
- * no answer, audit entry or log line. */
+ * no answer, audit entry or log line.  An owner token sees the rules of
+ * its owner and of its owner's keys only (ALERT_OWNED). */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,12 @@
 #define COOLDOWN_MAX (30 * 86400)
 #define SECRET_MIN 16
 #define SECRET_MAX 256
+
+/* True for rule a when $n is NULL (a role not scoped to an owner) or when
+ * the rule watches owner $n or one of its keys. */
+#define ALERT_OWNED(n)                                                                \
+    "(" n "::text IS NULL OR a.owner_id = " n " OR EXISTS (SELECT 1 FROM keys k"      \
+    " WHERE k.id = a.key_id AND k.owner_id = " n "))"
 
 /* The metrics and the thresholds each accepts. */
 static const struct {
@@ -92,7 +99,7 @@ static void alert_create(struct http_req *r)
     json_object *body = body_or_reply(r, fields, TG_ARRAY_LEN(fields));
     if (!body)
         return;
-    if (validate_rule(r, body, &e) != 0) {
+    if (owner_body_or_fail(r, body, NULL, &e) != 0 || validate_rule(r, body, &e) != 0) {
         http_reply_error(r, &e);
         json_object_put(body);
         return;
@@ -116,9 +123,13 @@ static void alert_create(struct http_req *r)
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         goto out;
-    const char *kp[] = {key_id};
+    /* Another owner's key is answered as an unknown one. */
+    const char *kp[] = {key_id, auth_owner_scope(&r->who)};
     if (pg_begin(c, &e) != 0 ||
-        (key_id && !(k = pg_query(c, "SELECT 1 FROM keys WHERE id = $1", 1, kp, &e))))
+        (key_id && !(k = pg_query(c,
+                                  "SELECT 1 FROM keys WHERE id = $1"
+                                  " AND ($2::text IS NULL OR owner_id = $2)",
+                                  2, kp, &e))))
         goto fail;
     if (k && pg_nrows(k) == 0) {
         api_error_set(&e, ERR_INVALID_ARGUMENT, "key_id", "key_id names no key.");
@@ -154,10 +165,11 @@ static void alert_get(struct http_req *r)
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    const char *p[] = {r->params[0]};
-    json_object *a = pg_query_json(
-        c, "SELECT tg_alert_json(a)::text FROM alert_rules a WHERE id = $1 AND deleted_at IS NULL",
-        1, p, "Alert", &e);
+    const char *p[] = {r->params[0], auth_owner_scope(&r->who)};
+    json_object *a = pg_query_json(c,
+                                   "SELECT tg_alert_json(a)::text FROM alert_rules a"
+                                   " WHERE id = $1 AND deleted_at IS NULL AND " ALERT_OWNED("$2"),
+                                   2, p, "Alert", &e);
     db_release(r, c);
     if (a)
         http_reply(r, 200, a, NULL);
@@ -168,15 +180,24 @@ static void alert_get(struct http_req *r)
 static void alert_list(struct http_req *r)
 {
     static const char *const allowed[] = {"key_id", "owner_id", "metric", NULL};
-    const char *filters[] = {http_query(r, "key_id"), http_query(r, "owner_id"),
-                             http_query(r, "metric")};
+    /* Not owner_filter_or_reply: the owner's rules include those of its
+     * keys, which carry no owner_id. */
+    struct api_error e;
+    const char *q = http_query(r, "owner_id");
+    if (owner_named_or_fail(r, q, &e) != 0) {
+        http_reply_error(r, &e);
+        return;
+    }
+    const char *filters[] = {http_query(r, "key_id"), q, http_query(r, "metric"),
+                             auth_owner_scope(&r->who)};
     reply_paged(r, allowed,
                 "SELECT tg_alert_json(a)::text, tg_cursor(created_at, id) FROM alert_rules a"
                 " WHERE deleted_at IS NULL AND ($1::text IS NULL OR key_id = $1)"
                 "  AND ($2::text IS NULL OR owner_id = $2) AND ($3::text IS NULL OR metric = $3)"
-                "  AND ($4::bigint IS NULL OR (created_at, id) > (tg_from_us($4::bigint), $5))"
-                " ORDER BY created_at, id LIMIT $6::bigint",
-                3, filters, NULL, NULL);
+                "  AND " ALERT_OWNED("$4")
+                "  AND ($5::bigint IS NULL OR (created_at, id) > (tg_from_us($5::bigint), $6))"
+                " ORDER BY created_at, id LIMIT $7::bigint",
+                4, filters, NULL, NULL);
 }
 
 /* Deletes the rule (kept, marked deleted, so that its deliveries stay
@@ -187,16 +208,17 @@ static void alert_delete(struct http_req *r)
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    const char *p[] = {r->params[0]};
+    const char *p[] = {r->params[0], auth_owner_scope(&r->who)};
     struct pg_res *res = NULL;
     if (pg_begin(c, &e) != 0 ||
         !(res = pg_query(c,
-                         "WITH d AS (UPDATE alert_rules SET deleted_at = clock_timestamp()"
-                         "  WHERE id = $1 AND deleted_at IS NULL RETURNING tg_alert_json(alert_rules) AS j),"
+                         "WITH d AS (UPDATE alert_rules a SET deleted_at = clock_timestamp()"
+                         "  WHERE id = $1 AND deleted_at IS NULL AND " ALERT_OWNED("$2")
+                         "  RETURNING tg_alert_json(a) AS j),"
                          " x AS (UPDATE alert_events SET state = 'cancelled', done_at = clock_timestamp()"
                          "  WHERE rule_id = $1 AND state = 'pending' AND EXISTS (SELECT 1 FROM d))"
                          " SELECT tg_changes(j, '{}'::jsonb)::text FROM d",
-                         1, p, &e)))
+                         2, p, &e)))
         goto fail;
     if (pg_nrows(res) == 0) {
         api_error_set(&e, ERR_NOT_FOUND, NULL, "Alert not found.");
@@ -223,9 +245,11 @@ static void alert_deliveries(struct http_req *r)
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    const char *p[] = {r->params[0]};
-    struct pg_res *res = pg_query(
-        c, "SELECT 1 FROM alert_rules WHERE id = $1 AND deleted_at IS NULL", 1, p, &e);
+    const char *p[] = {r->params[0], auth_owner_scope(&r->who)};
+    struct pg_res *res = pg_query(c,
+                                  "SELECT 1 FROM alert_rules a WHERE id = $1 AND deleted_at IS NULL"
+                                  " AND " ALERT_OWNED("$2"),
+                                  2, p, &e);
     int found = res ? pg_nrows(res) : -1;
     pg_res_free(res);
     db_release(r, c);
@@ -250,8 +274,9 @@ static void alert_deliveries(struct http_req *r)
 }
 
 /* The contract gives alerts to admin and operator (roles are sets: viewer
- * reads keys, tiers and usage, not alerts, whose webhooks are configuration). */
-#define ROLES (ROLE_ADMIN | ROLE_OPERATOR)
+ * reads keys, tiers and usage, not alerts, whose webhooks are configuration),
+ * and to an owner for its own. */
+#define ROLES (ROLE_ADMIN | ROLE_OPERATOR | ROLE_OWNER)
 
 const struct route alerts_routes[] = {
     {"GET", "/v1/alerts", ROLES, alert_list, 0, NULL},

@@ -84,6 +84,8 @@ static int records_query(struct http_req *r, struct page *p, struct records_curs
                       "owner_id must be 1 to %d characters.", OWNER_MAX);
         return -1;
     }
+    if (owner_named_or_fail(r, owner, e) != 0)
+        return -1;
     if (period && period_or_fail(period, e) != 0)
         return -1;
     if (limit && parse_int64(limit, 1, 1000, &p->limit) != 0) {
@@ -109,8 +111,11 @@ static void records_list(struct http_req *r)
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    const char *p[] = {http_query(r, "owner_id"), http_query(r, "period"), cur.period, cur.owner,
-                       cur.currency, pg.limit_plus_one};
+    /* An owner token's records are its owner's: the filter is in the SQL. */
+    const char *owner = auth_owner_scope(&r->who) ? auth_owner_scope(&r->who)
+                                                  : http_query(r, "owner_id");
+    const char *p[] = {owner, http_query(r, "period"), cur.period, cur.owner, cur.currency,
+                       pg.limit_plus_one};
     struct pg_res *res = pg_query(c,
                                   "SELECT item::text, item_cursor"
                                   " FROM tg_billing_records($1, $2, $3, $4, $5, $6::bigint)",
@@ -177,7 +182,8 @@ fail:
 }
 
 const struct route billing_routes[] = {
-    {"GET", "/v1/billing/records", ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING, records_list, 0, NULL},
+    {"GET", "/v1/billing/records", ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING | ROLE_OWNER,
+     records_list, 0, NULL},
     {"POST", "/v1/billing/periods/{period}/close", ROLE_BILLING | ROLE_ADMIN, period_close, 0, NULL},
 };
 const size_t billing_routes_len = TG_ARRAY_LEN(billing_routes);

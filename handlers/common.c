@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "auth.h"
 #include "checker.h"
 #include "dispatch.h"
 #include "handlers.h"
@@ -147,6 +148,56 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
     }
     reply_list(r, res, &pg, render, arg);
     pg_res_free(res);
+}
+
+int owner_named_or_fail(const struct http_req *r, const char *owner_id, struct api_error *e)
+{
+    if (!owner_id || auth_sees_owner(&r->who, owner_id))
+        return 0;
+    api_error_set(e, ERR_FORBIDDEN, "owner_id", "This token serves another owner_id.");
+    return -1;
+}
+
+int owner_body_or_fail(const struct http_req *r, json_object *body, const char *const *denied,
+                       struct api_error *e)
+{
+    if (!auth_owner_scope(&r->who))
+        return 0;
+    for (const char *const *d = denied; d && *d; d++) {
+        if (jsonx_has(body, *d)) {
+            api_error_set(e, ERR_FORBIDDEN, *d, "An owner token may not set %s.", *d);
+            return -1;
+        }
+    }
+    json_object *owner = jsonx_get(body, "owner_id");
+    return owner_named_or_fail(r, owner ? json_object_get_string(owner) : NULL, e);
+}
+
+int owner_filter_or_reply(struct http_req *r, const char **owner)
+{
+    struct api_error e;
+    const char *scope = auth_owner_scope(&r->who), *q = http_query(r, "owner_id");
+    if (owner_named_or_fail(r, q, &e) != 0) {
+        http_reply_error(r, &e);
+        return -1;
+    }
+    *owner = scope ? scope : q;
+    return 0;
+}
+
+int tier_exists(struct pg_conn *c, const char *tier, struct api_error *e)
+{
+    const char *p[] = {tier};
+    struct pg_res *res = pg_query(c, "SELECT 1 FROM tiers WHERE name = $1", 1, p, e);
+    if (!res)
+        return -1;
+    int n = pg_nrows(res);
+    pg_res_free(res);
+    if (n == 0) {
+        api_error_set(e, ERR_INVALID_ARGUMENT, "tier", "There is no tier named '%s'.", tier);
+        return -1;
+    }
+    return 0;
 }
 
 const char *json_member_text(json_object *body, const char *name)

@@ -48,6 +48,26 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
                  const char *const *filters,
                  void (*render)(struct http_req *r, json_object *item, void *arg), void *arg);
 
+/* 0 when the caller may name owner_id in a body or query (NULL: none
+ * named), else -1 with 403 forbidden on "owner_id" in e: an owner token
+ * names only its own owner. */
+int owner_named_or_fail(const struct http_req *r, const char *owner_id,
+                        struct api_error *e) TG_WUR;
+/* What an owner token may not put in a body: an owner_id other than its
+ * own, or any of the members of denied (NULL terminated, may be NULL), even
+ * as null.  403 forbidden naming the member; nothing for the roles that
+ * are not scoped to an owner.  Returns 0 or -1 with e filled. */
+int owner_body_or_fail(const struct http_req *r, json_object *body, const char *const *denied,
+                       struct api_error *e) TG_WUR;
+/* The owner a list is filtered to, into *owner: an owner token's own (its
+ * query may name it, any other is 403 forbidden), else the query's
+ * owner_id or NULL.  Returns 0, or -1 after replying. */
+int owner_filter_or_reply(struct http_req *r, const char **owner) TG_WUR;
+
+/* 0 when tier names an existing tier, else -1 with 400 invalid_argument
+ * naming "tier" (or the database's error) in e. */
+int tier_exists(struct pg_conn *c, const char *tier, struct api_error *e) TG_WUR;
+
 /* A member as JSON text, NULL when absent or null (borrowed from body). */
 const char *json_member_text(json_object *body, const char *name);
 

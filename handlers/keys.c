@@ -1,5 +1,8 @@
 /* Keys: create, read, list, patch, rotate, revoke.  Every change bumps the
- * key's version and is published to the record caches after commit. */
+ * key's version and is published to the record caches after commit.  An
+ * owner token sees its owner's keys only: each statement takes its owner
+ * as a parameter (NULL for the other roles), so another owner's key is
+ * simply not found. */
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +16,10 @@
 
 #define REMAINING_MAX 1000000000000000LL
 #define GRACE_MAX (30 * 86400)
+
+/* What only the operators of the service decide: an owner's token may
+ * neither choose its keys' tier nor raise their limits or credits. */
+static const char *const owner_denied[] = {"tier", "limits", "remaining", NULL};
 
 /* Replaces the view's tier_limits and override list by the effective list. */
 static void render_key(json_object *k)
@@ -62,21 +69,6 @@ static int validate_common(json_object *body, bool creating, struct api_error *e
     return 0;
 }
 
-static int tier_exists(struct pg_conn *c, const char *tier, struct api_error *e)
-{
-    const char *p[] = {tier};
-    struct pg_res *res = pg_query(c, "SELECT 1 FROM tiers WHERE name = $1", 1, p, e);
-    if (!res)
-        return -1;
-    int n = pg_nrows(res);
-    pg_res_free(res);
-    if (n == 0) {
-        api_error_set(e, ERR_INVALID_ARGUMENT, "tier", "There is no tier named '%s'.", tier);
-        return -1;
-    }
-    return 0;
-}
-
 /* Ends a key transaction whose last statement returned (view, changes):
  * audit, commit, publish to the caches, reply with the rendered key plus
  * extra members (e.g. the plaintext key). */
@@ -109,7 +101,7 @@ static const char *str_param(json_object *body, const char *name)
 static void key_create(struct http_req *r)
 {
     static const struct jx_field fields[] = {
-        {"owner_id", JX_STRING, true, false},   {"name", JX_STRING, false, true},
+        {"owner_id", JX_STRING, false, false},  {"name", JX_STRING, false, true},
         {"tier", JX_STRING, false, false},      {"prefix", JX_STRING, false, false},
         {"limits", JX_ARRAY, false, true},      {"expires_at", JX_STRING, false, true},
         {"remaining", JX_INT, false, true},     {"meta", JX_OBJECT, false, true},
@@ -121,7 +113,15 @@ static void key_create(struct http_req *r)
     const char *prefix = str_param(body, "prefix");
     if (!prefix)
         prefix = r->app->cfg.key_prefix;
-    if (validate_common(body, true, &e) != 0) {
+    /* An owner token's keys are its owner's, on its tier. */
+    const char *scope = auth_owner_scope(&r->who);
+    const char *owner = str_param(body, "owner_id") ? str_param(body, "owner_id") : scope;
+    int rc = owner_body_or_fail(r, body, owner_denied, &e);
+    if (rc == 0 && !owner) {
+        api_error_set(&e, ERR_MISSING_FIELD, "owner_id", "Missing required field 'owner_id'.");
+        rc = -1;
+    }
+    if (rc != 0 || validate_common(body, true, &e) != 0) {
         http_reply_error(r, &e);
         json_object_put(body);
         return;
@@ -137,9 +137,10 @@ static void key_create(struct http_req *r)
     keys_hash_hex(r->app->cfg.hmac_secret, key, strlen(key), hash);
     keys_start(key, start);
     keys_new_id("key", id);
-    const char *tier = str_param(body, "tier") ? str_param(body, "tier") : "free";
+    const char *tier = scope ? r->who.tier : str_param(body, "tier") ? str_param(body, "tier")
+                                                                     : "free";
     const char *p[] = {id,
-                       str_param(body, "owner_id"),
+                       owner,
                        str_param(body, "name"),
                        prefix,
                        start,
@@ -177,11 +178,15 @@ out:
     json_object_put(body);
 }
 
-/* Locks the key for a change: 404 when unknown, 409 when revoked. */
-static int lock_key(struct pg_conn *c, const char *id, struct api_error *e)
+/* Locks the key for a change: 404 when unknown or not owner's (NULL: any
+ * owner's), 409 when revoked. */
+static int lock_key(struct pg_conn *c, const char *id, const char *owner, struct api_error *e)
 {
-    const char *p[] = {id};
-    struct pg_res *res = pg_query(c, "SELECT status FROM keys WHERE id = $1 FOR UPDATE", 1, p, e);
+    const char *p[] = {id, owner};
+    struct pg_res *res = pg_query(c,
+                                  "SELECT status FROM keys WHERE id = $1"
+                                  " AND ($2::text IS NULL OR owner_id = $2) FOR UPDATE",
+                                  2, p, e);
     if (!res)
         return -1;
     int rc = 0;
@@ -211,7 +216,8 @@ static void key_patch(struct http_req *r)
     const char *status = str_param(body, "status");
     struct pg_conn *c = NULL;
     struct pg_res *res = NULL;
-    if (validate_common(body, false, &e) != 0)
+    if (owner_body_or_fail(r, body, owner_denied, &e) != 0 ||
+        validate_common(body, false, &e) != 0)
         goto fail;
     if (status && strcmp(status, "active") != 0 && strcmp(status, "suspended") != 0) {
         api_error_set(&e, ERR_INVALID_ARGUMENT, "status",
@@ -222,7 +228,7 @@ static void key_patch(struct http_req *r)
         goto out;
     const char *tier = str_param(body, "tier");
     const char *p[] = {r->params[0], json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)};
-    if (pg_begin(c, &e) != 0 || lock_key(c, r->params[0], &e) != 0 ||
+    if (pg_begin(c, &e) != 0 || lock_key(c, r->params[0], auth_owner_scope(&r->who), &e) != 0 ||
         (tier && tier_exists(c, tier, &e) != 0) ||
         !(res = pg_query(c,
                          "WITH old AS (SELECT tg_key_json(k) AS j FROM keys k WHERE id = $1),"
@@ -281,7 +287,7 @@ static void key_rotate(struct http_req *r)
     struct pg_res *res = NULL, *pre = NULL;
     const char *id = r->params[0];
     const char *p1[] = {id};
-    if (pg_begin(c, &e) != 0 || lock_key(c, id, &e) != 0 ||
+    if (pg_begin(c, &e) != 0 || lock_key(c, id, auth_owner_scope(&r->who), &e) != 0 ||
         !(pre = pg_query(c, "SELECT prefix FROM keys WHERE id = $1", 1, p1, &e)))
         goto fail;
     keys_generate(r->app->cfg.hmac_secret, pg_val(pre, 0, 0), key);
@@ -320,7 +326,7 @@ static void key_revoke(struct http_req *r)
         return;
     const char *p[] = {r->params[0]};
     struct pg_res *res = NULL;
-    if (pg_begin(c, &e) != 0 || lock_key(c, r->params[0], &e) != 0) {
+    if (pg_begin(c, &e) != 0 || lock_key(c, r->params[0], auth_owner_scope(&r->who), &e) != 0) {
         pg_rollback(c);
         if (e.code != ERR_CONFLICT)
             goto fail;
@@ -382,9 +388,11 @@ static void key_get(struct http_req *r)
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    const char *p[] = {r->params[0]};
-    json_object *k =
-        pg_query_json(c, "SELECT " KEY_VIEW_RV " FROM keys k WHERE id = $1", 1, p, "Key", &e);
+    const char *p[] = {r->params[0], auth_owner_scope(&r->who)};
+    json_object *k = pg_query_json(c,
+                                   "SELECT " KEY_VIEW_RV " FROM keys k WHERE id = $1"
+                                   " AND ($2::text IS NULL OR owner_id = $2)",
+                                   2, p, "Key", &e);
     db_release(r, c);
     if (!k) {
         http_reply_error(r, &e);
@@ -414,7 +422,10 @@ static void key_list(struct http_req *r)
         http_reply_error(r, &e);
         return;
     }
-    const char *filters[] = {http_query(r, "owner_id"), status, http_query(r, "tier")};
+    const char *owner;
+    if (owner_filter_or_reply(r, &owner) != 0)
+        return;
+    const char *filters[] = {owner, status, http_query(r, "tier")};
     /* Each key with credits on the page costs one HMGET (none after a
      * failure): the list shows what the checks see, like GET of one key. */
     bool redis_ok = true;
@@ -429,8 +440,8 @@ static void key_list(struct http_req *r)
                 3, filters, render_listed, &redis_ok);
 }
 
-#define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER)
-#define WRITE (ROLE_ADMIN | ROLE_OPERATOR)
+#define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_VIEWER | ROLE_OWNER)
+#define WRITE (ROLE_ADMIN | ROLE_OPERATOR | ROLE_OWNER)
 
 const struct route keys_routes[] = {
     {"GET", "/v1/keys", READ, key_list, 0, NULL},

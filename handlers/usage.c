@@ -148,13 +148,15 @@ static int usage_query_parse(const struct http_req *r, int64_t now, struct usage
     "  + sum(u.rate_limited + u.quota_exceeded + u.denied_other) + sum(u.reported) > 0"
 
 /* A key's rows; a row of NULLs when the key has none, no row when the key
- * does not exist (404). */
+ * does not exist or is not owner $8's (404; $8 NULL: any owner's). */
 static const char KEY_SQL[] =
     "SELECT g.* FROM keys k LEFT JOIN (" USAGE_COLUMNS USAGE_ROWS("= $1") USAGE_GROUP
-    ") g ON true WHERE k.id = $1 ORDER BY g.b, g.ep";
+    ") g ON true WHERE k.id = $1 AND ($8::text IS NULL OR k.owner_id = $8)"
+    " ORDER BY g.b, g.ep";
 
 /* An owner's rows, summed over all its keys (revoked ones included: their
- * history stays theirs). */
+ * history stays theirs).  An owner token asking for another owner's was
+ * answered 404 before this. */
 static const char OWNER_SQL[] =
     USAGE_COLUMNS USAGE_ROWS("IN (SELECT id FROM keys WHERE owner_id = $1)") USAGE_GROUP
     " ORDER BY 1, 2";
@@ -262,18 +264,24 @@ static void usage_history(struct http_req *r, bool by_owner)
             http_reply_error(r, &e);
             return;
         }
+        /* Not 403: an owner token cannot tell another owner from none. */
+        if (!auth_sees_owner(&r->who, id)) {
+            api_error_set(&e, ERR_NOT_FOUND, NULL, "Owner not found.");
+            http_reply_error(r, &e);
+            return;
+        }
     }
     char from[24], to[24], hours_from[24], hours_to[24];
     snprintf(from, sizeof from, "%" PRId64, q.from_ms);
     snprintf(to, sizeof to, "%" PRId64, q.to_ms);
     snprintf(hours_from, sizeof hours_from, "%" PRId64, q.hours_from_ms);
     snprintf(hours_to, sizeof hours_to, "%" PRId64, q.hours_to_ms);
-    const char *p[] = {id,         q.unit,    from, to, q.by_endpoint ? "true" : "false",
-                       hours_from, hours_to};
+    const char *p[] = {id,         q.unit,   from, to, q.by_endpoint ? "true" : "false",
+                       hours_from, hours_to, auth_owner_scope(&r->who)};
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    struct pg_res *res = pg_query(c, by_owner ? OWNER_SQL : KEY_SQL, 7, p, &e);
+    struct pg_res *res = pg_query(c, by_owner ? OWNER_SQL : KEY_SQL, by_owner ? 7 : 8, p, &e);
     db_release(r, c);
     if (!res) {
         http_reply_error(r, &e);
@@ -330,7 +338,7 @@ static void usage_live(struct http_req *r)
         http_reply_error(r, &e);
         return;
     }
-    if (!rec.found) {
+    if (!rec.found || !auth_sees_owner(&r->who, rec.owner_id)) {
         api_error_set(&e, ERR_NOT_FOUND, NULL, "Key not found.");
         http_reply_error(r, &e);
         key_record_fini(&rec);
@@ -369,7 +377,7 @@ static void usage_live(struct http_req *r)
     key_record_fini(&rec);
 }
 
-#define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING | ROLE_VIEWER)
+#define READ (ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING | ROLE_VIEWER | ROLE_OWNER)
 
 const struct route usage_routes[] = {
     {"GET", "/v1/keys/{id}/usage", READ, usage_key, 0, NULL},

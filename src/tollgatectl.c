@@ -73,40 +73,129 @@ static const char *opt_value(int argc, char **argv, const char *name)
     return NULL;
 }
 
+/* The lifetime options of token create: --expires TIME or --expires-in
+ * DURATION (at most one), as epoch milliseconds into out ("" for none).
+ * Returns 0 or 2 (usage) after a message. */
+static int token_expiry(int argc, char **argv, char out[24])
+{
+    const char *at = opt_value(argc, argv, "--expires"), *in = opt_value(argc, argv, "--expires-in");
+    char when[TG_TIME_LEN];
+    int64_t ms, now = now_ms();
+    struct api_error e;
+    out[0] = '\0';
+    if (at && in) {
+        fprintf(stderr, "tollgatectl: give --expires or --expires-in, not both\n");
+        return 2;
+    }
+    if (in) {
+        if (auth_duration_ms(in, &ms) != 0 || ms > AUTH_TOKEN_LIFE_MAX_MS) {
+            fprintf(stderr, "tollgatectl: --expires-in takes a number and a unit s, m, h or d"
+                            " (e.g. 30d), at most %lld days\n",
+                    (long long)(AUTH_TOKEN_LIFE_MAX_MS / 86400000));
+            return 2;
+        }
+        format_time_ms(now + ms, when);
+        at = when;
+    }
+    if (!at)
+        return 0;
+    if (auth_token_expiry(at, now, &ms, &e) != 0) {
+        fprintf(stderr, "tollgatectl: --expires: %s\n", e.message);
+        return 2;
+    }
+    snprintf(out, 24, "%lld", (long long)ms);
+    return 0;
+}
+
+/* Every option of token create takes a value; anything else is a mistake
+ * to report rather than to ignore. */
+static int token_options_ok(int argc, char **argv)
+{
+    static const char *const known[] = {"--role", "--name", "--owner-id", "--tier", "--expires",
+                                        "--expires-in"};
+    for (int i = 0; i < argc; i += 2) {
+        size_t k = 0;
+        while (k < TG_ARRAY_LEN(known) && strcmp(argv[i], known[k]) != 0)
+            k++;
+        if (k == TG_ARRAY_LEN(known) || i + 1 >= argc) {
+            fprintf(stderr, "tollgatectl: token create: %s %s\n", argv[i],
+                    k == TG_ARRAY_LEN(known) ? "is not an option" : "needs a value");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int token_create(struct ctl *ctl, int argc, char **argv)
 {
     const char *role = opt_value(argc, argv, "--role");
     const char *name = opt_value(argc, argv, "--name");
+    const char *owner = opt_value(argc, argv, "--owner-id");
+    const char *tier = opt_value(argc, argv, "--tier");
+    char expires[24];
+    struct api_error e;
+    if (token_options_ok(argc, argv) != 0)
+        return 2;
     if (!role || !auth_role_bit(role)) {
-        fprintf(stderr, "tollgatectl: --role must be admin, operator, billing, viewer or service\n");
+        fprintf(stderr, "tollgatectl: --role must be admin, operator, billing, viewer, service"
+                        " or owner\n");
         return 2;
     }
+    if (auth_token_binding(role, owner != NULL, tier != NULL, &e) != 0) {
+        fprintf(stderr, "tollgatectl: --role %s: --owner-id and --tier are %s\n", role,
+                e.code == ERR_MISSING_FIELD ? "required" : "refused");
+        return 2;
+    }
+    if (owner && (!*owner || !utf8_valid(owner, strlen(owner)) ||
+                  utf8_len(owner, strlen(owner)) > 128 || has_control_chars(owner, strlen(owner)))) {
+        fprintf(stderr, "tollgatectl: --owner-id must be 1 to 128 characters without control"
+                        " characters\n");
+        return 2;
+    }
+    int rc = token_expiry(argc, argv, expires);
+    if (rc != 0)
+        return rc;
     if (connect_db(ctl) != 0)
         return 1;
     char token[KEYS_MAX_LEN], hash[KEYS_HASH_HEX_LEN], id[KEYS_ID_MAX];
     keys_generate(ctl->cfg.hmac_secret, KEYS_TOKEN_PREFIX, token);
     keys_hash_hex(ctl->cfg.hmac_secret, token, strlen(token), hash);
     keys_new_id("tok", id);
-    const char *p[] = {id, hash, role, name, ctl->cfg.hmac_secret_id};
-    struct api_error e;
-    struct pg_res *r = NULL;
+    const char *p[] = {id, hash, role, name, ctl->cfg.hmac_secret_id, owner, tier,
+                       expires[0] ? expires : NULL};
+    const char *tp[] = {tier};
+    struct pg_res *r = NULL, *t = NULL;
     if (pg_begin(ctl->pg, &e) != 0 ||
-        !(r = pg_query(ctl->pg,
-                       "INSERT INTO admin_tokens (id, hash, role, name, secret_id)"
-                       " VALUES ($1, $2, $3, $4, $5)"
-                       " RETURNING tg_changes(NULL, tg_token_json(admin_tokens))::text",
-                       5, p, &e)))
+        (tier && !(t = pg_query(ctl->pg, "SELECT 1 FROM tiers WHERE name = $1", 1, tp, &e))))
+        goto fail;
+    if (t && pg_nrows(t) == 0) {
+        fprintf(stderr, "tollgatectl: --tier: there is no tier named '%s'\n", tier);
+        pg_res_free(t);
+        pg_rollback(ctl->pg);
+        return 2;
+    }
+    if (!(r = pg_query(ctl->pg,
+                       "INSERT INTO admin_tokens (id, hash, role, name, secret_id, owner_id,"
+                       "  tier, expires_at)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                       "  'epoch'::timestamptz + $8::bigint * interval '1 millisecond')"
+                       " RETURNING tg_changes(NULL, tg_token_json(admin_tokens))::text,"
+                       "  coalesce(tg_ts(expires_at), 'never')",
+                       8, p, &e)))
         goto fail;
     struct audit_entry a = {.actor = "tollgatectl", .role = "admin", .action = "token.create",
                             .resource_type = "token", .resource_id = id,
                             .changes = pg_val(r, 0, 0)};
     if (audit_append(ctl->pg, &ctl->cfg, &a, &e) != 0 || pg_commit(ctl->pg, &e) != 0)
         goto fail;
+    fprintf(stderr, "created token %s (role %s%s%s, expires %s); it is shown once:\n", id, role,
+            owner ? ", owner " : "", owner ? owner : "", pg_val(r, 0, 1));
+    pg_res_free(t);
     pg_res_free(r);
-    fprintf(stderr, "created token %s (role %s); it is shown once:\n", id, role);
     printf("%s\n", token);
     return 0;
 fail:
+    pg_res_free(t);
     pg_res_free(r);
     pg_rollback(ctl->pg);
     fprintf(stderr, "tollgatectl: token create failed: %s\n", e.message);
@@ -122,7 +211,10 @@ static int token_list(struct ctl *ctl, int argc, char **argv)
         return 1;
     struct pg_res *r = pg_query(ctl->pg,
                                 "SELECT id, role, coalesce(name, ''),"
-                                " coalesce(tg_ts(revoked_at), 'active')"
+                                " coalesce(tg_ts(revoked_at), CASE WHEN expires_at <= now()"
+                                "  THEN 'expired' ELSE 'active' END),"
+                                " coalesce(owner_id, '-'), coalesce(tier, '-'),"
+                                " coalesce(tg_ts(expires_at), 'never')"
                                 " FROM admin_tokens ORDER BY created_at, id",
                                 0, NULL, &e);
     if (!r) {
@@ -130,8 +222,9 @@ static int token_list(struct ctl *ctl, int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < pg_nrows(r); i++)
-        printf("%s\t%s\t%s\t%s\n", pg_val(r, i, 0), pg_val(r, i, 1), pg_val(r, i, 2),
-               pg_val(r, i, 3));
+        printf("%s\t%s\t%s\t%s\t%s\t%s\t%s\n", pg_val(r, i, 0), pg_val(r, i, 1),
+               pg_val(r, i, 2), pg_val(r, i, 3), pg_val(r, i, 4), pg_val(r, i, 5),
+               pg_val(r, i, 6));
     pg_res_free(r);
     return 0;
 }
@@ -181,7 +274,9 @@ static int cmd_token(struct ctl *ctl, int argc, char **argv)
     for (size_t i = 0; argc > 0 && i < TG_ARRAY_LEN(sub); i++)
         if (strcmp(argv[0], sub[i].word) == 0)
             return sub[i].fn(ctl, argc - 1, argv + 1);
-    fprintf(stderr, "usage: tollgatectl token create --role ROLE [--name NAME] | list | revoke ID\n");
+    fprintf(stderr, "usage: tollgatectl token create --role ROLE [--name NAME]"
+                    " [--owner-id OWNER --tier TIER] [--expires TIME | --expires-in DURATION]\n"
+                    "       tollgatectl token list | revoke ID\n");
     return 2;
 }
 
@@ -320,7 +415,10 @@ static void usage(void)
 {
     fprintf(stderr, "usage: tollgatectl [-c CONFIG] COMMAND\n"
                     "  migrate                              apply database migrations\n"
-                    "  token create --role ROLE [--name N]  create an admin token (printed once)\n"
+                    "  token create --role ROLE [--name N]  create an admin token (printed once);\n"
+                    "      [--owner-id O --tier T]          role owner: bound to owner O, tier T\n"
+                    "      [--expires 2027-01-01T00:00:00Z | --expires-in 30d]\n"
+                    "                                       refused from then on (s, m, h, d)\n"
                     "  token list                           list admin tokens\n"
                     "  token revoke ID                      revoke an admin token\n"
                     "  config check                         validate the configuration\n"

@@ -17,7 +17,7 @@ static const struct {
     unsigned bit;
 } roles[] = {
     {"admin", ROLE_ADMIN},     {"operator", ROLE_OPERATOR}, {"billing", ROLE_BILLING},
-    {"viewer", ROLE_VIEWER},   {"service", ROLE_SERVICE},
+    {"viewer", ROLE_VIEWER},   {"service", ROLE_SERVICE},   {"owner", ROLE_OWNER},
 };
 
 unsigned auth_role_bit(const char *role)
@@ -26,6 +26,86 @@ unsigned auth_role_bit(const char *role)
         if (strcmp(roles[i].name, role) == 0)
             return roles[i].bit;
     return 0;
+}
+
+const char *auth_owner_scope(const struct principal *who)
+{
+    return who->role_bit == ROLE_OWNER ? who->owner_id : NULL;
+}
+
+bool auth_sees_owner(const struct principal *who, const char *owner_id)
+{
+    const char *scope = auth_owner_scope(who);
+    return !scope || (owner_id && strcmp(scope, owner_id) == 0);
+}
+
+bool auth_expired(const struct principal *who, int64_t now)
+{
+    return who->has_expires && now >= who->expires_ms;
+}
+
+int auth_token_binding(const char *role, bool has_owner_id, bool has_tier, struct api_error *e)
+{
+    bool owner = auth_role_bit(role) == ROLE_OWNER;
+    if (owner && (!has_owner_id || !has_tier)) {
+        const char *f = has_owner_id ? "tier" : "owner_id";
+        api_error_set(e, ERR_MISSING_FIELD, f, "A token of role owner needs %s.", f);
+        return -1;
+    }
+    if (!owner && (has_owner_id || has_tier)) {
+        const char *f = has_owner_id ? "owner_id" : "tier";
+        api_error_set(e, ERR_INVALID_ARGUMENT, f, "Only a token of role owner takes %s.", f);
+        return -1;
+    }
+    return 0;
+}
+
+int auth_token_expiry(const char *text, int64_t now, int64_t *out, struct api_error *e)
+{
+    int64_t ms;
+    if (!text || parse_time_ms(text, &ms) != 0) {
+        api_error_set(e, ERR_INVALID_ARGUMENT, "expires_at",
+                      "expires_at must be an RFC 3339 time such as 2027-01-01T00:00:00.000Z.");
+        return -1;
+    }
+    if (ms <= now) {
+        api_error_set(e, ERR_INVALID_ARGUMENT, "expires_at", "expires_at is in the past.");
+        return -1;
+    }
+    if (ms - now > AUTH_TOKEN_LIFE_MAX_MS) {
+        api_error_set(e, ERR_INVALID_ARGUMENT, "expires_at",
+                      "expires_at may lie at most %lld days ahead.",
+                      (long long)(AUTH_TOKEN_LIFE_MAX_MS / 86400000));
+        return -1;
+    }
+    *out = ms;
+    return 0;
+}
+
+int auth_duration_ms(const char *text, int64_t *out)
+{
+    static const struct {
+        char unit;
+        int64_t ms;
+    } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}};
+    size_t n = text ? strlen(text) : 0;
+    char digits[16];
+    int64_t v;
+    if (n < 2 || n - 1 >= sizeof digits)
+        return -1;
+    memcpy(digits, text, n - 1);
+    digits[n - 1] = '\0';
+    for (size_t i = 0; i < TG_ARRAY_LEN(units); i++) {
+        if (text[n - 1] != units[i].unit)
+            continue;
+        /* Bounded so that the product cannot overflow; the lifetime bound
+         * itself is auth_token_expiry's. */
+        if (parse_int64(digits, 1, INT64_MAX / 86400000, &v) != 0)
+            return -1;
+        *out = v * units[i].ms;
+        return 0;
+    }
+    return -1;
 }
 
 int auth_bearer(const char *header, char *out, size_t size)
@@ -81,7 +161,8 @@ static int lookup(struct app *app, const char *hash, bool may_block, struct toke
         return -1;
     const char *p[] = {hash};
     struct pg_res *res = pg_query(c,
-                                  "SELECT revoked_at IS NOT NULL, id, role, coalesce(name, '')"
+                                  "SELECT revoked_at IS NOT NULL, id, role, coalesce(name, ''),"
+                                  " coalesce(owner_id, ''), coalesce(tier, ''), tg_ms(expires_at)"
                                   " FROM admin_tokens WHERE hash = $1",
                                   1, p, e);
     pg_release(app->pg, c);
@@ -102,6 +183,10 @@ static int lookup(struct app *app, const char *hash, bool may_block, struct toke
     strlcpy_tg(out->who.role, pg_val(res, 0, 2), sizeof out->who.role);
     strlcpy_tg(out->who.name, pg_val(res, 0, 3), sizeof out->who.name);
     out->who.role_bit = auth_role_bit(out->who.role);
+    strlcpy_tg(out->who.owner_id, pg_val(res, 0, 4), sizeof out->who.owner_id);
+    strlcpy_tg(out->who.tier, pg_val(res, 0, 5), sizeof out->who.tier);
+    out->who.has_expires = !pg_isnull(res, 0, 6);
+    out->who.expires_ms = out->who.has_expires ? pg_int(res, 0, 6) : 0;
     pg_res_free(res);
     cache_put(app->tokens, hash, out, sizeof *out, now_ms());
     return 0;
@@ -125,6 +210,12 @@ static int authenticate(struct http_req *r, bool may_block, struct api_error *e)
         return found;
     if (t.revoked || t.unknown) {
         unauthenticated(e);
+        return -1;
+    }
+    /* Here, not in lookup: a cached entry knows the expiry, never whether
+     * it has passed. */
+    if (auth_expired(&t.who, now_ms())) {
+        api_error_set(e, ERR_UNAUTHENTICATED, NULL, "The admin token has expired.");
         return -1;
     }
     r->who = t.who;

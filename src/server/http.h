@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "jsonx.h"
 #include "strbuf.h"
@@ -23,12 +24,17 @@ struct worker;
 struct route;
 struct server_req;
 
-/* The authenticated caller of a management route. */
+/* The authenticated caller of a management route.  An owner token (role
+ * "owner") is bound to owner_id and tier; other roles leave both empty. */
 struct principal {
     char id[64];
     char role[16];
     char name[801];
     unsigned role_bit;
+    char owner_id[520]; /* 128 UTF-8 characters */
+    char tier[40];
+    bool has_expires;
+    int64_t expires_ms;
 };
 
 struct query_param {

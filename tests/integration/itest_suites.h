@@ -20,5 +20,7 @@ int itest_register_gate(void);
 int itest_register_usage(void);
 int itest_register_billing(void);
 int itest_register_alerts(void);
+int itest_register_owner(void);
+int itest_register_token_life(void);
 
 #endif
