@@ -120,8 +120,10 @@ static int log_file(const char *name, int age_days)
 	if (!EXPECT(stat(live, &st) == 0, "no billingd log at %s", live))
 		return -1;
 	f = fopen(path, "w");
-	if (!EXPECT(f != NULL, "cannot create %s", path))
+	if (!f) {
+		EXPECT(0, "cannot create %s", path);
 		return -1;
+	}
 	fputs("rotated\n", f);
 	fclose(f);
 	gettimeofday(&tv[0], NULL);
