@@ -1,6 +1,6 @@
 /* tollgate-billingd: consumes the usage batches and writes them to
- * PostgreSQL; keeps the usage partitions, purges the deduplication tables
- * and closes the billing periods that are due.
+ * PostgreSQL; keeps the usage partitions, closes the billing periods that
+ * are due and applies [retention] (retention.h, logprune.h).
  *
  * SIGUSR1 runs the housekeeping at once (it otherwise runs every minute).
  *
@@ -76,7 +76,7 @@ struct daemon {
     struct metrics *metrics;
     int amqp_backoff_ms, db_backoff_ms;
     bool amqp_down, db_down, housekeeping_down; /* for one log line per change */
-    bool retention_down;
+    bool retention_down, logs_down;
     bool amqp_ever;                             /* consumed once at least */
     struct totals tot;
     int64_t next_housekeeping_ms, next_stats_ms;
@@ -314,8 +314,11 @@ static void retain(struct daemon *d, struct pg_conn *conn)
                  (unsigned long long)rep.alert_state);
     retention_report_fini(&rep);
     struct api_error le = {0};
-    if (logprune_run(d->cfg.log_file, d->cfg.retention_logs_days, time(NULL), &le) < 0)
+    bool logs_failed = logprune_run(d->cfg.log_file, d->cfg.retention_logs_days, time(NULL),
+                                    &le) < 0;
+    if (logs_failed && !d->logs_down)
         log_warn("retention: %s", le.message);
+    d->logs_down = logs_failed;
 }
 
 static void housekeeping(struct daemon *d)
