@@ -1,6 +1,8 @@
 /* tollgate-billingd: consumes the usage batches and writes them to
- * PostgreSQL; keeps the usage partitions, purges the deduplication tables
- * and closes the billing periods that are due.
+ * PostgreSQL; keeps the usage partitions, closes the billing periods that
+ * are due and applies [retention] (retention.h, logprune.h).
+ *
+ * SIGUSR1 runs the housekeeping at once (it otherwise runs every minute).
  *
  * Messages are collected into a window (at most aggregate_ms after its
  * first one, prefetch messages or WINDOW_BUCKETS buckets), applied in one
@@ -28,8 +30,10 @@
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
+#include "logprune.h"
 #include "metrics.h"
 #include "pg.h"
+#include "retention.h"
 #include "usagemsg.h"
 
 extern char **environ;
@@ -40,16 +44,20 @@ extern char **environ;
 #define CONNECT_TIMEOUT_MS 5000
 #define POLL_MS 200 /* longest wait before looking at the stop flag */
 #define HOUSEKEEPING_MS 60000
-#define RETENTION_DAYS "35"
-#define PURGE_ROWS 5000 /* per DELETE */
-#define PURGE_ROUNDS 20 /* DELETEs per table per housekeeping */
 
 static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t housekeeping_asked; /* SIGUSR1: housekeeping now */
 
 static void on_stop(int sig)
 {
     (void)sig;
     stopping = 1;
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    housekeeping_asked = 1;
 }
 
 struct totals {
@@ -68,6 +76,7 @@ struct daemon {
     struct metrics *metrics;
     int amqp_backoff_ms, db_backoff_ms;
     bool amqp_down, db_down, housekeeping_down; /* for one log line per change */
+    bool retention_down, logs_down;
     bool amqp_ever;                             /* consumed once at least */
     struct totals tot;
     int64_t next_housekeeping_ms, next_stats_ms;
@@ -273,29 +282,50 @@ static int apply(struct daemon *d)
 
 /* ---- housekeeping ---- */
 
-static int purge(struct pg_conn *conn, const char *sql, uint64_t *deleted, struct api_error *e)
+/* Retention (docs/retention.md): logged with what it removed.  Its failure
+ * is logged but does not fail the housekeeping: closing the periods that
+ * are due must not wait on a partition drop that timed out on a lock. */
+static void retain(struct daemon *d, struct pg_conn *conn)
 {
-    for (int i = 0; i < PURGE_ROUNDS; i++) {
-        struct pg_res *r = pg_query(conn, sql, 0, NULL, e);
-        if (!r)
-            return -1;
-        int64_t n = pg_int(r, 0, 0);
-        pg_res_free(r);
-        *deleted += (uint64_t)n;
-        if (n < PURGE_ROWS)
-            break;
+    struct api_error e = {0};
+    struct retention_report rep = {0};
+    if (retention_run(conn, &d->cfg, &rep, &e) != 0) {
+        if (!d->retention_down)
+            log_warn("retention: %s (SQLSTATE %s); next attempt in %d s", e.message,
+                     e.sqlstate[0] ? e.sqlstate : "none", HOUSEKEEPING_MS / 1000);
+    } else if (d->retention_down) {
+        log_info("retention: done again");
     }
-    return 0;
+    d->retention_down = e.message[0] != '\0';
+    if (rep.partitions)
+        log_info("retention: dropped %llu usage partition(s) past retention (minute %lld days, "
+                 "hour %lld days, months closed for billing): %s",
+                 (unsigned long long)rep.partitions, (long long)d->cfg.retention_minute_days,
+                 (long long)d->cfg.retention_hour_days, rep.dropped.p);
+    if (rep.batch_ids || rep.event_ids)
+        log_info("retention: purged %llu batch ids and %llu event ids older than %lld days",
+                 (unsigned long long)rep.batch_ids, (unsigned long long)rep.event_ids,
+                 (long long)d->cfg.retention_dedupe_days);
+    if (rep.alert_events || rep.alert_attempts)
+        log_info("retention: purged %llu finished alert events and %llu delivery attempts older "
+                 "than %lld days", (unsigned long long)rep.alert_events,
+                 (unsigned long long)rep.alert_attempts, (long long)d->cfg.retention_alerts_days);
+    if (rep.alert_state)
+        log_info("retention: purged %llu rows of alert evaluation state",
+                 (unsigned long long)rep.alert_state);
+    retention_report_fini(&rep);
+    struct api_error le = {0};
+    bool logs_failed = logprune_run(d->cfg.log_file, d->cfg.retention_logs_days, time(NULL),
+                                    &le) < 0;
+    if (logs_failed && !d->logs_down)
+        log_warn("retention: %s", le.message);
+    d->logs_down = logs_failed;
 }
-
-#define STR2(x) #x
-#define STR(x) STR2(x)
 
 static void housekeeping(struct daemon *d)
 {
     struct api_error e = {0};
     struct pg_conn *conn = pg_acquire(d->pg, &e);
-    uint64_t batches = 0, events = 0, alert_rows = 0;
     int rc = conn ? 0 : -1;
     struct pg_res *r = NULL;
     if (rc == 0) {
@@ -306,37 +336,6 @@ static void housekeeping(struct daemon *d)
         rc = r ? 0 : -1;
         pg_res_free(r);
     }
-    if (rc == 0)
-        rc = purge(conn,
-                   "WITH d AS (DELETE FROM usage_batches WHERE id IN (SELECT id FROM usage_batches "
-                   "WHERE applied_at < now() - interval '" RETENTION_DAYS " days' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
-                   &batches, &e);
-    if (rc == 0)
-        rc = purge(conn,
-                   "WITH d AS (DELETE FROM usage_event_ids WHERE id IN (SELECT id FROM "
-                   "usage_event_ids WHERE received_at < now() - interval '" RETENTION_DAYS
-                   " days' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
-                   &events, &e);
-    /* Alert evaluation state is only needed for the current minute and for
-     * redeliveries; attempts are kept as long as usage batch ids. */
-    if (rc == 0)
-        rc = purge(conn,
-                   "WITH d AS (DELETE FROM alert_batches WHERE id IN (SELECT id FROM alert_batches "
-                   "WHERE seen_at < now() - interval '1 day' LIMIT " STR(PURGE_ROWS) ") RETURNING 1) "
-                   "SELECT count(*) FROM d",
-                   &alert_rows, &e);
-    if (rc == 0)
-        rc = purge(conn,
-                   "WITH d AS (DELETE FROM alert_minute WHERE (key_id, minute) IN (SELECT key_id, "
-                   "minute FROM alert_minute WHERE minute < now() - interval '1 hour' LIMIT "
-                   STR(PURGE_ROWS) ") RETURNING 1) SELECT count(*) FROM d",
-                   &alert_rows, &e);
-    if (rc == 0)
-        rc = purge(conn,
-                   "WITH d AS (DELETE FROM alert_attempts WHERE id IN (SELECT id FROM alert_attempts "
-                   "WHERE at < now() - interval '" RETENTION_DAYS " days' LIMIT " STR(PURGE_ROWS)
-                   ") RETURNING 1) SELECT count(*) FROM d",
-                   &alert_rows, &e);
     if (rc == 0) {
         char grace[24];
         snprintf(grace, sizeof grace, "%lld", (long long)d->cfg.close_grace_min);
@@ -363,8 +362,11 @@ static void housekeeping(struct daemon *d)
             log_info("billing: period %s closed", pg_val(r, i, 0));
         pg_res_free(r);
     }
-    if (conn)
+    /* After the closes: a month closed just now may go in the same run. */
+    if (conn) {
+        retain(d, conn);
         pg_release(d->pg, conn);
+    }
     if (rc != 0) {
         if (!d->housekeeping_down)
             log_warn("housekeeping failed: %s; next attempt in %d s", e.message,
@@ -375,12 +377,6 @@ static void housekeeping(struct daemon *d)
     if (d->housekeeping_down)
         log_info("housekeeping: done again");
     d->housekeeping_down = false;
-    if (batches || events)
-        log_info("housekeeping: purged %llu batch ids and %llu event ids older than %s days",
-                 (unsigned long long)batches, (unsigned long long)events, RETENTION_DAYS);
-    if (alert_rows)
-        log_info("housekeeping: purged %llu rows of alert state and attempts",
-                 (unsigned long long)alert_rows);
 }
 
 static void log_totals(const struct daemon *d)
@@ -397,7 +393,8 @@ static void periodic(struct daemon *d)
     int64_t now = mono_ms();
     metrics_billing_state(d->metrics, d->first_taken_ms);
     metrics_process(d->metrics, now); /* at most once a second */
-    if (now >= d->next_housekeeping_ms) {
+    if (now >= d->next_housekeeping_ms || housekeeping_asked) {
+        housekeeping_asked = 0;
         housekeeping(d);
         d->next_housekeeping_ms = now + HOUSEKEEPING_MS;
     }
@@ -476,6 +473,8 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     d.metrics = metrics_open(d.cfg.metrics_dir, &err);

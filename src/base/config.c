@@ -117,6 +117,13 @@ static const char *check_ranges(const char *v)
                                             : "must be a list of CIDR ranges such as 127.0.0.0/8";
 }
 
+static const char *why_dedupe_days(const char *v)
+{
+    (void)v;
+    return "(POST /v1/usage/events accepts events up to 35 days old: an id forgotten sooner "
+           "would let a replay count twice)";
+}
+
 #define OPT(sec, key, type, field, def, min, max, check) \
     {sec, key, type, offsetof(struct config, field), def, min, max, check}
 
@@ -169,6 +176,12 @@ static const struct option options[] = {
     OPT("alerts", "timeout_ms", OPT_INT, alerts_timeout_ms, "10000", 100, 60000, NULL),
     OPT("alerts", "retry_for_s", OPT_INT, alerts_retry_for_s, "86400", 10, 604800, NULL),
     OPT("alerts", "in_flight", OPT_INT, alerts_in_flight, "32", 1, 1024, NULL),
+    OPT("retention", "minute_days", OPT_INT, retention_minute_days, "35", 1, 36500, NULL),
+    OPT("retention", "hour_days", OPT_INT, retention_hour_days, "400", 1, 36500, NULL),
+    OPT("retention", "dedupe_days", OPT_INT, retention_dedupe_days, "40", CONFIG_DEDUPE_DAYS_MIN,
+        3650, why_dedupe_days),
+    OPT("retention", "alerts_days", OPT_INT, retention_alerts_days, "35", 1, 3650, NULL),
+    OPT("retention", "logs_days", OPT_INT, retention_logs_days, "30", 0, 3650, NULL),
 };
 
 static int set_value(struct config *cfg, const struct option *o, const char *value,
@@ -178,8 +191,10 @@ static int set_value(struct config *cfg, const struct option *o, const char *val
     if (o->type == OPT_INT) {
         int64_t v;
         if (parse_int64(value, o->min, o->max, &v) != 0) {
-            api_error_set(err, ERR_INTERNAL, NULL, "%s: %s.%s must be an integer in %lld..%lld", where, o->section,
-                       o->key, (long long)o->min, (long long)o->max);
+            /* An integer's check gives the reason for its range. */
+            api_error_set(err, ERR_INTERNAL, NULL, "%s: %s.%s must be an integer in %lld..%lld%s%s",
+                          where, o->section, o->key, (long long)o->min, (long long)o->max,
+                          o->check ? " " : "", o->check ? o->check(value) : "");
             return -1;
         }
         *(int64_t *)(base + o->offset) = v;
@@ -319,6 +334,20 @@ static int check_clients(const struct config *cfg, const char *name, struct api_
                      cfg->amqp_tls_key_file, err);
 }
 
+/* [retention]: what the range of each setting cannot say alone. */
+static int check_retention(const struct config *cfg, const char *name, struct api_error *err)
+{
+    if (cfg->retention_hour_days < cfg->retention_minute_days) {
+        api_error_set(err, ERR_INTERNAL, NULL,
+                      "%s: retention.hour_days (%lld) must be at least retention.minute_days "
+                      "(%lld): the hourly rollup is what is left of usage once its minutes are "
+                      "gone", name, (long long)cfg->retention_hour_days,
+                      (long long)cfg->retention_minute_days);
+        return -1;
+    }
+    return 0;
+}
+
 /* The key-hashing secrets in the order they are tried: the current one,
  * then the previous ones as listed. */
 static int build_secrets(struct config *cfg, const char *name, struct api_error *err)
@@ -391,7 +420,8 @@ int config_load_string(struct config *cfg, const char *name, const char *text,
     }
     /* Validated on the way in: parsed once here for the code to read. */
     (void)store_error_parse(cfg->on_store_error, &cfg->store_error);
-    if (check_clients(cfg, name, err) != 0 || build_secrets(cfg, name, err) != 0)
+    if (check_clients(cfg, name, err) != 0 || check_retention(cfg, name, err) != 0 ||
+        build_secrets(cfg, name, err) != 0)
         goto fail;
     return 0;
 fail:

@@ -81,7 +81,18 @@ struct config {
     int64_t alerts_timeout_ms;   /* one delivery attempt, connection included */
     int64_t alerts_retry_for_s;  /* an event is given up this long after it fired */
     int64_t alerts_in_flight;    /* concurrent deliveries per billingd */
+    /* [retention] (docs/retention.md): what billingd's housekeeping removes */
+    int64_t retention_minute_days; /* usage_minute partitions, months billing closed */
+    int64_t retention_hour_days;   /* usage_hour partitions; never below minute_days */
+    int64_t retention_dedupe_days; /* usage batch and event ids */
+    int64_t retention_alerts_days; /* finished alert events and delivery attempts */
+    int64_t retention_logs_days;   /* rotated copies of the log files; 0 keeps them */
 };
+
+/* The shortest retention of the deduplication ids: POST /v1/usage/events
+ * accepts an event up to 35 days old (and 5 minutes ahead), and an id
+ * forgotten while its event may still be replayed would count it twice. */
+#define CONFIG_DEDUPE_DAYS_MIN 36
 
 /* Default path when neither -c nor TOLLGATE_CONFIG names one. */
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/tollgate/tollgate.conf"

@@ -22,5 +22,6 @@ int itest_register_billing(void);
 int itest_register_alerts(void);
 int itest_register_owner(void);
 int itest_register_token_life(void);
+int itest_register_retention(void);
 
 #endif

@@ -486,6 +486,58 @@ static void test_amqp_tls(void)
 }
 
 /* [redis]: TLS and login settings are checked together, files opened. */
+static void test_retention(void)
+{
+    struct config cfg;
+    struct api_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(load_with(&cfg, "", NO_ENV, &err), 0);
+    CU_ASSERT_EQUAL(cfg.retention_minute_days, 35);
+    CU_ASSERT_EQUAL(cfg.retention_hour_days, 400);
+    CU_ASSERT_EQUAL(cfg.retention_dedupe_days, 40);
+    CU_ASSERT_EQUAL(cfg.retention_alerts_days, 35);
+    CU_ASSERT_EQUAL(cfg.retention_logs_days, 30);
+    config_fini(&cfg);
+
+    CU_ASSERT_EQUAL_FATAL(load_with(&cfg, "[retention]\nminute_days = 60\nhour_days = 60\n"
+                                          "dedupe_days = 36\nalerts_days = 1\nlogs_days = 0\n",
+                                    NO_ENV, &err), 0);
+    CU_ASSERT_EQUAL(cfg.retention_minute_days, 60);
+    CU_ASSERT_EQUAL(cfg.retention_hour_days, 60);
+    CU_ASSERT_EQUAL(cfg.retention_dedupe_days, 36);
+    CU_ASSERT_EQUAL(cfg.retention_alerts_days, 1);
+    CU_ASSERT_EQUAL(cfg.retention_logs_days, 0);
+    config_fini(&cfg);
+
+    /* Hours may not go before the minutes they sum up. */
+    CU_ASSERT_EQUAL(load_with(&cfg, "[retention]\nminute_days = 100\nhour_days = 99\n", NO_ENV,
+                              &err), -1);
+    CU_ASSERT_STRING_EQUAL(err.message, "t.conf: retention.hour_days (99) must be at least "
+                                        "retention.minute_days (100): the hourly rollup is what "
+                                        "is left of usage once its minutes are gone");
+    CU_ASSERT_TRUE(config_is_zeroed(&cfg));
+    char *env_low[] = {"TOLLGATE_RETENTION_MINUTE_DAYS=500", NULL};
+    CU_ASSERT_EQUAL(load_with(&cfg, "", env_low, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "retention.hour_days (400)"));
+
+    /* The deduplication ids outlive any replay the API still accepts: the
+     * error says why. */
+    CU_ASSERT_EQUAL(load_with(&cfg, "[retention]\ndedupe_days = 35\n", NO_ENV, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "t.conf:6: retention.dedupe_days must be an "
+                                               "integer in 36..3650 (POST /v1/usage/events"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "replay count twice)"));
+    static const char *const bad[] = {
+        "[retention]\nminute_days = 0\n", "[retention]\nhour_days = 36501\n",
+        "[retention]\nalerts_days = 0\n", "[retention]\nlogs_days = -1\n",
+        "[retention]\nlogs_days = 3651\n", "[retention]\nminute_days = 3x\n",
+        "[retention]\nkeep_days = 3\n",
+    };
+    for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++) {
+        CU_ASSERT_EQUAL(load_with(&cfg, bad[i], NO_ENV, &err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "t.conf:6: "));
+        CU_ASSERT_TRUE(config_is_zeroed(&cfg));
+    }
+}
+
 static void test_redis_tls(void)
 {
     struct config cfg;
@@ -563,6 +615,7 @@ int main(void)
         UNIT_TEST(test_load_missing_file),
         UNIT_TEST(test_error_leaves_config_zeroed),
         UNIT_TEST(test_redis_tls),
+        UNIT_TEST(test_retention),
     };
     return unit_run("config", tests, TG_ARRAY_LEN(tests));
 }
