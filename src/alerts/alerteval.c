@@ -50,8 +50,8 @@ static void put_quota(struct strbuf *b, const struct usage_bucket *k)
 
 bool alerteval_json(const struct usage_msg *m, struct alerteval_docs *d)
 {
-    struct strbuf *docs[] = {&d->denials, &d->quota, &d->peaks};
-    for (size_t i = 0; i < 3; i++) {
+    struct strbuf *docs[] = {&d->denials, &d->peaks};
+    for (size_t i = 0; i < 2; i++) {
         strbuf_reset(docs[i]);
         strbuf_putc(docs[i], '[');
     }
@@ -65,10 +65,6 @@ bool alerteval_json(const struct usage_msg *m, struct alerteval_docs *d)
                           (long long)b->m.deny_first_ms, (long long)b->m.deny_last_ms);
             any = true;
         }
-        if (b->n.allowed_cost > 0) {
-            put_quota(&d->quota, b);
-            any = true;
-        }
         if (b->m.peak_pct > 0) {
             put_elem(&d->peaks, b);
             strbuf_printf(&d->peaks, ",\"p\":%lld,\"ts\":%lld}", (long long)b->m.peak_pct,
@@ -76,7 +72,7 @@ bool alerteval_json(const struct usage_msg *m, struct alerteval_docs *d)
             any = true;
         }
     }
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 2; i++)
         strbuf_putc(docs[i], ']');
     return any;
 }
@@ -94,7 +90,9 @@ int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct alerte
     *fired = 0;
     if (!alerteval_json(m, d))
         return 0; /* nothing in the batch can fire a rule */
-    const char *p[] = {m->batch, d->denials.p, d->quota.p, d->peaks.p};
+    /* quota_used_pct is evaluated after each window (alerteval_after_ingest):
+     * the third document stays empty. */
+    const char *p[] = {m->batch, d->denials.p, "[]", d->peaks.p};
     struct pg_res *r = pg_query(
         conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb, $4::jsonb)", 4, p, e);
     if (!r)

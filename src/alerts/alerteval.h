@@ -5,7 +5,8 @@
  * every decision.
  *
  * The rules are evaluated in PostgreSQL by tg_alert_eval
- * (sql/011_alerts.sql, sql/012_alert_near.sql), in one transaction that also writes the events
+ * (sql/011_alerts.sql, 012_alert_near.sql, 018_alert_eval_cost.sql), in
+ * one transaction that also writes the events
  * (the outbox) and the cooldown state: competing billingd consumers cannot
  * fire a rule twice for one key and cooldown, and a batch redelivered after
  * a crash is evaluated once (its id is recorded). */
@@ -24,12 +25,13 @@
  * unknown, a message from a responder that predates them):
  *   denials [{"k":key,"t":minute_s,"c":rate_limited,"f":deny_first_ms,
  *             "l":deny_last_ms}] for the buckets with denials;
- *   quota   [{"k":key,"m":YYYYMM,"c":allowed_cost,"ts":last_ms}] for those
- *             with a cost;
  *   peaks   [{"k":key,"p":peak_pct,"ts":peak_ms}] for those with a peak.
- * Returns true when any is not empty. */
+ * quota is alerteval_after_ingest's scratch: quota_used_pct is evaluated
+ * once per window, after the usage is committed, not per batch
+ * (sql/018_alert_eval_cost.sql says why).  Returns true when either
+ * document is not empty. */
 struct alerteval_docs {
-    struct strbuf denials, quota, peaks;
+    struct strbuf denials, peaks, quota;
 };
 bool alerteval_json(const struct usage_msg *m, struct alerteval_docs *d);
 void alerteval_docs_fini(struct alerteval_docs *d);

@@ -19,14 +19,15 @@ static void test_json(void)
     };
     struct usage_msg m = {.batch = "b1", .buckets = b, .nbuckets = 3};
     struct alerteval_docs doc = {0};
-    const struct strbuf *d = &doc.denials, *q = &doc.quota, *p = &doc.peaks;
+    const struct strbuf *d = &doc.denials, *p = &doc.peaks;
     CU_ASSERT_TRUE(alerteval_json(&m, &doc));
     /* 1764720000 is 2025-12-03T00:00:00Z.  Unknown times (a message from
      * an older responder) are 0. */
     CU_ASSERT_STRING_EQUAL(d->p, "[{\"k\":\"key_a\",\"t\":1764720000,\"c\":7,"
                                  "\"f\":1764720001000,\"l\":1764720059000},"
                                  "{\"k\":\"key_\\\"b\",\"t\":1764720060,\"c\":2,\"f\":0,\"l\":0}]");
-    CU_ASSERT_STRING_EQUAL(q->p, "[{\"k\":\"key_a\",\"m\":202512,\"c\":5,\"ts\":1764720059500}]");
+    /* Quota is evaluated after each window, from the recorded use. */
+    CU_ASSERT_PTR_NULL(doc.quota.p);
     CU_ASSERT_STRING_EQUAL(p->p, "[{\"k\":\"key_a\",\"p\":100,\"ts\":1764720001000},"
                                  "{\"k\":\"key_c\",\"p\":80,\"ts\":1764720070123}]");
     json_object *o = json_tokener_parse(d->p);
@@ -43,8 +44,13 @@ static void test_json(void)
     m.nbuckets = 0;
     CU_ASSERT_FALSE(alerteval_json(&m, &doc));
     CU_ASSERT_STRING_EQUAL(d->p, "[]");
-    CU_ASSERT_STRING_EQUAL(q->p, "[]");
     CU_ASSERT_STRING_EQUAL(p->p, "[]");
+    /* A cost alone is not evaluated per batch. */
+    struct usage_bucket cost = {.key_id = "key_d", .endpoint = "e", .minute_s = 60,
+                                .n = {.allowed = 1, .allowed_cost = 1}};
+    m.buckets = &cost;
+    m.nbuckets = 1;
+    CU_ASSERT_FALSE(alerteval_json(&m, &doc));
     alerteval_docs_fini(&doc);
 }
 
