@@ -28,7 +28,7 @@ static const char *const ONE_PER_SECOND =
 
 /* The delivery figures of GET /metrics. */
 struct deliveries {
-	double delivered, retry, failed, count, running, pending, oldest_age;
+	double delivered, retry, failed, count, running, messages, pending, oldest_age;
 };
 
 /* The value of the series named exactly by series (name and labels); -1
@@ -55,10 +55,11 @@ static int scrape(struct deliveries *d)
 		d->failed = series(r.body, "tollgate_alert_delivery_attempts_total{result=\"failed\"}");
 		d->count = series(r.body, "tollgate_alert_delivery_duration_seconds_count");
 		d->running = series(r.body, "tollgate_billingd_running");
+		d->messages = series(r.body, "tollgate_billingd_messages_total");
 		d->pending = series(r.body, "tollgate_alert_events_pending");
 		d->oldest_age = series(r.body, "tollgate_alert_oldest_pending_age_seconds");
 		ok = d->delivered >= 0 && d->retry >= 0 && d->failed >= 0 && d->count >= 0 &&
-		     d->running >= 0 && d->pending >= 0 && d->oldest_age >= 0;
+		     d->running >= 0 && d->messages >= 0 && d->pending >= 0 && d->oldest_age >= 0;
 	}
 	itest_resp_fini(&r);
 	return ok;
@@ -523,13 +524,16 @@ static void test_delivery_metrics(void)
 	 * ones are in and the histogram agrees with the outcomes. */
 	for (int64_t t0 = itest_now_ms(); !right && itest_now_ms() - t0 < 10000; itest_sleep_ms(200))
 		right = scrape(&d) && d.delivered - before.delivered >= LATENCY_ALERTS + 1 &&
-			d.retry - before.retry >= 2 && d.count == d.delivered + d.retry + d.failed;
+			d.retry - before.retry >= 2 && d.count == d.delivered + d.retry + d.failed &&
+			d.messages > before.messages;
 	EXPECT(right || scrape(&d), "GET /metrics lacks the delivery series");
 	printf("\n    deliveries in /metrics: %.0f delivered, %.0f retry, %.0f failed (+%.0f, +%.0f, "
 	       "+%.0f in this suite), histogram count %.0f, %.0f pending ",
 	       d.delivered, d.retry, d.failed, d.delivered - before.delivered, d.retry - before.retry,
 	       d.failed - before.failed, d.count, d.pending);
 	EXPECT(d.running == 1, "tollgate_billingd_running %.0f, want 1", d.running);
+	EXPECT(d.messages > before.messages, "tollgate_billingd_messages_total %.0f, was %.0f "
+	       "before the suite's checks", d.messages, before.messages);
 	EXPECT(d.delivered > 0 && d.delivered - before.delivered >= LATENCY_ALERTS + 1,
 	       "delivered %.0f, was %.0f before the suite (want %d more at least)", d.delivered,
 	       before.delivered, LATENCY_ALERTS + 1);
