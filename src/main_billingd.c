@@ -31,7 +31,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "logprune.h"
-#include "metrics.h"
+#include "metrics_billing.h"
 #include "pg.h"
 #include "retention.h"
 #include "usagemsg.h"
@@ -486,7 +486,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     d.pg = pg_pool_new(d.cfg.pg_conninfo, 1);
     d.alerts_pg = pg_pool_new(d.cfg.pg_conninfo, 1);
-    d.deliverer = alertsend_new(&d.cfg, d.alerts_pg, &err);
+    d.deliverer = alertsend_new(&d.cfg, d.alerts_pg, d.metrics, &err);
     if (!d.deliverer || alertsend_start(d.deliverer, &err) != 0) {
         log_error("alerts: %s", err.message);
         alertsend_free(d.deliverer);

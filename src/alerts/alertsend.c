@@ -11,6 +11,7 @@
 
 #include "alertsend.h"
 #include "log.h"
+#include "metrics_billing.h"
 #include "netguard.h"
 #include "sealbox.h"
 #include "strbuf.h"
@@ -36,6 +37,8 @@ struct transfer {
 struct alertsend {
     const struct config *cfg;
     struct pg_pool *pool;
+    struct metrics *metrics; /* may be NULL */
+    int64_t next_outbox_ms;  /* mono_ms of the next count of the outbox */
     struct netguard guard;
     CURLM *multi;
     pthread_t thread;
@@ -145,6 +148,11 @@ static void record(struct alertsend *s, struct pg_conn *c, struct transfer *t, l
         log_warn("alerts: attempt on event %s not recorded: %s (it will be tried again)",
                  t->event_id, e.message);
     pg_res_free(r);
+    metrics_alert_attempt(s->metrics,
+                          strcmp(state, "delivered") == 0 ? ALERT_ATTEMPT_DELIVERED
+                          : strcmp(state, "pending") == 0 ? ALERT_ATTEMPT_RETRY
+                                                          : ALERT_ATTEMPT_FAILED,
+                          latency * 1000);
     if (strcmp(state, "failed") == 0)
         log_warn("alerts: event %s of rule %s given up after %d attempts (last: %s)",
                  t->event_id, t->rule_id, t->attempts, error ? error : status_s);
@@ -279,6 +287,26 @@ static void reap(struct alertsend *s, struct pg_conn *c)
     }
 }
 
+/* Counts the pending events for the gauges, at most every
+ * ALERTSEND_OUTBOX_MS (on a failure the figures stay as last read: the
+ * claim's own failure is logged). */
+static void count_outbox(struct alertsend *s, struct pg_conn *c)
+{
+    int64_t now = mono_ms();
+    if (!s->metrics || now < s->next_outbox_ms)
+        return;
+    s->next_outbox_ms = now + ALERTSEND_OUTBOX_MS;
+    struct api_error e;
+    struct pg_res *r = pg_query(
+        c,
+        "SELECT count(*), coalesce((extract(epoch FROM min(created_at)) * 1000)::bigint, 0)"
+        " FROM alert_events WHERE state = 'pending'",
+        0, NULL, &e);
+    if (r && pg_nrows(r) == 1)
+        metrics_alert_outbox(s->metrics, (uint64_t)pg_int(r, 0, 0), pg_int(r, 0, 1));
+    pg_res_free(r);
+}
+
 static void *run(void *arg)
 {
     struct alertsend *s = arg;
@@ -289,6 +317,7 @@ static void *run(void *arg)
             reap(s, c);
             if (s->in_flight < (size_t)s->cfg->alerts_in_flight)
                 claim(s, c);
+            count_outbox(s, c);
             pg_release(s->pool, c);
         }
         int running = 0;
@@ -300,7 +329,7 @@ static void *run(void *arg)
 }
 
 struct alertsend *alertsend_new(const struct config *cfg, struct pg_pool *pool,
-                                struct api_error *e)
+                                struct metrics *metrics, struct api_error *e)
 {
     struct alertsend *s = xcalloc(1, sizeof *s);
     if (netguard_parse(&s->guard, cfg->alerts_allow_private, e) != 0) {
@@ -309,6 +338,7 @@ struct alertsend *alertsend_new(const struct config *cfg, struct pg_pool *pool,
     }
     s->cfg = cfg;
     s->pool = pool;
+    s->metrics = metrics;
     if (!(s->multi = curl_multi_init()))
         abort();
     atomic_init(&s->stop, false);

@@ -23,8 +23,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "pg.h"
 #include "util.h"
+
+/* How often the outbox's pending events are counted (one index scan). */
+#define ALERTSEND_OUTBOX_MS 5000
 
 /* "sha256=" and 64 hex digits, NUL-terminated. */
 #define ALERTSEND_SIG_LEN (7 + 64 + 1)
@@ -44,10 +48,14 @@ bool alertsend_retryable(long status, bool refused);
 
 struct alertsend;
 
-/* A deliverer over pool, reading cfg (both borrowed; they must outlive
- * it).  Returns NULL with e filled when [alerts] allow_private is invalid. */
+/* A deliverer over pool, reading cfg and counting into metrics (all
+ * borrowed; they must outlive it; metrics may be NULL).  Each attempt's
+ * outcome and latency are counted as it is recorded, and the outbox's
+ * pending events (how many, since when) are read at most every
+ * ALERTSEND_OUTBOX_MS (metrics_billing.h).  Returns NULL with e filled when
+ * [alerts] allow_private is invalid. */
 struct alertsend *alertsend_new(const struct config *cfg, struct pg_pool *pool,
-                                struct api_error *e);
+                                struct metrics *metrics, struct api_error *e);
 /* Starts the thread.  Returns 0 or -1 with e filled. */
 int alertsend_start(struct alertsend *s, struct api_error *e) TG_WUR;
 /* Stops the thread (transfers in flight are abandoned: their claims expire

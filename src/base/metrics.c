@@ -11,95 +11,46 @@
 #include <unistd.h>
 
 #include "buildinfo.h"
+#include "metrics_slot.h"
 #include "procstat.h"
 #include "strbuf.h"
 
-#define METRICS_MAGIC 0x74676d34u /* "tgm4": a new layout resets old slots */
 #define MAX_SLOTS 256
-#define MAX_ROUTES 64
+#define MAX_ROUTES METRICS_ROUTES
 #define PROCESS_SAMPLE_MS 1000 /* /proc is read at most this often */
 
 static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404,
                                405, 409, 413, 415, 429, 500, 503};
-#define NSTATUS (TG_ARRAY_LEN(statuses) + 1) /* + other */
+#define NSTATUS METRICS_STATUSES
+_Static_assert(TG_ARRAY_LEN(statuses) + 1 == NSTATUS, "the listed statuses and other");
 
 /* Check latency buckets, upper bounds in microseconds. */
 static const int64_t buckets_us[] = {50, 100, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 50000};
-#define NBUCKETS TG_ARRAY_LEN(buckets_us)
+#define NBUCKETS METRICS_CHECK_BUCKETS
+_Static_assert(TG_ARRAY_LEN(buckets_us) == NBUCKETS, "one bound per bucket");
 
 static const char *const outcomes[] = {"allowed",   "invalid_key",  "expired",
                                        "suspended", "revoked",      "rate_limited",
                                        "quota_exceeded", "unavailable", "other"};
-#define NOUTCOMES TG_ARRAY_LEN(outcomes)
+#define NOUTCOMES METRICS_OUTCOMES
+_Static_assert(TG_ARRAY_LEN(outcomes) == NOUTCOMES, "one name per outcome");
 
 static const char *const redis_kinds[] = {"record_read", "record_write", "ratelimit", "publish"};
 
-/* Every counter lies between requests and g; the gauges are in g.  A slot
- * outlives its process: the counters stay in the file, summed by every
- * render and continued by the next process that takes the slot, so a total
- * never goes down; the gauges are the process's present state and count only
- * while it runs. */
-struct gauges {
-    uint64_t usage_backlog, usage_capacity, usage_connected;
-    uint64_t processes; /* 1: summed, the number of live processes */
-    uint64_t rss_bytes, open_fds;
-    uint64_t billingd; /* 1 in a running billingd's slot */
-};
-
-struct slot {
-    uint32_t magic;
-    uint32_t nroutes;
-    uint64_t requests[MAX_ROUTES + 1][NSTATUS]; /* last row: no route */
-    uint64_t check_buckets[NBUCKETS + 1];       /* last: +Inf */
-    uint64_t check_count;
-    uint64_t check_sum_ns;
-    uint64_t outcomes[NOUTCOMES];
-    uint64_t redis_errors[REDIS_ERR_KINDS];
-    uint64_t cache_hits, cache_misses;
-    uint64_t loads_redis, loads_pg; /* key records read from the stores */
-    uint64_t cache_evictions;        /* evictions_base + the cache's own count */
-    uint64_t usage_dropped, usage_batches, usage_buckets;
-    uint64_t cpu_ms; /* cpu_base + this process's own */
-    uint64_t bill_messages, bill_batches, bill_duplicates, bill_rows, bill_events;
-    uint64_t bill_errors[BILLING_ERR_KINDS];
-    struct gauges g;
-    /* Not summed: the newest start of a live process, the latest success of
-     * any billingd, the oldest unacknowledged message of a live one. */
-    uint64_t start_ms, bill_last_ok_ms, bill_unacked_ms;
-};
-
-struct metrics {
-    struct slot *mine;
-    int fd;
-    char *dir;
-    uint64_t evictions_base; /* the slot's count when this process took it */
-    uint64_t cpu_base;       /* likewise */
-    int64_t next_sample_ms;  /* metrics_process: monotonic; atomics (two threads) */
-};
-
-static void add(uint64_t *c, uint64_t n)
-{
-    __atomic_fetch_add(c, n, __ATOMIC_RELAXED);
-}
-
-static uint64_t load(const uint64_t *c)
-{
-    return __atomic_load_n(c, __ATOMIC_RELAXED);
-}
 
 /* Maps slot file path when its flock can be taken: the lock, held for the
  * process's life and dropped by the kernel however it ends, is what tells a
  * live slot from a dead one. */
-static struct slot *map_slot(const char *path, int *fd_out)
+static struct metrics_slot *map_slot(const char *path, int *fd_out)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return NULL;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || ftruncate(fd, sizeof(struct slot)) != 0) {
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || ftruncate(fd, sizeof(struct metrics_slot)) != 0) {
         close(fd);
         return NULL;
     }
-    struct slot *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    struct metrics_slot *s = mmap(NULL, sizeof *s, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (s == MAP_FAILED) {
         close(fd);
         return NULL;
@@ -143,6 +94,7 @@ struct metrics *metrics_open(const char *dir, struct api_error *err)
     m->cpu_base = m->mine->cpu_ms;
     memset(&m->mine->g, 0, sizeof m->mine->g); /* the last owner's state, not ours */
     m->mine->bill_unacked_ms = 0;
+    m->mine->alert_known = m->mine->alert_pending = m->mine->alert_oldest_ms = 0;
     m->mine->g.processes = 1;
     metrics_process(m, mono_ms());
     return m;
@@ -173,7 +125,7 @@ static size_t status_index(int status)
 void metrics_request(struct metrics *m, int route, int status)
 {
     size_t r = route >= 0 && route < MAX_ROUTES ? (size_t)route : MAX_ROUTES;
-    add(&m->mine->requests[r][status_index(status)], 1);
+    metrics_add(&m->mine->requests[r][status_index(status)], 1);
 }
 
 /* The slot of outcomes[] that counts reason. */
@@ -195,58 +147,53 @@ static size_t outcome_index(enum err_code reason)
 void metrics_check(struct metrics *m, enum err_code reason, int64_t ns)
 {
     size_t o = outcome_index(reason);
-    add(&m->mine->outcomes[o], 1);
+    metrics_add(&m->mine->outcomes[o], 1);
     size_t b = 0;
     while (b < NBUCKETS && ns > buckets_us[b] * 1000)
         b++;
-    add(&m->mine->check_buckets[b], 1);
-    add(&m->mine->check_count, 1);
-    add(&m->mine->check_sum_ns, ns > 0 ? (uint64_t)ns : 0);
+    metrics_add(&m->mine->check_buckets[b], 1);
+    metrics_add(&m->mine->check_count, 1);
+    metrics_add(&m->mine->check_sum_ns, ns > 0 ? (uint64_t)ns : 0);
 }
 
 void metrics_redis_error(struct metrics *m, enum metric_redis_error kind)
 {
-    add(&m->mine->redis_errors[kind], 1);
+    metrics_add(&m->mine->redis_errors[kind], 1);
 }
 
 void metrics_record_load(struct metrics *m, bool from_pg)
 {
-    add(from_pg ? &m->mine->loads_pg : &m->mine->loads_redis, 1);
+    metrics_add(from_pg ? &m->mine->loads_pg : &m->mine->loads_redis, 1);
 }
 
 void metrics_cache(struct metrics *m, bool hit)
 {
-    add(hit ? &m->mine->cache_hits : &m->mine->cache_misses, 1);
-}
-
-static void store(uint64_t *c, uint64_t v)
-{
-    __atomic_store_n(c, v, __ATOMIC_RELAXED);
+    metrics_add(hit ? &m->mine->cache_hits : &m->mine->cache_misses, 1);
 }
 
 void metrics_cache_evictions(struct metrics *m, uint64_t total)
 {
-    store(&m->mine->cache_evictions, m->evictions_base + total);
+    metrics_store(&m->mine->cache_evictions, m->evictions_base + total);
 }
 
 
 void metrics_usage_journal(struct metrics *m, uint64_t backlog, uint64_t capacity,
                            uint64_t dropped_more)
 {
-    store(&m->mine->g.usage_backlog, backlog);
-    store(&m->mine->g.usage_capacity, capacity);
-    add(&m->mine->usage_dropped, dropped_more);
+    metrics_store(&m->mine->g.usage_backlog, backlog);
+    metrics_store(&m->mine->g.usage_capacity, capacity);
+    metrics_add(&m->mine->usage_dropped, dropped_more);
 }
 
 void metrics_usage_broker(struct metrics *m, bool connected)
 {
-    store(&m->mine->g.usage_connected, connected ? 1 : 0);
+    metrics_store(&m->mine->g.usage_connected, connected ? 1 : 0);
 }
 
 void metrics_usage_batch(struct metrics *m, size_t buckets)
 {
-    add(&m->mine->usage_batches, 1);
-    add(&m->mine->usage_buckets, buckets);
+    metrics_add(&m->mine->usage_batches, 1);
+    metrics_add(&m->mine->usage_buckets, buckets);
 }
 
 void metrics_process(struct metrics *m, int64_t mono_now)
@@ -261,29 +208,25 @@ void metrics_process(struct metrics *m, int64_t mono_now)
     struct procstat ps;
     if (procstat_self(&ps) != 0)
         return; /* no /proc: the figures stay as they were */
-    store(&m->mine->cpu_ms, m->cpu_base + (uint64_t)ps.cpu_ms);
-    store(&m->mine->g.rss_bytes, ps.rss_bytes);
-    store(&m->mine->g.open_fds, ps.open_fds);
-    store(&m->mine->start_ms, (uint64_t)ps.start_ms);
+    metrics_store(&m->mine->cpu_ms, m->cpu_base + (uint64_t)ps.cpu_ms);
+    metrics_store(&m->mine->g.rss_bytes, ps.rss_bytes);
+    metrics_store(&m->mine->g.open_fds, ps.open_fds);
+    metrics_store(&m->mine->start_ms, (uint64_t)ps.start_ms);
 }
 
 /* Adds s's counters into the totals, and its gauges when its process runs. */
-static void accumulate(struct slot *t, const struct slot *s, bool live)
+static void accumulate(struct metrics_slot *t, const struct metrics_slot *s, bool live)
 {
     const uint64_t *a = (const uint64_t *)&s->requests;
     uint64_t *b = (uint64_t *)&t->requests;
-    size_t end = live ? offsetof(struct slot, g) + sizeof s->g : offsetof(struct slot, g);
-    size_t n = (end - offsetof(struct slot, requests)) / sizeof(uint64_t);
+    size_t end = live ? offsetof(struct metrics_slot, g) + sizeof s->g : offsetof(struct metrics_slot, g);
+    size_t n = (end - offsetof(struct metrics_slot, requests)) / sizeof(uint64_t);
     for (size_t i = 0; i < n; i++)
-        b[i] += load(&a[i]);
-    uint64_t start = load(&s->start_ms), ok = load(&s->bill_last_ok_ms);
-    uint64_t unacked = load(&s->bill_unacked_ms);
+        b[i] += metrics_load(&a[i]);
+    uint64_t start = metrics_load(&s->start_ms);
     if (live && start > t->start_ms)
         t->start_ms = start;
-    if (ok > t->bill_last_ok_ms)
-        t->bill_last_ok_ms = ok;
-    if (live && unacked && (!t->bill_unacked_ms || unacked < t->bill_unacked_ms))
-        t->bill_unacked_ms = unacked;
+    metrics_billing_accumulate(t, s, live);
 }
 
 /* Whether the process that owns the slot open on fd still runs: it holds an
@@ -298,14 +241,14 @@ static bool slot_alive(int fd)
 }
 
 /* Adds the slot file at path (if it is one of this layout) into t. */
-static void accumulate_file(struct slot *t, const char *path)
+static void accumulate_file(struct metrics_slot *t, const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(struct slot)) {
-        struct slot *s = mmap(NULL, sizeof *s, PROT_READ, MAP_SHARED, fd, 0);
+    if (fstat(fd, &st) == 0 && st.st_size == (off_t)sizeof(struct metrics_slot)) {
+        struct metrics_slot *s = mmap(NULL, sizeof *s, PROT_READ, MAP_SHARED, fd, 0);
         if (s != MAP_FAILED) {
             if (s->magic == METRICS_MAGIC)
                 accumulate(t, s, slot_alive(fd));
@@ -315,75 +258,9 @@ static void accumulate_file(struct slot *t, const char *path)
     close(fd);
 }
 
-void metrics_billing_message(struct metrics *m)
-{
-    add(&m->mine->bill_messages, 1);
-}
-
-void metrics_billing_applied(struct metrics *m, uint64_t batches, uint64_t duplicates,
-                             uint64_t rows, uint64_t events, int64_t wall_ms)
-{
-    add(&m->mine->bill_batches, batches);
-    add(&m->mine->bill_duplicates, duplicates);
-    add(&m->mine->bill_rows, rows);
-    add(&m->mine->bill_events, events);
-    store(&m->mine->bill_last_ok_ms, wall_ms > 0 ? (uint64_t)wall_ms : 0);
-}
-
-void metrics_billing_error(struct metrics *m, enum metric_billing_error kind)
-{
-    add(&m->mine->bill_errors[kind], 1);
-}
-
-void metrics_billing_state(struct metrics *m, int64_t oldest_unacked_ms)
-{
-    store(&m->mine->g.billingd, 1);
-    store(&m->mine->bill_unacked_ms, oldest_unacked_ms > 0 ? (uint64_t)oldest_unacked_ms : 0);
-}
-
-static const char *const billing_kinds[] = {"postgres", "amqp", "rejected"};
-
-/* billingd's figures; wall_ms: now. */
-static void render_billing(struct strbuf *b, const struct slot *t, int64_t wall_ms)
-{
-    double age = t->bill_unacked_ms && wall_ms > (int64_t)t->bill_unacked_ms
-                     ? (double)(wall_ms - (int64_t)t->bill_unacked_ms) / 1e3 : 0;
-    strbuf_printf(b, "# HELP tollgate_billingd_running billingd processes running.\n"
-            "# TYPE tollgate_billingd_running gauge\ntollgate_billingd_running %llu\n"
-            "# HELP tollgate_billingd_messages_total Usage messages taken from the queue.\n"
-            "# TYPE tollgate_billingd_messages_total counter\n"
-            "tollgate_billingd_messages_total %llu\n"
-            "# HELP tollgate_billingd_batches_total Usage batches committed to PostgreSQL, or "
-            "skipped as already applied.\n# TYPE tollgate_billingd_batches_total counter\n"
-            "tollgate_billingd_batches_total{result=\"applied\"} %llu\n"
-            "tollgate_billingd_batches_total{result=\"duplicate\"} %llu\n"
-            "# HELP tollgate_billingd_rows_upserted_total usage_minute rows upserted.\n"
-            "# TYPE tollgate_billingd_rows_upserted_total counter\n"
-            "tollgate_billingd_rows_upserted_total %llu\n"
-            "# HELP tollgate_billingd_events_total Usage events counted.\n"
-            "# TYPE tollgate_billingd_events_total counter\ntollgate_billingd_events_total %llu\n",
-        (unsigned long long)t->g.billingd, (unsigned long long)t->bill_messages,
-        (unsigned long long)t->bill_batches, (unsigned long long)t->bill_duplicates,
-        (unsigned long long)t->bill_rows, (unsigned long long)t->bill_events);
-    strbuf_printf(b, "# HELP tollgate_billingd_errors_total billingd failures by kind.\n"
-            "# TYPE tollgate_billingd_errors_total counter\n");
-    for (size_t i = 0; i < BILLING_ERR_KINDS; i++)
-        strbuf_printf(b, "tollgate_billingd_errors_total{kind=\"%s\"} %llu\n", billing_kinds[i],
-            (unsigned long long)t->bill_errors[i]);
-    strbuf_printf(b, "# HELP tollgate_billingd_last_success_timestamp_seconds When billingd "
-            "last committed a window, since the epoch (0: never).\n"
-            "# TYPE tollgate_billingd_last_success_timestamp_seconds gauge\n"
-            "tollgate_billingd_last_success_timestamp_seconds %.3f\n"
-            "# HELP tollgate_billingd_oldest_unacked_age_seconds Age of the oldest message a "
-            "running billingd holds unacknowledged (0: none).\n"
-            "# TYPE tollgate_billingd_oldest_unacked_age_seconds gauge\n"
-            "tollgate_billingd_oldest_unacked_age_seconds %.3f\n",
-        (double)t->bill_last_ok_ms / 1e3, age);
-}
-
 /* Build information and the process figures (see metrics.h for how they
  * add up over the pool). */
-static void render_process(struct strbuf *b, const struct slot *t)
+static void render_process(struct strbuf *b, const struct metrics_slot *t)
 {
     strbuf_printf(b, "# HELP tollgate_build_info The version and commit built; always 1.\n"
             "# TYPE tollgate_build_info gauge\n"
@@ -408,7 +285,7 @@ static void render_process(struct strbuf *b, const struct slot *t)
 char *metrics_render(struct metrics *m, const char *const *route_names, size_t nroutes)
 {
     metrics_process(m, mono_ms());
-    struct slot *t = xcalloc(1, sizeof *t);
+    struct metrics_slot *t = xcalloc(1, sizeof *t);
     if (m->dir) {
         for (int i = 0; i < MAX_SLOTS; i++) {
             char path[4096];
@@ -490,7 +367,7 @@ char *metrics_render(struct metrics *m, const char *const *route_names, size_t n
         (unsigned long long)t->g.usage_backlog, (unsigned long long)t->g.usage_capacity,
         (unsigned long long)t->usage_dropped, (unsigned long long)t->g.usage_connected,
         (unsigned long long)t->usage_batches, (unsigned long long)t->usage_buckets);
-    render_billing(&b, t, now_ms());
+    metrics_billing_render(&b, t, now_ms());
     render_process(&b, t);
     free(t);
     return b.p;

@@ -25,15 +25,6 @@ enum metric_redis_error {
     REDIS_ERR_KINDS
 };
 
-/* billingd's failures: a window PostgreSQL did not commit, a broker
- * connection lost or refused, a message dead-lettered as malformed. */
-enum metric_billing_error {
-    BILLING_ERR_POSTGRES,
-    BILLING_ERR_AMQP,
-    BILLING_ERR_REJECTED,
-    BILLING_ERR_KINDS
-};
-
 struct metrics;
 
 /* Opens (creating) a slot in dir, or process-local counters when dir is NULL
@@ -61,18 +52,7 @@ void metrics_usage_broker(struct metrics *m, bool connected);
 /* One batch confirmed, holding buckets buckets. */
 void metrics_usage_batch(struct metrics *m, size_t buckets);
 
-/* billingd (its slot is in the same metrics_dir, so the responders' /metrics
- * shows it).  One message taken from the queue: */
-void metrics_billing_message(struct metrics *m);
-/* A window committed at wall time wall_ms (ms since the epoch): batches
- * applied and skipped as duplicates, usage_minute rows upserted, events. */
-void metrics_billing_applied(struct metrics *m, uint64_t batches, uint64_t duplicates,
-                             uint64_t rows, uint64_t events, int64_t wall_ms);
-void metrics_billing_error(struct metrics *m, enum metric_billing_error kind);
-/* Each round of billingd's loop: the wall time (ms) at which the oldest
- * message it holds unacknowledged arrived, 0 when it holds none.  Messages
- * still in the queue are the broker's to count. */
-void metrics_billing_state(struct metrics *m, int64_t oldest_unacked_ms);
+/* billingd's own figures: metrics_billing.h. */
 
 /* Refreshes this process's figures from /proc when a second has passed since
  * the last time (mono_now: monotonic, as mono_ms).  Called by the process's

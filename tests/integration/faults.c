@@ -1,9 +1,9 @@
 /*
  * faults.c - tollgate-faults: the check path while Redis misbehaves, against
- * the real stack, and readiness while Redis or RabbitMQ is down. It stops
- * and starts the stack's Redis and RabbitMQ and restarts the responder pool
- * in each failure mode through contrib/stack, so it runs on its own
- * (contrib/stack test runs it after the other suites).
+ * the real stack, and readiness while Redis, RabbitMQ or PostgreSQL is down.
+ * It stops and starts the stack's Redis, RabbitMQ and PostgreSQL and restarts
+ * the responder pool in each failure mode through contrib/stack, so it runs on
+ * its own (contrib/stack test runs it after the other suites).
  *
  * Environment: as tollgate-itest, plus TOLLGATE_REDIS_PORT, TOLLGATE_STACK
  * (the path of contrib/stack) and TOLLGATE_REDIS_CLI (run/redis-cli: redis-cli
@@ -947,6 +947,74 @@ static void test_readyz_broker(void)
 	EXPECT(in_row == 8, "GET /readyz did not report rabbitmq ok within 20 s of its start");
 }
 
+/* One GET /readyz while PostgreSQL is down and no key is cached: 503
+ * unavailable, the error envelope naming PostgreSQL, postgres failed and the
+ * other stores ok. 1 when it answered so; what it answered goes to seen. */
+static int readyz_pg_failed(char *seen, size_t size)
+{
+	struct itest_resp r;
+	itest_call(&r, "GET", "/readyz", NULL, NULL);
+	json_object *checks = itest_get(r.json, "checks"), *err = itest_get(r.json, "error");
+	const char *pg = itest_str(checks, "postgres"), *status = itest_str(r.json, "status");
+	const char *code = itest_str(err, "code"), *msg = itest_str(err, "message");
+	int ok = r.status == 503 && status && strcmp(status, "unavailable") == 0 && pg &&
+		 strcmp(pg, "failed") == 0 && code && strcmp(code, "unavailable") == 0 && msg &&
+		 strstr(msg, "PostgreSQL") && itest_str(checks, "redis") &&
+		 strcmp(itest_str(checks, "redis"), "ok") == 0;
+	snprintf(seen, size, "%ld %.300s", r.status, r.body ? r.body : "");
+	itest_resp_fini(&r);
+	return ok;
+}
+
+/* PostgreSQL stops while the pool has no key cached (just restarted):
+ * /readyz is 503 from every process, naming postgres; once PostgreSQL is
+ * back, 200 ready again within 20 s, without restarting the pool. */
+static void test_readyz_postgres(void)
+{
+	char state[32], seen[400] = "";
+	EXPECT(stack("", "restart-pool build") == 0, "pool restart failed");
+	long st = readyz("postgres", state, sizeof state);
+	EXPECT(st == 200 && strcmp(state, "ok") == 0, "before the fault: %ld, postgres %s", st,
+	       state);
+	EXPECT(stack("", "pg-stop") == 0, "contrib/stack pg-stop failed");
+	/* Every process must answer so: 8 answers in a row. */
+	int in_row = 0;
+	int64_t t0 = itest_now_ms();
+	while (in_row < 8 && itest_now_ms() - t0 < 10000) {
+		in_row = readyz_pg_failed(seen, sizeof seen) ? in_row + 1 : 0;
+		if (in_row == 0)
+			itest_sleep_ms(100);
+	}
+	EXPECT(in_row == 8, "GET /readyz with PostgreSQL down and a cold cache did not answer 503 "
+	       "postgres failed 8 times in a row within 10 s; last: %s", seen);
+	printf("\n    (PostgreSQL down: /readyz 503 in %lld ms) ", (long long)(itest_now_ms() - t0));
+	/* Whatever was seen, PostgreSQL comes back before anything else runs. */
+	EXPECT(stack("", "pg-start") == 0, "contrib/stack pg-start failed");
+	in_row = 0;
+	t0 = itest_now_ms();
+	int64_t back = -1;
+	while (in_row < 8 && itest_now_ms() - t0 < 20000) {
+		struct itest_resp r;
+		itest_call(&r, "GET", "/readyz", NULL, NULL);
+		const char *pg = itest_str(itest_get(r.json, "checks"), "postgres");
+		const char *status = itest_str(r.json, "status");
+		int ready = r.status == 200 && pg && strcmp(pg, "ok") == 0 && status &&
+			    strcmp(status, "ready") == 0;
+		snprintf(seen, sizeof seen, "%ld %.300s", r.status, r.body ? r.body : "");
+		itest_resp_fini(&r);
+		in_row = ready ? in_row + 1 : 0;
+		if (in_row == 1 && back < 0)
+			back = itest_now_ms() - t0;
+		if (!ready) {
+			back = -1;
+			itest_sleep_ms(100);
+		}
+	}
+	EXPECT(in_row == 8, "GET /readyz not 200 ready 8 times in a row within 20 s of "
+	       "PostgreSQL's start; last: %s", seen);
+	printf("(ready again %lld ms after PostgreSQL started) ", (long long)back);
+}
+
 int main(void)
 {
 	if (itest_init() != 0)
@@ -966,6 +1034,8 @@ int main(void)
 		CU_add_test(s, "Redis down, open mode", test_down_open);
 		CU_add_test(s, "Redis down, local mode", test_down_local);
 		CU_add_test(s, "readiness with RabbitMQ stopped", test_readyz_broker);
+		CU_add_test(s, "readiness with PostgreSQL stopped and a cold cache",
+			    test_readyz_postgres);
 		CU_add_test(s, "a key revoked while Redis is down", test_revoke_while_down);
 		CU_add_test(s, "rotating the key-hashing secret", test_secret_rotation);
 		CU_add_test(s, "credits used up stay used after FLUSHALL", test_flush_credits);

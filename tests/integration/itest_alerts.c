@@ -1,8 +1,9 @@
 /*
  * itest_alerts.c - alert rules over HTTP (CRUD, validation, roles, audit,
  * refused webhook targets) and their delivery to a receiver of the suite's
- * own (itest_hook.h): signature, cooldown, retries, and the time from the
- * triggering check to the webhook's arrival.
+ * own (itest_hook.h): signature, cooldown, retries, the time from the
+ * triggering check to the webhook's arrival, and the delivery figures of
+ * GET /metrics (billingd's slot, shared with the responders).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,51 @@ static char secret[64];
 static const char *const ONE_PER_SECOND =
 	"\"limits\":[{\"name\":\"per_second\",\"window_s\":1,\"limit\":1}]";
 
+/* The delivery figures of GET /metrics. */
+struct deliveries {
+	double delivered, retry, failed, count, running, messages, pending, oldest_age;
+};
+
+/* The value of the series named exactly by series (name and labels); -1
+ * when absent. */
+static double series(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL)
+		if (strncmp(l, series, n) == 0 && l[n] == ' ')
+			return strtod(l + n + 1, NULL);
+	return -1;
+}
+
+/* 1 when GET /metrics answered with every series of d (no assertion: the
+ * suite's set-up takes one too). */
+static int scrape(struct deliveries *d)
+{
+	struct itest_resp r;
+	itest_metrics(&r);
+	int ok = r.status == 200 && r.body;
+	if (ok) {
+		d->delivered = series(r.body, "tollgate_alert_delivery_attempts_total{result=\"delivered\"}");
+		d->retry = series(r.body, "tollgate_alert_delivery_attempts_total{result=\"retry\"}");
+		d->failed = series(r.body, "tollgate_alert_delivery_attempts_total{result=\"failed\"}");
+		d->count = series(r.body, "tollgate_alert_delivery_duration_seconds_count");
+		d->running = series(r.body, "tollgate_billingd_running");
+		d->messages = series(r.body, "tollgate_billingd_messages_total");
+		d->pending = series(r.body, "tollgate_alert_events_pending");
+		d->oldest_age = series(r.body, "tollgate_alert_oldest_pending_age_seconds");
+		ok = d->delivered >= 0 && d->retry >= 0 && d->failed >= 0 && d->count >= 0 &&
+		     d->running >= 0 && d->messages >= 0 && d->pending >= 0 && d->oldest_age >= 0;
+	}
+	itest_resp_fini(&r);
+	return ok;
+}
+
+static struct deliveries before;
+static int have_before;
+
 static int suite_init(void)
 {
+	have_before = scrape(&before);
 	if (!itest_big_tier() || (port = hook_start()) < 0)
 		return -1;
 	snprintf(owner, sizeof owner, "acct_it%s_alerts", itest_suffix());
@@ -598,6 +642,41 @@ static void test_latency(void)
 	EXPECT(max < 30000, "max %lld ms < 30 s", (long long)max);
 }
 
+/* After the deliveries above, GET /metrics (answered by a responder, which
+ * reads billingd's slot in the shared metrics_dir, under every web server of
+ * the suite) shows billingd running and the attempts: at least the latency
+ * test's deliveries and the retry test's two retries, each with its latency
+ * in the histogram. */
+static void test_delivery_metrics(void)
+{
+	struct deliveries d = {0};
+	int right = 0;
+	if (!EXPECT(have_before, "GET /metrics before the suite lacked the delivery series"))
+		return;
+	/* The deliverer counts an attempt as it records it: poll until the last
+	 * ones are in and the histogram agrees with the outcomes. */
+	for (int64_t t0 = itest_now_ms(); !right && itest_now_ms() - t0 < 10000; itest_sleep_ms(200))
+		right = scrape(&d) && d.delivered - before.delivered >= LATENCY_ALERTS + 1 &&
+			d.retry - before.retry >= 2 && d.count == d.delivered + d.retry + d.failed &&
+			d.messages > before.messages;
+	EXPECT(right || scrape(&d), "GET /metrics lacks the delivery series");
+	printf("\n    deliveries in /metrics: %.0f delivered, %.0f retry, %.0f failed (+%.0f, +%.0f, "
+	       "+%.0f in this suite), histogram count %.0f, %.0f pending ",
+	       d.delivered, d.retry, d.failed, d.delivered - before.delivered, d.retry - before.retry,
+	       d.failed - before.failed, d.count, d.pending);
+	EXPECT(d.running == 1, "tollgate_billingd_running %.0f, want 1", d.running);
+	EXPECT(d.messages > before.messages, "tollgate_billingd_messages_total %.0f, was %.0f "
+	       "before the suite's checks", d.messages, before.messages);
+	EXPECT(d.delivered > 0 && d.delivered - before.delivered >= LATENCY_ALERTS + 1,
+	       "delivered %.0f, was %.0f before the suite (want %d more at least)", d.delivered,
+	       before.delivered, LATENCY_ALERTS + 1);
+	EXPECT(d.retry - before.retry >= 2, "retry %.0f, was %.0f (the 500s of the retry test)",
+	       d.retry, before.retry);
+	EXPECT(d.count == d.delivered + d.retry + d.failed,
+	       "histogram count %.0f, attempts %.0f + %.0f + %.0f", d.count, d.delivered, d.retry,
+	       d.failed);
+}
+
 int itest_register_alerts(void)
 {
 	CU_pSuite s = CU_add_suite("alerts", suite_init, suite_clean);
@@ -612,7 +691,8 @@ int itest_register_alerts(void)
 	    !CU_add_test(s, "quota_used_pct: once per month", test_quota_used) ||
 	    !CU_add_test(s, "limit_near: the 8th of 10 fires once, ts of that check",
 			 test_limit_near) ||
-	    !CU_add_test(s, "latency of 100 alerts", test_latency))
+	    !CU_add_test(s, "latency of 100 alerts", test_latency) ||
+	    !CU_add_test(s, "delivery figures in GET /metrics", test_delivery_metrics))
 		return -1;
 	return 0;
 }

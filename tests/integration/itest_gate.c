@@ -681,8 +681,8 @@ static void test_gate_forged_keys(void)
 	printf("\n    forged keys: %d refused; %lld index scans of key_secrets", FORGED - not401,
 	       b.pg_scans - a.pg_scans);
 	if (b.hits - a.hits + b.misses - a.misses == 0) {
-		/* Apache with mod_fcgid: /metrics is the API's processes, the gate's
-		 * report in their own directory */
+		/* a web server whose /metrics does not cover the gate's processes
+		 * (they report in another metrics_dir) */
 		printf("; the gate's processes are not in this /metrics\n");
 		return;
 	}

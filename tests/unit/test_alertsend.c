@@ -46,13 +46,13 @@ static void test_lifecycle(void)
     struct config cfg = {0};
     struct api_error e;
     cfg.alerts_allow_private = "not a range";
-    CU_ASSERT_PTR_NULL(alertsend_new(&cfg, NULL, &e));
+    CU_ASSERT_PTR_NULL(alertsend_new(&cfg, NULL, NULL, &e));
     cfg.alerts_allow_private = "127.0.0.1";
     cfg.alerts_timeout_ms = 1000;
     cfg.alerts_retry_for_s = 60;
     cfg.alerts_in_flight = 4;
     struct pg_pool *pool = pg_pool_new("host=/nonexistent connect_timeout=1", 1);
-    struct alertsend *s = alertsend_new(&cfg, pool, &e);
+    struct alertsend *s = alertsend_new(&cfg, pool, NULL, &e);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL(alertsend_start(s, &e), 0);
     usleep(200000);

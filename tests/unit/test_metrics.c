@@ -219,59 +219,6 @@ static void test_process_metrics(void)
     remove_dir();
 }
 
-/* billingd's slot: counters summed, its last success kept after it ends,
- * the unacknowledged age only while it runs. */
-static void test_billing_metrics(void)
-{
-    make_dir();
-    struct api_error err;
-    struct metrics *pool = metrics_open(dir, &err), *bd = metrics_open(dir, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(bd);
-    char *t = metrics_render(pool, names, 2);
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_running 0\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_oldest_unacked_age_seconds 0.000\n"));
-    free(t);
-    int64_t now = (int64_t)time(NULL) * 1000;
-    metrics_billing_state(bd, now - 5000); /* a message waits since 5 s */
-    metrics_billing_message(bd);
-    metrics_billing_message(bd);
-    metrics_billing_message(bd);
-    metrics_billing_applied(bd, 2, 1, 40, 3, now - 60000);
-    metrics_billing_error(bd, BILLING_ERR_POSTGRES);
-    metrics_billing_error(bd, BILLING_ERR_REJECTED);
-    t = metrics_render(pool, names, 2);
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_running 1\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_messages_total 3\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_batches_total{result=\"applied\"} 2\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_batches_total{result=\"duplicate\"} 1\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_rows_upserted_total 40\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_events_total 3\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_errors_total{kind=\"postgres\"} 1\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_errors_total{kind=\"amqp\"} 0\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_errors_total{kind=\"rejected\"} 1\n"));
-    double age = value(t, "\ntollgate_billingd_oldest_unacked_age_seconds ");
-    CU_ASSERT(age >= 4 && age < 10);
-    CU_ASSERT_DOUBLE_EQUAL(value(t, "\ntollgate_billingd_last_success_timestamp_seconds "),
-                           (double)(now - 60000) / 1e3, 0.01);
-    free(t);
-    metrics_billing_state(bd, 0); /* committed: nothing waits */
-    t = metrics_render(pool, names, 2);
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_oldest_unacked_age_seconds 0.000\n"));
-    free(t);
-    metrics_billing_state(bd, now - 5000);
-    metrics_close(bd); /* ended: no longer running, no age, counters and last success kept */
-    t = metrics_render(pool, names, 2);
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_running 0\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_oldest_unacked_age_seconds 0.000\n"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(t, "tollgate_billingd_messages_total 3\n"));
-    CU_ASSERT_DOUBLE_EQUAL(value(t, "\ntollgate_billingd_last_success_timestamp_seconds "),
-                           (double)(now - 60000) / 1e3, 0.01);
-    free(t);
-    metrics_close(pool);
-    remove_dir();
-}
-
 static void test_bad_dir(void)
 {
     struct api_error err;
@@ -288,7 +235,6 @@ int main(void)
         UNIT_TEST(test_usage_metrics),
         UNIT_TEST(test_dead_slot),
         UNIT_TEST(test_process_metrics),
-        UNIT_TEST(test_billing_metrics),
         UNIT_TEST(test_bad_dir),
     };
     return unit_run("metrics", tests, TG_ARRAY_LEN(tests));
