@@ -70,6 +70,10 @@ bool alerteval_json(const struct usage_msg *m, struct strbuf *denials, struct st
     return any;
 }
 
+/* Held shared for the evaluation, as ingest does: an erasure (sql/014)
+ * waits for it, and it sees the keys an erasure removed. */
+#define ERASE_LOCK "(SELECT pg_advisory_xact_lock_shared(tg_erase_lock_id())) l"
+
 int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct strbuf *b1,
                   struct strbuf *b2, int *fired, struct api_error *e)
 {
@@ -77,7 +81,7 @@ int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct strbuf
     if (!alerteval_json(m, b1, b2))
         return 0; /* nothing in the batch can fire a rule */
     const char *p[] = {m->batch, b1->p, b2->p};
-    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb)", 3, p, e);
+    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb) FROM " ERASE_LOCK, 3, p, e);
     if (!r)
         return -1;
     *fired = (int)pg_int(r, 0, 0);
@@ -104,7 +108,7 @@ int alerteval_after_ingest(struct pg_conn *conn, const struct usage_msg *msgs, s
     if (!alerteval_quota_json(msgs, n, b))
         return 0;
     const char *p[] = {b->p};
-    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval_quota($1::jsonb, false)", 1, p, e);
+    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval_quota($1::jsonb, false) FROM " ERASE_LOCK, 1, p, e);
     if (!r)
         return -1;
     *fired = (int)pg_int(r, 0, 0);
