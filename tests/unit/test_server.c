@@ -145,7 +145,7 @@ static size_t read_answer(int fd, struct strbuf *out, bool *ended)
  * near SERVER_STREAM_HIGH instead of queueing the whole answer. */
 static void test_stream_parts(void)
 {
-    struct rig g;
+    struct rig g = {0};
     rig_start(&g);
     int fd = client_request(&g);
     CU_ASSERT_FATAL(fd >= 0);
@@ -180,7 +180,7 @@ static void test_stream_parts(void)
 /* The web server goes away mid-answer: the worker is told to stop. */
 static void test_stream_peer_gone(void)
 {
-    struct rig g;
+    struct rig g = {0};
     rig_start(&g);
     int fd = client_request(&g);
     CU_ASSERT_FATAL(fd >= 0);
