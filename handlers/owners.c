@@ -82,10 +82,11 @@ static int export_section(struct http_req *r, struct pg_conn *c, const char *nam
 {
     struct strbuf *o = r->out;
     strbuf_printf(o, ",\"%s\":[", name);
-    char declare[2048];
-    snprintf(declare, sizeof declare, "DECLARE tg_export NO SCROLL CURSOR FOR %s", sql);
+    struct strbuf declare = {0};
+    strbuf_printf(&declare, "DECLARE tg_export NO SCROLL CURSOR FOR %s", sql);
     const char *p[] = {r->params[0]};
-    struct pg_res *res = pg_query(c, declare, 1, p, e);
+    struct pg_res *res = pg_query(c, declare.p, 1, p, e);
+    strbuf_fini(&declare);
     if (!res)
         return -1;
     pg_res_free(res);

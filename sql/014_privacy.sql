@@ -269,7 +269,11 @@ BEGIN
   DELETE FROM usage_hour WHERE key_id = ANY (ids);
   GET DIAGNOSTICS n = ROW_COUNT;
   n_usage := n_usage + n;
-  DELETE FROM usage_event_ids WHERE key_id = ANY (ids);
+  -- (by time first: the table has no index on key_id, and no event of a
+  -- key was received before the key existed)
+  DELETE FROM usage_event_ids
+   WHERE received_at >= (SELECT min(created_at) FROM keys WHERE id = ANY (ids))
+     AND key_id = ANY (ids);
   DELETE FROM key_quota_use WHERE key_id = ANY (ids);
   DELETE FROM key_credit_use WHERE key_id = ANY (ids);
   DELETE FROM alert_minute WHERE key_id = ANY (ids);
