@@ -77,6 +77,10 @@ bool alerteval_json(const struct usage_msg *m, struct alerteval_docs *d)
     return any;
 }
 
+/* Held shared for the evaluation, as ingest does: an erasure (sql/019)
+ * waits for it, and it sees the keys an erasure removed. */
+#define ERASE_LOCK "(SELECT pg_advisory_xact_lock_shared(tg_erase_lock_id())) l"
+
 void alerteval_docs_fini(struct alerteval_docs *d)
 {
     strbuf_fini(&d->denials);
@@ -94,7 +98,8 @@ int alerteval_run(struct pg_conn *conn, const struct usage_msg *m, struct alerte
      * the third document stays empty. */
     const char *p[] = {m->batch, d->denials.p, "[]", d->peaks.p};
     struct pg_res *r = pg_query(
-        conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb, $4::jsonb)", 4, p, e);
+        conn, "SELECT tg_alert_eval($1, $2::jsonb, $3::jsonb, $4::jsonb) FROM " ERASE_LOCK, 4, p,
+        e);
     if (!r)
         return -1;
     *fired = (int)pg_int(r, 0, 0);
@@ -121,7 +126,8 @@ int alerteval_after_ingest(struct pg_conn *conn, const struct usage_msg *msgs, s
     if (!alerteval_quota_json(msgs, n, b))
         return 0;
     const char *p[] = {b->p};
-    struct pg_res *r = pg_query(conn, "SELECT tg_alert_eval_quota($1::jsonb, false)", 1, p, e);
+    struct pg_res *r =
+        pg_query(conn, "SELECT tg_alert_eval_quota($1::jsonb, false) FROM " ERASE_LOCK, 1, p, e);
     if (!r)
         return -1;
     *fired = (int)pg_int(r, 0, 0);

@@ -135,10 +135,13 @@ static void record(struct alertsend *s, struct pg_conn *c, struct transfer *t, l
     snprintf(latency_s, sizeof latency_s, "%lld", (long long)latency);
     const char *p[] = {t->event_id, t->rule_id, status ? status_s : NULL, latency_s, error, state,
                        next_ms};
+    /* An event erased meanwhile with its owner (docs/privacy.md) leaves no
+     * attempt behind. */
     struct pg_res *r = pg_query(
         c,
         "WITH a AS (INSERT INTO alert_attempts (event_id, rule_id, status, latency_ms, error)"
-        "  VALUES ($1, $2, $3::integer, $4::integer, $5))"
+        "  SELECT $1, $2, $3::integer, $4::integer, $5"
+        "  WHERE EXISTS (SELECT 1 FROM alert_events WHERE id = $1))"
         " UPDATE alert_events SET state = $6, locked_until = NULL,"
         "  next_at = clock_timestamp() + $7::bigint * interval '1 millisecond',"
         "  done_at = CASE WHEN $6 = 'pending' THEN NULL ELSE clock_timestamp() END"

@@ -219,7 +219,7 @@ static int64_t local_ttl_ms(void)
     return ACTIVE_LOCAL_TTL_MS * 3 / 4 + (int64_t)(r % (ACTIVE_LOCAL_TTL_MS / 4));
 }
 
-static void redis_key(const char *hash, char out[80])
+void keystore_redis_key(const char *hash, char out[80])
 {
     snprintf(out, 80, "tg:kr:%s", hash);
 }
@@ -228,7 +228,7 @@ static int redis_put(struct keystore *ks, struct redis_conn *redis, const char *
                      const char *version, const char *json, const char *ttl)
 {
     char rk[80];
-    redis_key(hash, rk);
+    keystore_redis_key(hash, rk);
     const char *keys[] = {rk};
     const char *args[] = {version, json, ttl};
     struct api_error err;
@@ -248,7 +248,7 @@ static int redis_put(struct keystore *ks, struct redis_conn *redis, const char *
 static char *redis_get(struct keystore *ks, struct redis_conn *redis, const char *hash)
 {
     char rk[80];
-    redis_key(hash, rk);
+    keystore_redis_key(hash, rk);
     const char *argv[] = {"GETEX", rk, "PX", RECORD_TTL_MS};
     struct api_error err;
     redisReply *r = redis_command(redis, 4, argv, NULL, &err);

@@ -98,6 +98,8 @@ void key_record_fini(struct key_record *rec);
  * cached, or the tiers are due a reload), -1 with e filled. */
 int keystore_lookup_local(struct keystore *ks, const char *hash, struct key_record *rec,
                           struct api_error *e) TG_WUR;
+/* The name of the Redis record of hash (its cache across processes). */
+void keystore_redis_key(const char *hash, char out[80]);
 /* Drops hash's record from this process's cache (it proved stale). */
 void keystore_forget(struct keystore *ks, const char *hash);
 /* Key records held in this process's cache: with none, a check of any key

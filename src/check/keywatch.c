@@ -12,6 +12,7 @@
 #include "keystore.h"
 #include "log.h"
 #include "pg.h"
+#include "privacy.h"
 #include "redis.h"
 #include "util.h"
 
@@ -28,6 +29,7 @@ struct keywatch {
     struct pg_pool *pg;
     struct redis_conn *redis;
     int64_t since_us;   /* changes up to here are published; 0: not started */
+    int64_t erased_us;  /* erasures up to here are forgotten */
     struct cache *seen; /* key id -> the version this feed last published */
     int interval_ms;
     pthread_t tid;
@@ -68,6 +70,79 @@ static bool feed_publish(struct keywatch *w, struct pg_conn *c, const char *key_
     return true;
 }
 
+/* Forgets the erased key of row i (key_id, version, hashes joined by ',')
+ * unless this feed already did; false when Redis did not take it. */
+static bool feed_forget(struct keywatch *w, const struct pg_res *r, int i)
+{
+    char seen_key[80];
+    snprintf(seen_key, sizeof seen_key, "erased:%s", pg_val(r, i, 0));
+    char *blob = NULL;
+    size_t len = 0;
+    bool seen = cache_get(w->seen, seen_key, now_ms(), &blob, &len);
+    free(blob);
+    if (seen)
+        return true;
+    char *list = xstrdup(pg_val(r, i, 2)), *save = NULL;
+    size_t n = 0, cap = 4;
+    const char **hashes = xmalloc(cap * sizeof *hashes);
+    for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+        if (n == cap)
+            hashes = xrealloc(hashes, (cap *= 2) * sizeof *hashes);
+        hashes[n++] = h;
+    }
+    struct api_error e;
+    bool ok = privacy_forget_key(w->ks, w->redis, pg_val(r, i, 0), pg_int(r, i, 1), hashes, n,
+                                 &e) == 0;
+    if (ok)
+        cache_put(w->seen, seen_key, "", 0, now_ms());
+    else
+        log_warn("could not forget erased key %s (retrying): %s", pg_val(r, i, 0), e.message);
+    free(hashes);
+    free(list);
+    return ok;
+}
+
+/* The keys erased since the last pass (erased_keys, read like the changes
+ * below): each process forgets them again, so that an erasure whose own
+ * Redis writes failed still reaches every cache.  Returns 0, or -1 with e
+ * filled; an erasure that could not be forgotten is taken again. */
+static int follow_erasures(struct keywatch *w, struct pg_conn *c, struct api_error *e)
+{
+    char from_us[24], after_id[sizeof ((struct key_record *)0)->id] = "";
+    int64_t newest = w->erased_us;
+    bool all = true;
+    snprintf(from_us, sizeof from_us, "%lld", (long long)(w->erased_us - FEED_SLACK_US));
+    for (;;) {
+        const char *p[] = {from_us, after_id};
+        struct pg_res *r = pg_query(
+            c,
+            "SELECT key_id, version, array_to_string(hashes, ','),"
+            " (extract(epoch FROM erased_at) * 1e6)::bigint FROM erased_keys"
+            " WHERE (erased_at, key_id) > (to_timestamp(0) + $1::bigint * interval '1 microsecond', $2)"
+            " ORDER BY erased_at, key_id LIMIT 500",
+            2, p, e);
+        if (!r)
+            return -1;
+        int n = pg_nrows(r);
+        for (int i = 0; i < n; i++) {
+            if (!feed_forget(w, r, i))
+                all = false;
+            if (pg_int(r, i, 3) > newest)
+                newest = pg_int(r, i, 3);
+        }
+        if (n > 0) {
+            snprintf(from_us, sizeof from_us, "%lld", (long long)pg_int(r, n - 1, 3));
+            strlcpy_tg(after_id, pg_val(r, n - 1, 0), sizeof after_id);
+        }
+        pg_res_free(r);
+        if (n < FEED_PAGE)
+            break;
+    }
+    if (all)
+        w->erased_us = newest;
+    return 0;
+}
+
 /* One pass: every key changed since the last pass (by updated_at, re-read
  * FEED_SLACK_US behind for transactions that commit late) is published
  * again unless this feed already published that version; the first pass
@@ -82,6 +157,7 @@ static int follow_changes(struct keywatch *w, struct api_error *e)
     if (w->since_us == 0) {
         /* the process cache starts empty: only later changes matter */
         rc = db_now_us(c, &w->since_us, e);
+        w->erased_us = w->since_us;
         pg_release(w->pg, c);
         return rc;
     }
@@ -116,6 +192,8 @@ static int follow_changes(struct keywatch *w, struct api_error *e)
         if (n < FEED_PAGE)
             break;
     }
+    if (rc == 0)
+        rc = follow_erasures(w, c, e);
     pg_release(w->pg, c);
     /* Not past a change that could not be published: it is taken again. */
     if (rc == 0 && all_published)

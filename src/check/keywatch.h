@@ -2,7 +2,9 @@
  * the keys PostgreSQL says changed lately and publishes each again
  * (keystore_publish: Redis records and version, this process's cache), so
  * that a change reaches every process even when its own publication failed
- * (Redis down at that moment) or its process died before publishing.  It
+ * (Redis down at that moment) or its process died before publishing.  The
+ * keys erased lately (erased_keys) are forgotten the same way
+ * (privacy_forget_key), in every process.  It
  * has a Redis connection of its own, so it never waits on the event loop. */
 #ifndef TOLLGATE_KEYWATCH_H
 #define TOLLGATE_KEYWATCH_H

@@ -278,6 +278,34 @@ int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int6
     return rc;
 }
 
+int ratelimit_erase(struct redis_conn *redis, const char *key_id, int64_t version, int64_t ttl_ms,
+                    struct api_error *err)
+{
+    char wk[RL_KEY_ID_MAX + 8], sk[RL_KEY_ID_MAX + 8], v[24], ttl[24];
+    if (ratelimit_state_key(key_id, sk, sizeof sk) != 0) {
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "erase: invalid key id");
+        return -1;
+    }
+    tag_key(key_id, "c", wk, sizeof wk);
+    snprintf(v, sizeof v, "%lld", (long long)version);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
+    /* Both keys share the key's hash tag: one slot, one atomic script. */
+    const char *argv[] = {"EVAL",
+                          "redis.call('DEL', KEYS[1], KEYS[2])\n"
+                          "redis.call('HSET', KEYS[2], 'v', ARGV[1])\n"
+                          "redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
+                          "return 1",
+                          "2", wk, sk, v, ttl};
+    redisReply *r = redis_command(redis, 7, argv, NULL, err);
+    if (!r)
+        return -1;
+    int rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+    if (rc)
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "erase: %s", r->str);
+    freeReplyObject(r);
+    return rc;
+}
+
 int ratelimit_state_key(const char *key_id, char *out, size_t size)
 {
     size_t n = key_id ? strlen(key_id) : 0;

@@ -106,6 +106,14 @@ int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_r
 int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,
                               struct api_error *err) TG_WUR;
 
+/* After the key's erasure: deletes its windows and state (counters, quota
+ * use, credits) and leaves in their place only the version, version, for
+ * ttl_ms, so that a check holding an older record, in any process, answers
+ * stale and reloads it (and finds the key gone).  Returns 0, or -1 with err
+ * filled. */
+int ratelimit_erase(struct redis_conn *redis, const char *key_id, int64_t version, int64_t ttl_ms,
+                    struct api_error *err) TG_WUR;
+
 /* The name of key_id's state hash (v, q:YYYYMM, rv, r, s: ratelimit.lua)
  * into out.  Returns 0, or -1 for a key id the script would not take. */
 int ratelimit_state_key(const char *key_id, char *out, size_t size) TG_WUR;

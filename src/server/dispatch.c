@@ -151,6 +151,15 @@ void dispatch_serve_blocking(void *ctx, int worker, struct server_req *sr)
     server_reply(sr);
 }
 
+int dispatch_flush(struct http_req *r)
+{
+    if (!r->out || !r->sr || r->out->len == 0)
+        return 0;
+    int rc = server_reply_part(r->sr, r->out->p, r->out->len);
+    strbuf_reset(r->out);
+    return rc;
+}
+
 void dispatch_finish(struct http_req *r)
 {
     struct server_req *sr = r->sr;

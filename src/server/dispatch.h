@@ -32,6 +32,11 @@ void dispatch_free(struct dispatch *d);
 void dispatch_serve(void *ctx, struct server_req *sr);
 void dispatch_serve_blocking(void *ctx, int worker, struct server_req *sr);
 
+/* From a handler on a worker, streaming its answer: sends what r->out
+ * holds now as the next part (server_reply_part) and empties it.  Returns
+ * 0, or -1 when the web server no longer wants the answer (stop writing). */
+int dispatch_flush(struct http_req *r) TG_WUR;
+
 /* For fast functions that answered later (FAST_PENDING), from the loop
  * thread: sends the answer written in r->out. */
 void dispatch_finish(struct http_req *r);

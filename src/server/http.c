@@ -311,6 +311,15 @@ void http_reply(struct http_req *r, int status, json_object *body, const char *e
     json_object_put(body);
 }
 
+void http_stream_head(struct http_req *r, int status)
+{
+    r->status = status;
+    if (!r->out)
+        return;
+    put_head(r, status, NULL);
+    PUT_LIT(r->out, "Content-Type: application/json; charset=utf-8\r\n\r\n");
+}
+
 void http_reply_error(struct http_req *r, const struct api_error *e)
 {
     http_reply(r, err_http_status(e->code), jsonx_error_body(e), NULL);

@@ -120,6 +120,10 @@ void http_reply_json_text(struct http_req *r, int status, const char *extra_head
  * "\r\n", may be NULL) and body serialised (NULL: no body).  Takes ownership
  * of body. */
 void http_reply(struct http_req *r, int status, json_object *body, const char *extra_headers);
+/* Starts a streamed JSON answer: status and headers, no Content-Length
+ * (the web server frames the body); the body follows in r->out, sent in
+ * parts by dispatch_flush. */
+void http_stream_head(struct http_req *r, int status);
 /* Sends the error envelope of e. */
 void http_reply_error(struct http_req *r, const struct api_error *e);
 

@@ -32,8 +32,11 @@ struct conn {
     bool lingering; /* answered, write side shut, waiting for the peer's EOF */
     bool want_out;  /* EPOLLOUT armed: the socket was full */
     int64_t linger_deadline_ns;
+    struct server_req *part_waiters; /* streamed parts waiting for the backlog to drain */
     struct conn *prev, *next;
 };
+
+enum part_state { PART_NONE, PART_POSTED, PART_DONE, PART_FAILED };
 
 struct server {
     struct evloop *loop;
@@ -54,6 +57,10 @@ struct server {
     bool stopping;
     pthread_t *threads;
     int nworkers;
+    /* Streamed answers: the state of every part in flight. */
+    pthread_mutex_t part_lock;
+    pthread_cond_t part_cond;
+    bool parts_stopped;
 };
 
 struct worker_arg {
@@ -74,8 +81,28 @@ static void conn_free(struct conn *c)
     free(c);
 }
 
+static void part_set(struct server_req *req, enum part_state state)
+{
+    struct server *s = req->srv;
+    pthread_mutex_lock(&s->part_lock);
+    req->part_state = state;
+    pthread_cond_broadcast(&s->part_cond);
+    pthread_mutex_unlock(&s->part_lock);
+}
+
+/* Releases the workers whose parts waited for c's backlog to drain. */
+static void part_wake(struct conn *c, enum part_state state)
+{
+    while (c->part_waiters) {
+        struct server_req *req = c->part_waiters;
+        c->part_waiters = req->part_next;
+        part_set(req, state);
+    }
+}
+
 static void conn_close(struct conn *c)
 {
+    part_wake(c, PART_FAILED);
     if (!c->closed) {
         close(c->watch.fd); /* leaves the epoll set with it: no descriptor is shared */
         c->closed = true;
@@ -108,6 +135,8 @@ static void conn_flush(struct conn *c)
             if (!c->want_out)
                 (void)evloop_watch_mod(c->srv->loop, &c->watch, EPOLLIN | EPOLLOUT);
             c->want_out = true;
+            if (out->len - c->out_pos <= SERVER_STREAM_HIGH / 2)
+                part_wake(c, PART_DONE);
             return;
         } else {
             conn_close(c); /* the web server went away */
@@ -118,6 +147,7 @@ static void conn_flush(struct conn *c)
         strbuf_reset(out);
         c->out_pos = 0;
     }
+    part_wake(c, PART_DONE);
     if (c->want_out) {
         (void)evloop_watch_mod(c->srv->loop, &c->watch, EPOLLIN);
         c->want_out = false;
@@ -136,12 +166,16 @@ static void conn_flush(struct conn *c)
     c->linger_deadline_ns = mono_ns() + (int64_t)LINGER_MS * 1000000;
 }
 
+static struct conn *conn_of(const struct server_req *req)
+{
+    return req->freq->conn ? (struct conn *)((char *)req->freq->conn - offsetof(struct conn, fc))
+                           : NULL;
+}
+
 static void finish(struct server_req *req)
 {
     struct server *s = req->srv;
-    struct conn *c = req->freq->conn ? (struct conn *)((char *)req->freq->conn -
-                                                       offsetof(struct conn, fc))
-                                     : NULL;
+    struct conn *c = conn_of(req);
     fastcgi_conn_answer(req->freq->conn, req->freq, req->out.p ? req->out.p : "", req->out.len);
     strbuf_fini(&req->out);
     free(req);
@@ -166,6 +200,49 @@ void server_reply(struct server_req *req)
     req->task.fn = finish_task;
     req->task.arg = req;
     evloop_post(req->srv->loop, &req->task);
+}
+
+/* In the loop: queues a part as STDOUT records, sends what it can, and
+ * holds the worker while the backlog is above SERVER_STREAM_HIGH. */
+static void part_task(struct evloop_task *t)
+{
+    struct server_req *req = t->arg;
+    struct conn *c = conn_of(req);
+    if (!c || c->closed || req->freq->aborted) {
+        part_set(req, PART_FAILED);
+        return;
+    }
+    fastcgi_stream_put(&c->fc.out, FCGI_STDOUT, req->freq->id, req->part, req->part_len);
+    req->part_next = c->part_waiters;
+    c->part_waiters = req;
+    if (c->fc.out.len - c->out_pos <= SERVER_STREAM_HIGH)
+        part_wake(c, PART_DONE);
+    conn_flush(c); /* may close c, which fails the waiters */
+}
+
+int server_reply_part(struct server_req *req, const void *data, size_t len)
+{
+    struct server *s = req->srv;
+    pthread_mutex_lock(&s->part_lock);
+    bool failed = req->part_state == PART_FAILED || s->parts_stopped;
+    if (!failed && len > 0)
+        req->part_state = PART_POSTED;
+    pthread_mutex_unlock(&s->part_lock);
+    if (failed)
+        return -1;
+    if (len == 0)
+        return 0;
+    req->part = data;
+    req->part_len = len;
+    req->task.fn = part_task;
+    req->task.arg = req;
+    evloop_post(s->loop, &req->task);
+    pthread_mutex_lock(&s->part_lock);
+    while (req->part_state == PART_POSTED && !s->parts_stopped)
+        pthread_cond_wait(&s->part_cond, &s->part_lock);
+    int rc = req->part_state == PART_DONE && !s->parts_stopped ? 0 : -1;
+    pthread_mutex_unlock(&s->part_lock);
+    return rc;
 }
 
 void server_defer(struct server_req *req)
@@ -350,6 +427,8 @@ struct server *server_new(struct evloop *loop, int listen_fd, int workers, size_
     evloop_hook_add(loop, &s->hook);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    pthread_mutex_init(&s->part_lock, NULL);
+    pthread_cond_init(&s->part_cond, NULL);
     s->nworkers = workers > 0 ? workers : 1;
     s->threads = xcalloc((size_t)s->nworkers, sizeof *s->threads);
     /* Signals are for the loop thread. */
@@ -398,6 +477,11 @@ void server_free(struct server *s)
     s->stopping = true;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
+    /* The loop has stopped: a worker streaming an answer must not wait for it. */
+    pthread_mutex_lock(&s->part_lock);
+    s->parts_stopped = true;
+    pthread_cond_broadcast(&s->part_cond);
+    pthread_mutex_unlock(&s->part_lock);
     for (int i = 0; i < s->nworkers; i++)
         pthread_join(s->threads[i], NULL);
     free(s->threads);
@@ -414,6 +498,8 @@ void server_free(struct server *s)
         conn_free(c);
     }
     evloop_hook_del(s->loop, &s->hook);
+    pthread_cond_destroy(&s->part_cond);
+    pthread_mutex_destroy(&s->part_lock);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     free(s);

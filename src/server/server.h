@@ -22,6 +22,7 @@
 #include "evloop.h"
 #include "fastcgi.h"
 #include "strbuf.h"
+#include "util.h"
 
 struct server;
 
@@ -35,6 +36,11 @@ struct server_req {
     struct fastcgi_request *freq;
     struct server_req *next;
     struct evloop_task task;
+    /* A part of a streamed answer (server_reply_part) on its way. */
+    const void *part;
+    size_t part_len;
+    int part_state;
+    struct server_req *part_next; /* waiting for its connection to drain */
 };
 
 struct server_ops {
@@ -60,6 +66,20 @@ int server_start(struct server *s) TG_WUR;
 void server_defer(struct server_req *req);
 /* From any thread: sends req->out as the answer and releases req. */
 void server_reply(struct server_req *req);
+
+/* Streaming: a worker holds a part of an answer until the connection has
+ * at most this many bytes not yet written to the web server. */
+#define SERVER_STREAM_HIGH (256 * 1024)
+
+/* From the worker serving req, before its server_reply: sends the len bytes
+ * at data (CGI headers first, then body) now, as the next part of the
+ * answer, so that a large answer never needs more memory than a part and
+ * SERVER_STREAM_HIGH.  Blocks until the loop has queued the part and the
+ * connection's backlog is at most SERVER_STREAM_HIGH.  data is only read
+ * during the call.  Returns 0, or -1 once the web server has closed the
+ * connection or given up on the request, or the server is stopping: stop
+ * producing (server_reply still ends the request). */
+int server_reply_part(struct server_req *req, const void *data, size_t len) TG_WUR;
 
 /* From the loop thread: stops accepting; the loop stops once no request is
  * in flight and every answer is written, or after grace_ms. */

@@ -379,7 +379,9 @@ static int merge_new(struct pg_conn *conn, struct usage_agg *agg, struct work *w
     struct pg_res *r = NULL;
     int rc = run(conn, "event ids",
                  "INSERT INTO usage_event_ids (id, key_id) "
-                 "SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING RETURNING id",
+                 "SELECT v.id, v.key_id FROM unnest($1::text[], $2::text[]) AS v(id, key_id) "
+                 "WHERE NOT EXISTS (SELECT 1 FROM erased_keys e WHERE e.key_id = v.key_id) "
+                 "ON CONFLICT DO NOTHING RETURNING id",
                  2, p, &r, at);
     if (rc == 0) {
         smap_init(&fresh, (size_t)pg_nrows(r));
@@ -452,7 +454,10 @@ static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct
         return -1;
     }
     w->st.buckets = usage_agg_count(agg);
-    if (run(conn, "upsert", UPSERT, 0, NULL, NULL, at) != 0)
+    /* Usage of an erased key still in flight must not bring its rows back. */
+    if (run(conn, "erased", "DELETE FROM " TEMP_TABLE " t USING erased_keys e"
+            " WHERE e.key_id = t.key_id", 0, NULL, NULL, at) != 0 ||
+        run(conn, "upsert", UPSERT, 0, NULL, NULL, at) != 0)
         return -1;
     return run(conn, "upsert hour", UPSERT_HOUR, 0, NULL, NULL, at);
 }
@@ -528,6 +533,12 @@ static int attempt(struct ingest *g, struct pg_conn *conn, struct work *w, struc
     if (run(conn, "begin", "BEGIN", 0, NULL, NULL, at) != 0)
         return -1;
     int rc = -1;
+    /* Shared with other ingests, exclusive with an erasure (sql/019): this
+     * transaction then sees every key erased before it, and an erasure
+     * every row it wrote. */
+    if (run(conn, "erase lock", "SELECT pg_advisory_xact_lock_shared(tg_erase_lock_id())", 0,
+            NULL, NULL, at) != 0)
+        goto done;
     if (claim_batches(conn, w, at) != 0 || merge_new(conn, g->agg, w, at) != 0)
         goto done;
     if (usage_agg_count(g->agg) > 0 &&

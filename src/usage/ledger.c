@@ -43,10 +43,13 @@ void ledger_credits_json(const struct usage_msg *msgs, size_t n, const bool *app
     strbuf_putc(b, ']');
 }
 
+/* Erased keys (sql/019_privacy.sql) record nothing any more. */
+#define NOT_ERASED "NOT EXISTS (SELECT 1 FROM erased_keys e WHERE e.key_id = v.k)"
+
 static const char QUOTA[] =
     "INSERT INTO key_quota_use AS q (key_id, month, used) "
     "SELECT k, m, sum(c) FROM jsonb_to_recordset($1::jsonb) AS v(k text, m integer, c bigint) "
-    "GROUP BY k, m ORDER BY k, m "
+    "WHERE " NOT_ERASED " GROUP BY k, m ORDER BY k, m "
     "ON CONFLICT (key_id, month) DO UPDATE SET used = q.used + EXCLUDED.used";
 
 /* Per key only the highest version of the set counts (the others are
@@ -54,7 +57,8 @@ static const char QUOTA[] =
 static const char CREDITS[] =
     "INSERT INTO key_credit_use AS u (key_id, rv, used) "
     "SELECT DISTINCT ON (k) k, r, s FROM (SELECT k, r, sum(c) AS s "
-    "FROM jsonb_to_recordset($1::jsonb) AS v(k text, r bigint, c bigint) GROUP BY k, r) g "
+    "FROM jsonb_to_recordset($1::jsonb) AS v(k text, r bigint, c bigint) WHERE " NOT_ERASED
+    " GROUP BY k, r) g "
     "ORDER BY k, r DESC "
     "ON CONFLICT (key_id) DO UPDATE SET "
     "used = CASE WHEN EXCLUDED.rv > u.rv THEN EXCLUDED.used "

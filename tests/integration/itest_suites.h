@@ -23,5 +23,6 @@ int itest_register_alerts(void);
 int itest_register_owner(void);
 int itest_register_token_life(void);
 int itest_register_retention(void);
+int itest_register_privacy(void);
 
 #endif

@@ -18,7 +18,9 @@
  * by publishing batches directly: one batch id published three times, and a
  * backlog consumed across a SIGKILL of billingd. At the end, at least 3 s
  * after the last scenario matched, every scenario is read again: a late
- * duplicate (a redelivery counted twice) would show there.
+ * duplicate (a redelivery counted twice) would show there.  Usage of a key
+ * erased with its owner that is still in flight (queued, or published after
+ * the erasure) must bring none of its rows back.
  *
  * Environment: as tollgate-itest, plus TOLLGATE_PG_CONNINFO (libpq conninfo
  * of the stack's database), TOLLGATE_RUN_DIR, TOLLGATE_AMQP_PORT and
@@ -1255,6 +1257,73 @@ static void test_backlog_kill(void)
 	       (long long)want[O_ALLOWED]);
 }
 
+/* ---- erasure ---- */
+
+/* Rows of key_id in the tables billingd writes; -1 when the query failed. */
+static long long erased_rows(const char *key_id)
+{
+	const char *params[1] = {key_id};
+	PGresult *res = PQexecParams(
+		pg,
+		"SELECT (SELECT count(*) FROM usage_minute WHERE key_id = $1)"
+		" + (SELECT count(*) FROM usage_hour WHERE key_id = $1)"
+		" + (SELECT count(*) FROM key_quota_use WHERE key_id = $1)"
+		" + (SELECT count(*) FROM key_credit_use WHERE key_id = $1)"
+		" + (SELECT count(*) FROM usage_event_ids WHERE key_id = $1)",
+		1, NULL, params, NULL, NULL, 0);
+	long long n = PQresultStatus(res) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
+							       : -1;
+	PQclear(res);
+	return n;
+}
+
+/* Usage of an erased key still in flight -- checks queued in the broker
+ * while billingd is stopped, and a batch published directly after the
+ * erasure -- brings none of its rows back: billingd drops it.  A sentinel
+ * batch published last tells when billingd has consumed the rest. */
+static void test_erased_in_flight(void)
+{
+	static const int64_t five[O_COUNTED] = {5, 0, 0, 0};
+	static const int64_t one[O_COUNTED] = {1, 0, 0, 0};
+	struct scenario *sentinel = published_scenario("sentinel after an erasure", "erasure", one);
+	struct itest_key k;
+	struct itest_resp r;
+	struct amqp a;
+	char owner[96], path[160], id[64], sid[64], body[1024], sbody[1024];
+	snprintf(owner, sizeof owner, "uf-erased-%s", itest_suffix());
+	if (!sentinel || itest_key_create(&k, owner, itest_big_tier(), NULL, NULL) != 0 ||
+	    !EXPECT(stack("billingd-stop") == 0, "contrib/stack billingd-stop failed"))
+		return;
+	for (int i = 0; i < 5; i++) {
+		itest_check(&r, itest_admin_token(), k.key);
+		EXPECT_STATUS(&r, 200);
+		itest_resp_fini(&r);
+	}
+	itest_sleep_ms(1000); /* the journals publish every 250 ms */
+	snprintf(path, sizeof path, "/v1/owners/%s", owner);
+	itest_call(&r, "DELETE", path, itest_admin_token(), NULL);
+	EXPECT_STATUS(&r, 202);
+	itest_resp_fini(&r);
+	batch_id(id, sizeof id, "E", 1, 2);
+	batch_body(body, sizeof body, id, k.id, "POST /uf-erased", 1, five);
+	batch_id(sid, sizeof sid, "F", 1, 2);
+	batch_body(sbody, sizeof sbody, sid, sentinel->keys[K_BIG].id, "POST /uf-sentinel", 1, one);
+	int ok = amqp_open(&a, 4) == 0 && amqp_publish(&a, id, body) == 0 &&
+		 amqp_publish(&a, sid, sbody) == 0 && amqp_wait_confirms(&a, 10000) == 0;
+	EXPECT(ok, "publishing to RabbitMQ: %s", a.err);
+	amqp_close(&a);
+	EXPECT(stack("billingd-start") == 0, "contrib/stack billingd-start failed");
+	if (ok)
+		EXPECT(wait_allowed(sentinel->keys[K_BIG].id, 1, 30000) >= 1,
+		       "the sentinel batch was not counted within 30 s (billingd %s)",
+		       billingd_alive() ? "runs" : "does not run");
+	sentinel->matched = counted_equal(sentinel, NULL);
+	sentinel->matched_at = itest_now_ms();
+	long long rows = erased_rows(k.id);
+	printf("\n    (erased key %s: %lld rows after its usage in flight was consumed) ", k.id, rows);
+	EXPECT(rows == 0, "usage of the erased key %s came back: %lld rows", k.id, rows);
+}
+
 /* ---- no late duplicate ---- */
 
 static void test_stable(void)
@@ -1301,6 +1370,7 @@ int main(void)
 	CU_add_test(s, "billingd SIGKILLed under load", test_billingd_kill);
 	CU_add_test(s, "one batch published three times", test_redelivery);
 	CU_add_test(s, "backlog across a billingd SIGKILL", test_backlog_kill);
+	CU_add_test(s, "usage of an erased key in flight is dropped", test_erased_in_flight);
 	CU_add_test(s, "no late duplicate", test_stable);
 	metrics_faults_add(s);
 	CU_add_test(s, "alert delivered after a billingd SIGKILL mid-delivery", alert_faults_kill);

@@ -25,11 +25,29 @@ static void test_keyed_link(void)
     CU_ASSERT_STRING_NOT_EQUAL(out, other);
 }
 
+/* HMAC-SHA-256 under HMAC-SHA-256(secret, "\0audit-personal\0"), over the
+ * nonce then the personal text: never the link of the same text. */
+static void test_personal_mac(void)
+{
+    char out[65], other[65], link[65];
+    const char *nonce = "00112233445566778899aabbccddeeff";
+    const char *text = "[\"acct_1\", \"10.0.0.1\", null]";
+    audit_personal_mac("unit-secret", nonce, text, out);
+    CU_ASSERT_STRING_EQUAL(out, "38f358e81fcba5fa203133be9159bbf527d82dc23e5aadb59ac8055b851c8825");
+    audit_personal_mac("unit-secret", "ffeeddccbbaa99887766554433221100", text, other);
+    CU_ASSERT_STRING_NOT_EQUAL(out, other);
+    audit_personal_mac("other-secret", nonce, text, other);
+    CU_ASSERT_STRING_NOT_EQUAL(out, other);
+    audit_link("unit-secret", nonce, text, link);
+    CU_ASSERT_STRING_NOT_EQUAL(out, link);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_unkeyed_link),
         UNIT_TEST(test_keyed_link),
+        UNIT_TEST(test_personal_mac),
     };
     return unit_run("audit", tests, TG_ARRAY_LEN(tests));
 }

@@ -415,6 +415,27 @@ static void test_reply_writes_cgi_answer(void)
     strbuf_fini(&out);
 }
 
+/* A streamed answer starts with the headers alone, without Content-Length. */
+static void test_stream_head(void)
+{
+    struct strbuf out = {0};
+    char *envp[] = {"HTTP_X_REQUEST_ID=rid-2", NULL};
+    struct http_req r;
+    struct api_error e;
+    memset(&r, 0, sizeof r);
+    CU_ASSERT_EQUAL_FATAL(http_read(&r, envp, NULL, 0, false, &out, &e), 0);
+    http_stream_head(&r, 200);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(out.p, "Status: 200 OK\r\nX-Request-Id: rid-2\r\n"
+                                  "Cache-Control: no-store\r\n"
+                                  "Content-Type: application/json; charset=utf-8\r\n\r\n");
+    r.out = NULL;
+    http_stream_head(&r, 200);
+    CU_ASSERT_EQUAL(r.status, 200);
+    http_req_fini(&r);
+    strbuf_fini(&out);
+}
+
 /* ---- JSON bodies ---- */
 
 static json_object *json_body(const char *ctype, const char *body, struct api_error *e)
@@ -490,6 +511,7 @@ int main(void)
         UNIT_TEST(test_read_defaults),
         UNIT_TEST(test_param_without_fcgx),
         UNIT_TEST(test_reply_writes_cgi_answer),
+        UNIT_TEST(test_stream_head),
         UNIT_TEST(test_read_body_limits),
         UNIT_TEST(test_json_body),
         UNIT_TEST(test_reply_records_status),

@@ -201,10 +201,19 @@ static void test_cold_cache(void)
     keystore_free(NULL);
 }
 
+/* The Redis record of a secret's hash: the name every process shares. */
+static void test_redis_key(void)
+{
+    char rk[80];
+    keystore_redis_key("00ff", rk);
+    CU_ASSERT_STRING_EQUAL(rk, "tg:kr:00ff");
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_parse_full),
+        UNIT_TEST(test_redis_key),
         UNIT_TEST(test_parse_nulls_and_absent),
         UNIT_TEST(test_parse_zero_remaining),
         UNIT_TEST(test_parse_missing),
