@@ -360,6 +360,16 @@ static void test_erase(void)
 	       "billing before the erasure: %d records, %lld requests", billed_records,
 	       (long long)billed_requests);
 
+	/* A self-service token of the owner: revoked by the erasure. */
+	char body[512], owner_token[256] = "";
+	snprintf(body, sizeof body, "{\"role\":\"owner\",\"owner_id\":%s,\"tier\":%s,"
+		 "\"name\":\"erased with its owner\"}", itest_q(fx.a), itest_q(itest_big_tier()));
+	itest_call(&r, "POST", "/v1/admin/tokens", itest_admin_token(), body);
+	if (EXPECT_STATUS(&r, 201) && itest_str(r.json, "token"))
+		snprintf(owner_token, sizeof owner_token, "%s", itest_str(r.json, "token"));
+	itest_resp_fini(&r);
+	itest_record_secret(owner_token);
+
 	int64_t t0 = itest_now_ms();
 	itest_call(&r, "DELETE", path, itest_admin_token(), NULL);
 	EXPECT_STATUS(&r, 202);
@@ -386,6 +396,17 @@ static void test_erase(void)
 	       ERASE_DEADLINE_MS / 1000, last);
 	printf("\n    (erased keys refused by every check %lld ms after the erasure) ",
 	       (long long)(itest_now_ms() - t0));
+
+	long whoami = 0;
+	while (*owner_token && itest_now_ms() - t0 < ERASE_DEADLINE_MS) {
+		itest_call(&r, "GET", "/v1/admin/whoami", owner_token, NULL);
+		whoami = r.status;
+		itest_resp_fini(&r);
+		if (whoami == 401)
+			break;
+		itest_sleep_ms(200);
+	}
+	EXPECT(*owner_token && whoami == 401, "the owner's token after the erasure: %ld", whoami);
 
 	EXPECT(owner_requests(fx.a) == 0, "the owner's usage history is not empty");
 	snprintf(path, sizeof path, "/v1/keys/%s/usage", fx.a1.id);
