@@ -91,6 +91,10 @@ bool check_prepare(const struct key_record *rec, const char *endpoint, int64_t c
     req->has_remaining = rec->has_remaining;
     req->remaining = rec->remaining;
     req->remaining_version = rec->remaining_version;
+    req->has_refill = rec->refill.on;
+    req->refill_amount = rec->refill.amount;
+    req->refill_day = rec->refill.day_of_month;
+    req->refill_base = refill_start(&rec->refill, rec->remaining_set_ms);
     return applicable_windows(rec, endpoint, req);
 }
 

@@ -197,6 +197,9 @@ int key_record_parse(const char *json, struct key_record *rec)
         rec->has_remaining = get_int(o, "remaining", &rec->remaining);
         get_int(o, "v", &rec->version);
         get_int(o, "rv", &rec->remaining_version);
+        get_int(o, "rat", &rec->remaining_set_ms);
+        if (refill_from_stored(jsonx_get(o, "refill"), &rec->refill) != 0)
+            rc = -1;
         int n = key_limits_parse(jsonx_get(o, "limits"), rec->limits, LIMITS_MAX);
         if (n < 0)
             rc = -1;

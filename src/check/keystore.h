@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "jsonx.h"
+#include "refill.h"
 
 struct pg_pool;
 struct pg_conn;
@@ -51,6 +52,8 @@ struct key_record {
     int64_t remaining;
     int64_t version;           /* bumped by every change of the key */
     int64_t remaining_version; /* bumped when the API sets remaining */
+    struct key_refill refill;  /* of the credit balance (refill.h) */
+    int64_t remaining_set_ms;  /* when the API last set the balance (0: unknown) */
     /* The tier's period quota. */
     bool has_quota;
     int64_t quota_included;

@@ -56,10 +56,14 @@ static int request_check(const struct rl_request *req, int64_t cost, struct api_
         (req->has_quota && !in_range(req->quota_included, 0, RL_COUNT_MAX)) ||
         (req->has_remaining && !in_range(req->remaining, 0, RL_COUNT_MAX)) ||
         !in_range(req->remaining_version, 0, RL_COUNT_MAX) || req->nwindows > RL_WINDOWS_MAX ||
+        (req->has_refill &&
+         (!in_range(req->refill_amount, 0, RL_COUNT_MAX) || !in_range(req->refill_day, 0, 28) ||
+          !in_range(req->refill_base, 0, RL_COUNT_MAX))) ||
         (req->has_seed &&
          (!in_range(req->seed_month, 197001, 999912) ||
           !in_range(req->seed_quota_used, 0, RL_COUNT_MAX) ||
-          !in_range(req->seed_remaining, 0, RL_COUNT_MAX)))) {
+          !in_range(req->seed_remaining, 0, RL_COUNT_MAX) ||
+          !in_range(req->seed_refill, 0, RL_COUNT_MAX)))) {
         api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit: request of key %s out of range", req->key_id);
         return -1;
     }
@@ -159,6 +163,16 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
         for (int i = 0; i < 3; i++)
             add_none(call);
     }
+    if (req->has_remaining && req->has_refill) {
+        add_hex(call, &nn, req->refill_amount);
+        add_hex(call, &nn, req->refill_day);
+        add_hex(call, &nn, req->refill_base);
+    } else {
+        add_none(call);
+        add_hex(call, &nn, 0);
+        add_hex(call, &nn, 0);
+    }
+    add_hex(call, &nn, req->has_seed ? req->seed_refill : 0);
     for (size_t w = 0; w < req->nwindows; w++) {
         const struct rl_window *x = &req->windows[w];
         /* The window's identity: its counts are kept under this name, so a

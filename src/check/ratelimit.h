@@ -43,12 +43,19 @@ struct rl_request {
     bool has_remaining;
     int64_t remaining;         /* as last set through the API */
     int64_t remaining_version; /* bumps when the API sets remaining */
+    /* The balance's refill (refill.h): amount, day of month (0 daily) and
+     * the start of the interval in which the API set remaining. */
+    bool has_refill;
+    int64_t refill_amount;
+    int64_t refill_day;
+    int64_t refill_base;
     /* The key's durable use, for a state that Redis lacks (keyuse.h); set
      * only after a reply said missing, so the common call carries none. */
     bool has_seed;
     int64_t seed_month;      /* YYYYMM (UTC) of seed_quota_used */
     int64_t seed_quota_used; /* allowed cost in that month */
     int64_t seed_remaining;  /* credits left of remaining_version */
+    int64_t seed_refill;     /* the refill interval they are left in (0: none) */
     size_t nwindows;
     struct rl_window windows[RATELIMIT_MAX_WINDOWS];
 };
@@ -76,10 +83,10 @@ struct rl_result {
 struct rl_call {
     const char *keys[2];
     int nkeys;
-    const char *args[9 + 4 * RL_WINDOWS_MAX];
+    const char *args[13 + 4 * RL_WINDOWS_MAX];
     int nargs;
     char key[2][RL_KEY_ID_MAX + 8];
-    char num[9 + 3 * RL_WINDOWS_MAX][24];
+    char num[13 + 3 * RL_WINDOWS_MAX][24];
     char id[RL_WINDOWS_MAX][RL_NAME_MAX + 24];
 };
 struct redis_script;
@@ -106,7 +113,7 @@ int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_r
 int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,
                               struct api_error *err) TG_WUR;
 
-/* The name of key_id's state hash (v, q:YYYYMM, rv, r, s: ratelimit.lua)
+/* The name of key_id's state hash (v, q:YYYYMM, rv, r, ri, s: ratelimit.lua)
  * into out.  Returns 0, or -1 for a key id the script would not take. */
 int ratelimit_state_key(const char *key_id, char *out, size_t size) TG_WUR;
 

@@ -266,9 +266,15 @@ static void sb_str(struct strbuf *s, const char *str)
 
 void usage_agg_add_credit(struct usage_agg *credits, const struct journal_rec *rec)
 {
-    if (rec->outcome == USAGE_ALLOWED && rec->has_credits)
-        lookup(credits, rec->key_id, rec->key_len, "", 0, rec->credit_version)->n.allowed_cost +=
-            rec->cost;
+    if (rec->outcome != USAGE_ALLOWED || !rec->has_credits)
+        return;
+    /* The UTC day of the check names its refill interval (every interval
+     * starts at a midnight); it rides in the bucket's endpoint slot. */
+    char day[24];
+    int n = snprintf(day, sizeof day, "%lld",
+                     (long long)(rec->ts_ms > 0 ? rec->ts_ms / 86400000 : 0));
+    lookup(credits, rec->key_id, rec->key_len, day, (size_t)n, rec->credit_version)
+        ->n.allowed_cost += rec->cost;
 }
 
 char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
@@ -309,11 +315,12 @@ char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
         strbuf_put(&s, "]", 1);
     }
     strbuf_put(&s, "]", 1);
-    for (size_t i = 0; credits && i < credits->n; i++) { /* key, version, cost */
+    for (size_t i = 0; credits && i < credits->n; i++) { /* key, version, cost, day */
         strbuf_put(&s, i ? ",[" : ",\"credits\":[[", i ? 2 : 13);
         sb_str(&s, credits->b[i].key_id);
         sb_int(&s, credits->b[i].minute_s);
         sb_int(&s, credits->b[i].n.allowed_cost);
+        sb_int(&s, strtoll(credits->b[i].endpoint, NULL, 10));
         strbuf_put(&s, "]", 1);
     }
     strbuf_put(&s, credits && credits->n ? "]}" : "}", credits && credits->n ? 2 : 1);
@@ -373,7 +380,7 @@ static int get_int(json_object *v, int64_t min, int64_t max, int64_t *out, const
 
 /* The array member name, or NULL (count 0) when absent. */
 static int get_list(json_object *root, const char *name, json_object **out, size_t *count,
-                    size_t width, struct api_error *err)
+                    size_t width, size_t width_max, struct api_error *err)
 {
     json_object *v = NULL;
     *out = NULL;
@@ -391,7 +398,8 @@ static int get_list(json_object *root, const char *name, json_object **out, size
     }
     for (size_t i = 0; i < n; i++) {
         json_object *row = json_object_array_get_idx(v, i);
-        if (!json_object_is_type(row, json_type_array) || json_object_array_length(row) != width) {
+        size_t w = json_object_is_type(row, json_type_array) ? json_object_array_length(row) : 0;
+        if (w < width || w > width_max) {
             api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "%s[%zu]: not an array of %zu items", name, i, width);
             return -1;
         }
@@ -440,6 +448,11 @@ static int parse_credit(json_object *row, size_t i, struct area *ar, struct usag
                 i, 1, err) != 0 ||
         get_int(json_object_array_get_idx(row, 2), 0, USAGE_COUNT_MAX, &c->cost, "credits", i,
                 2, err) != 0)
+        return -1;
+    c->day = -1;
+    if (json_object_array_length(row) == 4 &&
+        get_int(json_object_array_get_idx(row, 3), 0, USAGE_TS_MS_MAX / 86400000, &c->day,
+                "credits", i, 3, err) != 0)
         return -1;
     return 0;
 }
@@ -558,9 +571,9 @@ int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct 
     }
     json_object *checks, *events, *credits;
     if (check_root(root, out, &ar, err) != 0 ||
-        get_list(root, "checks", &checks, &out->nbuckets, 8, err) != 0 ||
-        get_list(root, "events", &events, &out->nevents, 6, err) != 0 ||
-        get_list(root, "credits", &credits, &out->ncredits, 3, err) != 0)
+        get_list(root, "checks", &checks, &out->nbuckets, 8, 8, err) != 0 ||
+        get_list(root, "events", &events, &out->nevents, 6, 6, err) != 0 ||
+        get_list(root, "credits", &credits, &out->ncredits, 3, 4, err) != 0)
         goto done;
     out->buckets = xmalloc((out->nbuckets ? out->nbuckets : 1) * sizeof *out->buckets);
     out->events = xmalloc((out->nevents ? out->nevents : 1) * sizeof *out->events);

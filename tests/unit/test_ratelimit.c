@@ -169,10 +169,11 @@ static void test_call_arguments(void)
     CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{key_0123456789abcdefghij}:c");
     CU_ASSERT_STRING_EQUAL(call.keys[1], "tg:{key_0123456789abcdefghij}:s");
     /* cost, version, no quota, quota blocks, no credits, credit version,
-     * no seed (month, quota use, credits); then id, limit, bucket ms
-     * (rounded up) and precision of each window; numbers in hexadecimal. */
+     * no seed (month, quota use, credits), no refill (amount, day, base),
+     * seed interval; then id, limit, bucket ms (rounded up) and precision
+     * of each window; numbers in hexadecimal. */
     static const char *const want[] = {
-        "3", "7", "", "0", "", "0", "", "", "",
+        "3", "7", "", "0", "", "0", "", "", "", "", "0", "0", "0",
         "per_second:1:10", "32", "64", "a",
         "per_minute:60:7", "7d0", "217c", "7",
     };
@@ -181,7 +182,7 @@ static void test_call_arguments(void)
         CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
     /* The call owns its text: the request may go. */
     memset(&req, 0, sizeof req);
-    CU_ASSERT_STRING_EQUAL(call.args[9], "per_second:1:10");
+    CU_ASSERT_STRING_EQUAL(call.args[13], "per_second:1:10");
 }
 
 static void test_call_quota_and_credits(void)
@@ -197,9 +198,10 @@ static void test_call_quota_and_credits(void)
     req.remaining = 0;
     req.remaining_version = 12;
     ratelimit_call_init(&req, 0, &call);
-    static const char *const want[] = {"0", "7", "f4240", "1", "0", "c", "", "", ""};
-    CU_ASSERT_EQUAL(call.nargs, 9);
-    for (int i = 0; i < call.nargs && i < 9; i++)
+    static const char *const want[] = {"0", "7", "f4240", "1", "0", "c", "", "",
+                                       "",  "",  "0",     "0", "0"};
+    CU_ASSERT_EQUAL(call.nargs, 13);
+    for (int i = 0; i < call.nargs && i < 13; i++)
         CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
     /* With a seed: its month, the month's quota use and the credits left. */
     req.has_seed = true;
@@ -207,10 +209,23 @@ static void test_call_quota_and_credits(void)
     req.seed_quota_used = 255;
     req.seed_remaining = 3;
     ratelimit_call_init(&req, 1, &call);
-    static const char *const seeded[] = {"1", "7", "f4240", "1", "0", "c", "31774", "ff", "3"};
-    CU_ASSERT_EQUAL(call.nargs, 9);
-    for (int i = 0; i < call.nargs && i < 9; i++)
+    static const char *const seeded[] = {"1", "7", "f4240", "1", "0", "c", "31774",
+                                         "ff", "3", "", "0", "0", "0"};
+    CU_ASSERT_EQUAL(call.nargs, 13);
+    for (int i = 0; i < call.nargs && i < 13; i++)
         CU_ASSERT_STRING_EQUAL(call.args[i], seeded[i]);
+    /* A monthly refill on the 15th of 100 credits, the balance set in the
+     * interval starting at 1000 ms; the seed's credits are of interval 2000. */
+    req.has_refill = true;
+    req.refill_amount = 100;
+    req.refill_day = 15;
+    req.refill_base = 1000;
+    req.seed_refill = 2000;
+    ratelimit_call_init(&req, 1, &call);
+    static const char *const refill[] = {"64", "f", "3e8", "7d0"};
+    CU_ASSERT_EQUAL(call.nargs, 13);
+    for (int i = 9; i < call.nargs && i < 13; i++)
+        CU_ASSERT_STRING_EQUAL(call.args[i], refill[i - 9]);
     /* A key without credits seeds none. */
     req.has_remaining = false;
     ratelimit_call_init(&req, 1, &call);
@@ -232,17 +247,17 @@ static void test_call_bounds(void)
     ratelimit_call_init(&req, RL_COST_MAX, &call);
     CU_ASSERT_STRING_EQUAL(call.args[0], "3e8");
     CU_ASSERT_STRING_EQUAL(call.args[1], "38d7ea4c68000");
-    CU_ASSERT_STRING_EQUAL(call.args[9], "per_second:2678400:60");
-    CU_ASSERT_STRING_EQUAL(call.args[10], "3b9aca00");
-    CU_ASSERT_STRING_EQUAL(call.args[11], "2a92700");
-    CU_ASSERT_STRING_EQUAL(call.args[12], "3c");
-    CU_ASSERT_EQUAL(strlen(call.args[13]), RL_NAME_MAX + 5);
+    CU_ASSERT_STRING_EQUAL(call.args[13], "per_second:2678400:60");
+    CU_ASSERT_STRING_EQUAL(call.args[14], "3b9aca00");
+    CU_ASSERT_STRING_EQUAL(call.args[15], "2a92700");
+    CU_ASSERT_STRING_EQUAL(call.args[16], "3c");
+    CU_ASSERT_EQUAL(strlen(call.args[17]), RL_NAME_MAX + 5);
 }
 
 /* Each way a request can be wrong makes a call the script refuses. */
 static void test_call_invalid(void)
 {
-    enum { CASES = 19 };
+    enum { CASES = 22 };
     for (int c = 0; c < CASES; c++) {
         struct rl_request req;
         struct rl_call call;
@@ -276,6 +291,9 @@ static void test_call_invalid(void)
             req.seed_month = 202601;
             req.seed_remaining = RL_COUNT_MAX + 1;
             break;
+        case 18: req.has_refill = true; req.refill_day = 29; break;
+        case 19: req.has_refill = true; req.refill_amount = -1; break;
+        case 20: req.has_seed = true; req.seed_month = 202601; req.seed_refill = -1; break;
         default: req.has_remaining = true; req.remaining = RL_COUNT_MAX + 1; break;
         }
         ratelimit_call_init(&req, cost, &call);
