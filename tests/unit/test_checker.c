@@ -55,6 +55,16 @@ static void test_prepare_selects_windows(void)
     CU_ASSERT_TRUE(check_prepare(&rec, "POST /v1/upload", 1, &req));
     CU_ASSERT_EQUAL(req.nwindows, 2);
     CU_ASSERT_STRING_EQUAL(req.windows[1].name, "upload");
+    /* A refill travels with the balance, with the start of the interval in
+     * which the balance was set (2026-12-15, a month starting on the 10th). */
+    rec.has_remaining = true;
+    rec.refill = (struct key_refill){true, 9, 10};
+    rec.remaining_set_ms = INT64_C(1797292800000) + 5;
+    CU_ASSERT_TRUE(check_prepare(&rec, NULL, 1, &req));
+    CU_ASSERT_TRUE(req.has_refill);
+    CU_ASSERT_EQUAL(req.refill_amount, 9);
+    CU_ASSERT_EQUAL(req.refill_day, 10);
+    CU_ASSERT_EQUAL(req.refill_base, INT64_C(1796860800000)); /* 2026-12-10 */
 }
 
 /* More windows than one check carries: refused, never cut to the first 16. */

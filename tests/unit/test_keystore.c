@@ -84,6 +84,25 @@ static void test_parse_zero_remaining(void)
     key_record_fini(&rec);
 }
 
+/* A refill and when the balance was set; a malformed refill is refused. */
+static void test_parse_refill(void)
+{
+    struct key_record rec;
+    CU_ASSERT_EQUAL_FATAL(
+        key_record_parse("{\"id\":\"k\",\"remaining\":3,\"rat\":1796342400123,"
+                         "\"refill\":{\"amount\":3,\"interval\":\"month\",\"day_of_month\":5}}",
+                         &rec),
+        0);
+    CU_ASSERT_TRUE(rec.refill.on);
+    CU_ASSERT_EQUAL(rec.refill.amount, 3);
+    CU_ASSERT_EQUAL(rec.refill.day_of_month, 5);
+    CU_ASSERT_EQUAL(rec.remaining_set_ms, 1796342400123);
+    CU_ASSERT_EQUAL_FATAL(key_record_parse("{\"id\":\"k\",\"refill\":null}", &rec), 0);
+    CU_ASSERT_FALSE(rec.refill.on);
+    CU_ASSERT_EQUAL(rec.remaining_set_ms, 0);
+    CU_ASSERT_EQUAL(key_record_parse("{\"id\":\"k\",\"refill\":{\"amount\":3}}", &rec), -1);
+}
+
 static void test_parse_missing(void)
 {
     struct key_record rec;
@@ -207,6 +226,7 @@ int main(void)
         UNIT_TEST(test_parse_full),
         UNIT_TEST(test_parse_nulls_and_absent),
         UNIT_TEST(test_parse_zero_remaining),
+        UNIT_TEST(test_parse_refill),
         UNIT_TEST(test_parse_missing),
         UNIT_TEST(test_parse_long_fields_cut),
         UNIT_TEST(test_parse_invalid),
