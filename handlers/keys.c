@@ -405,7 +405,20 @@ static void live_remaining(struct http_req *r, json_object *k, bool *redis_ok)
     json_object_object_del(k, "_ri");
     if (!*redis_ok || !v || !json_object_is_type(v, json_type_int) || !id)
         return;
-    int rc = keyuse_live_remaining(r->worker->redis, json_object_get_string(id), version,
+    /* The state lives under the owner's tag when a limit is per owner
+     * (the effective limits: render_key has merged them). */
+    char tag[KEYS_OWNER_TAG_LEN];
+    const char *owner = NULL;
+    json_object *lim = jsonx_get(k, "limits"), *own = jsonx_get(k, "owner_id");
+    for (size_t i = 0; own && lim && i < json_object_array_length(lim); i++) {
+        const char *per = json_object_get_string(jsonx_get(json_object_array_get_idx(lim, i), "per"));
+        if (per && strcmp(per, "owner") == 0) {
+            keys_owner_tag(json_object_get_string(own), tag);
+            owner = tag;
+            break;
+        }
+    }
+    int rc = keyuse_live_remaining(r->worker->redis, json_object_get_string(id), owner, version,
                                    interval, &left, &e);
     if (rc == 1)
         json_object_object_add(k, "remaining", json_object_new_int64(left));
@@ -427,15 +440,15 @@ static void key_get(struct http_req *r)
         return;
     }
     bool redis_ok = true;
-    live_remaining(r, k, &redis_ok);
     render_key(k);
+    live_remaining(r, k, &redis_ok);
     http_reply(r, 200, k, NULL);
 }
 
 static void render_listed(struct http_req *r, json_object *k, void *redis_ok)
 {
-    live_remaining(r, k, redis_ok);
     render_key(k);
+    live_remaining(r, k, redis_ok);
 }
 
 static void key_list(struct http_req *r)

@@ -28,6 +28,7 @@ struct key_limit {
     int64_t precision;
     char name[33];
     char endpoint[257]; /* pattern "METHOD /path[*]"; "" applies everywhere */
+    bool per_owner;     /* "per":"owner": the owner's keys share the window */
 };
 
 enum key_status { KEY_ACTIVE, KEY_SUSPENDED, KEY_REVOKED };
@@ -42,6 +43,7 @@ struct key_record {
     bool from_local;
     char id[48];
     char owner_id[520];
+    char owner_tag[33]; /* keys_owner_tag of owner_id */
     char tier[40];
     enum key_status status;
     bool has_expires;

@@ -89,6 +89,10 @@ int keyuse_decide(struct redis_conn *redis, struct pg_pool *pg, struct rl_reques
      * that races here reads the same rows; the script keeps the first seed. */
     int64_t month = utc_month(res->now_ms), now = res->now_ms;
     int64_t refill = keyuse_refill_start(req, now);
+    /* A state at the other place (before a tier changed "per") would be
+     * stale if the key moved back there: it goes before this one is seeded. */
+    if (ratelimit_clear_other(redis, req, err) != 0)
+        return -1;
     struct keyuse u;
     struct pg_conn *conn = pg_acquire(pg, err);
     if (!conn)
@@ -113,12 +117,12 @@ int keyuse_decide(struct redis_conn *redis, struct pg_pool *pg, struct rl_reques
     return rc;
 }
 
-int keyuse_live_remaining(struct redis_conn *redis, const char *key_id,
+int keyuse_live_remaining(struct redis_conn *redis, const char *key_id, const char *owner_tag,
                           int64_t remaining_version, int64_t refill, int64_t *out,
                           struct api_error *e)
 {
-    char sk[RL_KEY_ID_MAX + 8];
-    if (ratelimit_state_key(key_id, sk, sizeof sk) != 0) {
+    char sk[RL_STATE_KEY_MAX];
+    if (ratelimit_state_key(key_id, owner_tag, sk, sizeof sk) != 0) {
         api_error_set(e, ERR_UNAVAILABLE, NULL, "keyuse: invalid key id");
         return -1;
     }

@@ -57,11 +57,12 @@ int keyuse_decide(struct redis_conn *redis, struct pg_pool *pg, struct rl_reques
                   struct rl_result *res, struct api_error *err) TG_WUR;
 
 /* The credits left of key_id's balance remaining_version in the refill
- * interval starting at refill (0: no refill) as Redis holds them (ahead of
+ * interval starting at refill (0: no refill) as Redis holds them in the
+ * state under owner_tag (NULL: the key's own; ratelimit.h) (ahead of
  * PostgreSQL by the checks still in the usage pipeline).  Returns 1 with
  * *out set, 0 when Redis holds no state for that balance and interval (use
  * PostgreSQL's, tg_key_remaining), -1 with e filled when Redis failed. */
-int keyuse_live_remaining(struct redis_conn *redis, const char *key_id,
+int keyuse_live_remaining(struct redis_conn *redis, const char *key_id, const char *owner_tag,
                           int64_t remaining_version, int64_t refill, int64_t *out,
                           struct api_error *e) TG_WUR;
 

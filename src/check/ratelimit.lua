@@ -12,6 +12,8 @@
 --          is their total.  The string expires when its last live bucket
 --          leaves its window (PXAT); records whose buckets have all left are
 --          dropped when it is written.
+-- KEYS[3]  (only when a window is per owner) the owner's windows, the
+--          same stream, shared by every key of the owner.
 -- KEYS[2]  the state hash: v (version), q:YYYYMM (quota use), rv, r and ri
 --          (remaining credits, the version of their last API update and
 --          the start of the refill interval they belong to, 0 without a
@@ -25,7 +27,8 @@
 --          credits ('' when the key has none); the refill: its amount
 --          ('' for none), day of month (0: daily), the start of the
 --          interval in which the API set the balance, and the interval of
---          the seed's credits; then for each window its id
+--          the seed's credits; which windows are the owner's ('' for none,
+--          else one '1' or '0' per window); then for each window its id
 --          ("name:window_s:precision": a changed length or precision starts
 --          a new record), limit, b and n (the precision).
 -- Returns  {1, now, denied, window, retry, quota used, period end,
@@ -111,19 +114,26 @@ end
 -- The windows.  Moving a frame to now visits only the buckets that enter
 -- it (their slots' old counts leave); the clock stepping back keeps the
 -- newer frame, so counted buckets are never dropped early.
-local nwin = (#ARGV - 13) / 4
+-- A window counts in the key's records (set 1, KEYS[1]) or the owner's
+-- (set 2, KEYS[3]); each set is read and written whole, at most once.
+local nwin = (#ARGV - 14) / 4
+local owners = ARGV[14]
 local out = {1, now, 0, 0, -1, 0, 0, -1}
 local denied, dwin, retry, never = 0, 0, -1, false
-local st, nst, at
-if nwin > 0 then
-  local raw = redis.call('GET', wk)
-  st = raw and {cmsgpack.unpack(raw)} or {}
-  nst = #st
-  at = {}
+local sts, ns, at, set = {}, {0, 0}, {}, {}
+for w = 1, nwin do
+  local si = (owners ~= '' and string.byte(owners, w) == 49) and 2 or 1
+  set[w] = si
+  if not sts[si] then
+    local raw = redis.call('GET', si == 1 and wk or KEYS[3])
+    sts[si] = raw and {cmsgpack.unpack(raw)} or {}
+    ns[si] = #sts[si]
+  end
 end
 for w = 1, nwin do
-  local a = 10 + 4 * w
+  local a = 11 + 4 * w
   local id = ARGV[a]
+  local st, nst = sts[set[w]], ns[set[w]]
   local p = 1
   while p <= nst and st[p] ~= id do p = p + st[p + 1] + 6 end
   local n, b, last, used
@@ -135,7 +145,7 @@ for w = 1, nwin do
     st[p + 2] = b
     st[p + 3] = last
     for k = p + 4, p + 5 + n do st[k] = 0 end
-    nst = p + 5 + n
+    ns[set[w]] = p + 5 + n
   else
     n, b, last, used = st[p + 1], st[p + 2], st[p + 3], st[p + 4]
     local i = (now - now % b) / b
@@ -247,49 +257,55 @@ if rem0 then
 end
 
 if not peek and denied == 0 then
-  if nwin > 0 then
-    for w = 1, nwin do
-      local p = at[w]
-      local n, last = st[p + 1], st[p + 3]
-      local k = p + 5 + last % (n + 1)
-      st[k] = st[k] + cost
-      st[p + 4] = st[p + 4] + cost
-      out[7 + 2 * w] = out[7 + 2 * w] + cost
-      if out[8 + 2 * w] == 0 then out[8 + 2 * w] = (last + n + 1) * st[p + 2] - now end
-    end
-    -- A record is live until its current bucket leaves the window.  The
-    -- dead ones go, and past RL_STATE_VALUES_MAX the records of windows
-    -- this check does not use.
-    local pxat, drop, p = 0, nst > RL_STATE_VALUES_MAX, 1
-    while p <= nst do
-      local n = st[p + 1]
-      local d = (st[p + 3] + n + 1) * st[p + 2]
-      if d <= now then drop = true elseif d > pxat then pxat = d end
-      p = p + n + 6
-    end
-    if drop then
-      local mine, kept, ns = {}, 0, {}
-      for w = 1, nwin do
-        mine[at[w]] = true
-        kept = kept + st[at[w] + 1] + 6
-      end
-      p = 1
+  for w = 1, nwin do
+    local st, p = sts[set[w]], at[w]
+    local n, last = st[p + 1], st[p + 3]
+    local k = p + 5 + last % (n + 1)
+    st[k] = st[k] + cost
+    st[p + 4] = st[p + 4] + cost
+    out[7 + 2 * w] = out[7 + 2 * w] + cost
+    if out[8 + 2 * w] == 0 then out[8 + 2 * w] = (last + n + 1) * st[p + 2] - now end
+  end
+  for si = 1, 2 do
+    local st, nst = sts[si], ns[si]
+    if st then
+      -- A record is live until its current bucket leaves the window.  The
+      -- dead ones go, and past RL_STATE_VALUES_MAX the records of windows
+      -- this check does not use.
+      local pxat, drop, p = 0, nst > RL_STATE_VALUES_MAX, 1
       while p <= nst do
         local n = st[p + 1]
-        if not mine[p] and (st[p + 3] + n + 1) * st[p + 2] > now
-           and kept + n + 6 <= RL_STATE_VALUES_MAX then
-          kept = kept + n + 6
-          mine[p] = true
-        end
-        if mine[p] then
-          for k = p, p + n + 5 do ns[#ns + 1] = st[k] end
-        end
+        local d = (st[p + 3] + n + 1) * st[p + 2]
+        if d <= now then drop = true elseif d > pxat then pxat = d end
         p = p + n + 6
       end
-      st, nst = ns, #ns
+      if drop then
+        local mine, kept, nt = {}, 0, {}
+        for w = 1, nwin do
+          if set[w] == si then
+            mine[at[w]] = true
+            kept = kept + st[at[w] + 1] + 6
+          end
+        end
+        p = 1
+        while p <= nst do
+          local n = st[p + 1]
+          if not mine[p] and (st[p + 3] + n + 1) * st[p + 2] > now
+             and kept + n + 6 <= RL_STATE_VALUES_MAX then
+            kept = kept + n + 6
+            mine[p] = true
+          end
+          if mine[p] then
+            for k = p, p + n + 5 do nt[#nt + 1] = st[k] end
+          end
+          p = p + n + 6
+        end
+        st, nst = nt, #nt
+      end
+      -- (An integer formatted here costs less than Redis's %.17g of a number.)
+      redis.call('SET', si == 1 and wk or KEYS[3], cmsgpack.pack(unpack(st, 1, nst)), 'PXAT',
+                 string.format('%d', pxat))
     end
-    -- (An integer formatted here costs less than Redis's %.17g of a number.)
-    redis.call('SET', wk, cmsgpack.pack(unpack(st, 1, nst)), 'PXAT', string.format('%d', pxat))
   end
   if qinc then qused = redis.call('HINCRBY', sk, qfield, cost) end
   if reseed then

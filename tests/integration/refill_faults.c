@@ -357,10 +357,66 @@ out:
 	PQfinish(pg);
 }
 
+/* Sets the one window of tier to per key or per owner. */
+static int tier_per(const char *tier, const char *per)
+{
+	char path[128], body[256];
+	struct itest_resp r;
+	snprintf(path, sizeof path, "/v1/tiers/%s", tier);
+	snprintf(body, sizeof body, "{\"limits\":[{\"name\":\"per_minute\",\"window_s\":60,"
+		 "\"limit\":100000,\"per\":\"%s\"}]}", per);
+	itest_call(&r, "PATCH", path, itest_admin_token(), body);
+	int ok = EXPECT_STATUS(&r, 200);
+	itest_resp_fini(&r);
+	/* Every responder has read the tier again after at most 1 s. */
+	itest_sleep_ms(1100);
+	return ok;
+}
+
+/* A tier switching its window to per owner and back moves the keys' state
+ * between the key's hash tag and the owner's: credits carry over each way
+ * (rebuilt from PostgreSQL, the state left behind emptied). */
+static void test_per_switch(void)
+{
+	struct itest_key k;
+	struct itest_resp r;
+	char tier[64], owner[64], body[256];
+	int64_t rem = -1;
+	PGconn *pg = pg_open();
+	snprintf(tier, sizeof tier, "fl%s-per", itest_suffix());
+	snprintf(body, sizeof body, "{\"name\":\"%s\",\"limits\":[{\"name\":\"per_minute\","
+		 "\"window_s\":60,\"limit\":100000}]}", tier);
+	itest_call(&r, "POST", "/v1/tiers", itest_admin_token(), body);
+	int made = EXPECT_STATUS(&r, 201);
+	itest_resp_fini(&r);
+	snprintf(owner, sizeof owner, "refill-per-%s", itest_suffix());
+	if (!pg || !made || itest_key_create(&k, owner, tier, "\"remaining\":10", NULL) != 0)
+		goto out;
+	for (int i = 0; i < 3; i++)
+		EXPECT(check(&k, &rem, NULL, NULL) == 200, "check %d refused", i + 1);
+	EXPECT(rem == 7, "per key: remaining %lld after 3, want 7", (long long)rem);
+	if (!credits_recorded(pg, &k, 3) || !tier_per(tier, "owner"))
+		goto out;
+	long st = check(&k, &rem, NULL, NULL);
+	EXPECT(st == 200 && rem == 6, "per owner: want 200 remaining 6, got %ld %lld", st,
+	       (long long)rem);
+	EXPECT(shown_remaining(&k) == 6, "GET per owner shows %lld, want 6",
+	       (long long)shown_remaining(&k));
+	if (!credits_recorded(pg, &k, 4) || !tier_per(tier, "key"))
+		goto out;
+	st = check(&k, &rem, NULL, NULL);
+	EXPECT(st == 200 && rem == 5, "per key again: want 200 remaining 5, got %ld %lld", st,
+	       (long long)rem);
+out:
+	PQfinish(pg);
+}
+
 void refill_faults_register(CU_pSuite s, int (*redis_cli)(const char *args))
 {
 	cli = redis_cli;
 	CU_add_test(s, "a daily refill at the boundary, concurrent checks", test_refill_boundary);
 	CU_add_test(s, "a refilled balance after FLUSHALL", test_refill_flush);
 	CU_add_test(s, "PATCH remaining and refill null on a refilling key", test_refill_patch);
+	CU_add_test(s, "credits carry over when a tier switches per owner and back",
+		    test_per_switch);
 }

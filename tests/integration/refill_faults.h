@@ -1,8 +1,9 @@
 /*
- * refill_faults.h - credit refills against the real stack, run by
- * tollgate-faults: a refill at an interval boundary applied exactly once
- * under concurrent checks, and a refilled balance rebuilt from PostgreSQL
- * after FLUSHALL.
+ * refill_faults.h - credit refills and shared limits against the real
+ * stack, run by tollgate-faults: a refill at an interval boundary applied
+ * exactly once under concurrent checks, a refilled balance rebuilt from
+ * PostgreSQL after FLUSHALL, and credits kept across a tier's switch of
+ * its window to per owner and back.
  */
 #ifndef TOLLGATE_REFILL_FAULTS_H
 #define TOLLGATE_REFILL_FAULTS_H

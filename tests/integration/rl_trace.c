@@ -230,7 +230,7 @@ static int64_t stored_interval(struct redis_conn *rc, const char *key_id)
 {
     char sk[96];
     int64_t v = -1;
-    if (ratelimit_state_key(key_id, sk, sizeof sk) != 0)
+    if (ratelimit_state_key(key_id, NULL, sk, sizeof sk) != 0)
         return -1;
     const char *argv[] = {"HGET", sk, "ri"};
     struct api_error err;

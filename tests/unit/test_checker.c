@@ -65,6 +65,17 @@ static void test_prepare_selects_windows(void)
     CU_ASSERT_EQUAL(req.refill_amount, 9);
     CU_ASSERT_EQUAL(req.refill_day, 10);
     CU_ASSERT_EQUAL(req.refill_base, INT64_C(1796860800000)); /* 2026-12-10 */
+    CU_ASSERT_PTR_NULL(req.owner_tag);
+    /* One limit per owner moves the whole state under the owner's tag,
+     * also for an endpoint whose windows are all the key's. */
+    strlcpy_tg(rec.owner_tag, "00112233445566778899aabbccddeeff", sizeof rec.owner_tag);
+    rec.limits[2].per_owner = true;
+    CU_ASSERT_TRUE(check_prepare(&rec, "*", 1, &req));
+    CU_ASSERT_STRING_EQUAL(req.owner_tag, rec.owner_tag);
+    CU_ASSERT_EQUAL(req.nwindows, 1);
+    CU_ASSERT_FALSE(req.windows[0].per_owner);
+    CU_ASSERT_TRUE(check_prepare(&rec, NULL, 1, &req));
+    CU_ASSERT_TRUE(req.windows[2].per_owner);
 }
 
 /* More windows than one check carries: refused, never cut to the first 16. */

@@ -219,19 +219,19 @@ static void test_live_remaining(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
     struct api_error err;
     int64_t left = -1;
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 2, 0, &left, &err), 1);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 0, &left, &err), 1);
     CU_ASSERT_EQUAL(left, 7);
     left = -1;
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 3, 0, &left, &err), 0);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 3, 0, &left, &err), 0);
     CU_ASSERT_EQUAL(left, -1);
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 2, 0, &left, &err), 0);
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 2, 500, &left, &err), 1);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 0, &left, &err), 0);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 500, &left, &err), 1);
     CU_ASSERT_EQUAL(left, 4);
     left = -1;
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 2, 600, &left, &err), 0);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 600, &left, &err), 0);
     CU_ASSERT_EQUAL(left, -1);
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 2, 0, &left, &err), -1);
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_{x}", 2, 0, &left, &err), -1);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 0, &left, &err), -1);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_{x}", NULL, 2, 0, &left, &err), -1);
     fake_stop(&f, t, rc);
 }
 
