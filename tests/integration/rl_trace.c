@@ -228,7 +228,7 @@ static void delete_keys(struct redis_conn *rc, const struct trace_key *k)
 /* The refill field ri of a state hash, or -1. */
 static int64_t stored_interval(struct redis_conn *rc, const char *key_id)
 {
-    char sk[96];
+    char sk[RL_STATE_KEY_MAX];
     int64_t v = -1;
     if (ratelimit_state_key(key_id, NULL, sk, sizeof sk) != 0)
         return -1;
