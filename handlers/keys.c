@@ -13,13 +13,15 @@
 #include "keystore.h"
 #include "keyuse.h"
 #include "limits.h"
+#include "refill.h"
 
 #define REMAINING_MAX 1000000000000000LL
 #define GRACE_MAX (30 * 86400)
 
 /* What only the operators of the service decide: an owner's token may
- * neither choose its keys' tier nor raise their limits or credits. */
-static const char *const owner_denied[] = {"tier", "limits", "remaining", NULL};
+ * neither choose its keys' tier nor raise their limits or credits (a
+ * refill sets credits too). */
+static const char *const owner_denied[] = {"tier", "limits", "remaining", "refill", NULL};
 
 /* Replaces the view's tier_limits and override list by the effective list. */
 static void render_key(json_object *k)
@@ -53,6 +55,18 @@ static int validate_common(json_object *body, bool creating, struct api_error *e
     if ((v = jsonx_get(body, "remaining")) &&
         jsonx_int_range(v, "remaining", 0, REMAINING_MAX, e) != 0)
         return -1;
+    if (jsonx_has(body, "refill")) {
+        struct key_refill rf;
+        if (refill_parse(jsonx_get(body, "refill"), &rf, e) != 0)
+            return -1;
+        if (rf.on && jsonx_has(body, "remaining") && !jsonx_get(body, "remaining")) {
+            api_error_set(e, ERR_INVALID_ARGUMENT, "remaining",
+                          "A refill needs a credit balance: give remaining or leave it out.");
+            return -1;
+        }
+        /* Stored and shown in one canonical form (refill.h). */
+        json_object_object_add(body, "refill", refill_to_json(&rf));
+    }
     if ((v = jsonx_get(body, "expires_at"))) {
         int64_t ms;
         if (parse_time_ms(json_object_get_string(v), &ms) != 0) {
@@ -105,6 +119,7 @@ static void key_create(struct http_req *r)
         {"tier", JX_STRING, false, false},      {"prefix", JX_STRING, false, false},
         {"limits", JX_ARRAY, false, true},      {"expires_at", JX_STRING, false, true},
         {"remaining", JX_INT, false, true},     {"meta", JX_OBJECT, false, true},
+        {"refill", JX_OBJECT, false, true},
     };
     struct api_error e;
     json_object *body = body_or_reply(r, fields, TG_ARRAY_LEN(fields));
@@ -150,7 +165,8 @@ static void key_create(struct http_req *r)
                        json_member_text(body, "remaining"),
                        json_member_text(body, "meta"),
                        hash,
-                       r->app->cfg.hmac_secret_id};
+                       r->app->cfg.hmac_secret_id,
+                       json_member_text(body, "refill")};
     struct pg_conn *c = db_or_reply(r);
     struct pg_res *res = NULL;
     if (!c)
@@ -158,15 +174,16 @@ static void key_create(struct http_req *r)
     if (pg_begin(c, &e) != 0 || tier_exists(c, tier, &e) != 0 ||
         !(res = pg_query(c,
                          "WITH k AS (INSERT INTO keys (id, owner_id, name, prefix, start, tier,"
-                         "   limits, expires_at, remaining, meta)"
+                         "   limits, expires_at, remaining, meta, refill, remaining_at)"
                          "  VALUES ($1, $2, $3, $4, $5, $6, coalesce($7::jsonb, '[]'),"
                          "   'epoch'::timestamptz + $8::bigint * interval '1 millisecond',"
-                         "   $9::bigint, coalesce($10::jsonb, '{}'))"
+                         "   coalesce($9::bigint, ($13::jsonb->>'amount')::bigint),"
+                         "   coalesce($10::jsonb, '{}'), $13::jsonb, clock_timestamp())"
                          "  RETURNING id, tg_key_view(keys) AS v, tg_key_json(keys) AS j),"
                          " s AS (INSERT INTO key_secrets (hash, key_id, secret_id)"
                          "  SELECT $11, id, $12 FROM k)"
                          " SELECT v::text, tg_changes(NULL, j)::text FROM k",
-                         12, p, &e))) {
+                         13, p, &e))) {
         pg_rollback(c);
         db_release(r, c);
         http_reply_error(r, &e);
@@ -207,7 +224,7 @@ static void key_patch(struct http_req *r)
         {"name", JX_STRING, false, true},   {"tier", JX_STRING, false, false},
         {"limits", JX_ARRAY, false, true},  {"status", JX_STRING, false, false},
         {"expires_at", JX_STRING, false, true}, {"remaining", JX_INT, false, true},
-        {"meta", JX_OBJECT, false, true},
+        {"meta", JX_OBJECT, false, true},   {"refill", JX_OBJECT, false, true},
     };
     struct api_error e;
     json_object *body = body_or_reply(r, fields, TG_ARRAY_LEN(fields));
@@ -231,7 +248,15 @@ static void key_patch(struct http_req *r)
     if (pg_begin(c, &e) != 0 || lock_key(c, r->params[0], auth_owner_scope(&r->who), &e) != 0 ||
         (tier && tier_exists(c, tier, &e) != 0) ||
         !(res = pg_query(c,
-                         "WITH old AS (SELECT tg_key_json(k) AS j FROM keys k WHERE id = $1),"
+                         "WITH old AS (SELECT tg_key_json(k) AS j, k.refill AS rf FROM keys k"
+                         "  WHERE id = $1),"
+                         /* A new balance (version) when remaining is set or
+                          * the refill changes; a refill set without
+                          * remaining starts full, a removed one leaves the
+                          * credits left. */
+                         " chg AS (SELECT $2::jsonb ? 'remaining' AS rem,"
+                         "  $2::jsonb ? 'refill' AND nullif($2::jsonb->'refill', 'null')"
+                         "   IS DISTINCT FROM old.rf AS rf FROM old),"
                          " upd AS (UPDATE keys SET"
                          "  name = CASE WHEN $2::jsonb ? 'name' THEN $2::jsonb->>'name' ELSE name END,"
                          "  tier = coalesce($2::jsonb->>'tier', tier),"
@@ -241,14 +266,22 @@ static void key_patch(struct http_req *r)
                          "  expires_at = CASE WHEN $2::jsonb ? 'expires_at' THEN 'epoch'::timestamptz"
                          "   + ($2::jsonb->>'expires_at')::bigint * interval '1 millisecond'"
                          "   ELSE expires_at END,"
-                         "  remaining = CASE WHEN $2::jsonb ? 'remaining'"
-                         "   THEN ($2::jsonb->>'remaining')::bigint ELSE remaining END,"
+                         "  remaining = CASE WHEN chg.rem THEN ($2::jsonb->>'remaining')::bigint"
+                         "   WHEN chg.rf AND $2::jsonb->'refill' <> 'null'"
+                         "   THEN ($2::jsonb->'refill'->>'amount')::bigint"
+                         "   WHEN chg.rf THEN tg_key_remaining(keys) ELSE remaining END,"
+                         "  refill = CASE WHEN chg.rem AND $2::jsonb->'remaining' = 'null' THEN NULL"
+                         "   WHEN $2::jsonb ? 'refill' THEN nullif($2::jsonb->'refill', 'null')"
+                         "   ELSE refill END,"
+                         "  remaining_at = CASE WHEN chg.rem OR chg.rf THEN clock_timestamp()"
+                         "   ELSE remaining_at END,"
                          "  remaining_version = remaining_version"
-                         "   + CASE WHEN $2::jsonb ? 'remaining' THEN 1 ELSE 0 END,"
+                         "   + CASE WHEN chg.rem OR chg.rf THEN 1 ELSE 0 END,"
                          "  meta = CASE WHEN $2::jsonb ? 'meta'"
                          "   THEN coalesce(nullif($2::jsonb->'meta', 'null'), '{}') ELSE meta END,"
                          "  updated_at = clock_timestamp(), version = version + 1"
-                         "  WHERE id = $1 RETURNING tg_key_view(keys) AS v, tg_key_json(keys) AS j)"
+                         "  FROM chg WHERE id = $1"
+                         "  RETURNING tg_key_view(keys) AS v, tg_key_json(keys) AS j)"
                          " SELECT upd.v::text, tg_changes(old.j, upd.j)::text FROM old, upd",
                          2, p, &e)))
         goto fail;
@@ -357,9 +390,11 @@ fail:
     http_reply_error(r, &e);
 }
 
-/* A key's view with the version of its credit balance in "_rv", for
- * live_remaining. */
-#define KEY_VIEW_RV "(tg_key_view(k) || jsonb_build_object('_rv', k.remaining_version))::text"
+/* A key's view with the version of its credit balance in "_rv" and its
+ * current refill interval in "_ri", for live_remaining. */
+#define KEY_VIEW_RV                                                                        \
+    "(tg_key_view(k) || jsonb_build_object('_rv', k.remaining_version,"                   \
+    " '_ri', tg_refill_start(k.refill, now())))::text"
 
 /* The credits left as the checks see them: Redis's count when it holds the
  * key's current balance (PostgreSQL's, in the view, trails it by the usage
@@ -369,14 +404,29 @@ static void live_remaining(struct http_req *r, json_object *k, bool *redis_ok)
 {
     struct api_error e;
     int64_t left;
-    json_object *rv = jsonx_get(k, "_rv"), *v = jsonx_get(k, "remaining"),
-                *id = jsonx_get(k, "id");
+    json_object *rv = jsonx_get(k, "_rv"), *ri = jsonx_get(k, "_ri"),
+                *v = jsonx_get(k, "remaining"), *id = jsonx_get(k, "id");
     int64_t version = rv ? json_object_get_int64(rv) : -1;
+    int64_t interval = ri ? json_object_get_int64(ri) : 0;
     json_object_object_del(k, "_rv");
+    json_object_object_del(k, "_ri");
     if (!*redis_ok || !v || !json_object_is_type(v, json_type_int) || !id)
         return;
-    int rc = keyuse_live_remaining(r->worker->redis, json_object_get_string(id), version, &left,
-                                   &e);
+    /* The state lives under the owner's tag when a limit is per owner
+     * (the effective limits: render_key has merged them). */
+    char tag[KEYS_OWNER_TAG_LEN];
+    const char *owner = NULL;
+    json_object *lim = jsonx_get(k, "limits"), *own = jsonx_get(k, "owner_id");
+    for (size_t i = 0; own && lim && i < json_object_array_length(lim); i++) {
+        const char *per = json_object_get_string(jsonx_get(json_object_array_get_idx(lim, i), "per"));
+        if (per && strcmp(per, "owner") == 0) {
+            keys_owner_tag(json_object_get_string(own), tag);
+            owner = tag;
+            break;
+        }
+    }
+    int rc = keyuse_live_remaining(r->worker->redis, json_object_get_string(id), owner, version,
+                                   interval, &left, &e);
     if (rc == 1)
         json_object_object_add(k, "remaining", json_object_new_int64(left));
     *redis_ok = rc >= 0;
@@ -399,15 +449,15 @@ static void key_get(struct http_req *r)
         return;
     }
     bool redis_ok = true;
-    live_remaining(r, k, &redis_ok);
     render_key(k);
+    live_remaining(r, k, &redis_ok);
     http_reply(r, 200, k, NULL);
 }
 
 static void render_listed(struct http_req *r, json_object *k, void *redis_ok)
 {
-    live_remaining(r, k, redis_ok);
     render_key(k);
+    live_remaining(r, k, redis_ok);
 }
 
 static void key_list(struct http_req *r)

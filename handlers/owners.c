@@ -9,6 +9,7 @@
 #include "common.h"
 #include "dispatch.h"
 #include "handlers.h"
+#include "keys.h"
 #include "keystore.h"
 #include "log.h"
 #include "privacy.h"
@@ -193,10 +194,13 @@ static void owner_export(struct http_req *r)
     }
 }
 
-/* Forgets the erased keys ([[id, version, [hashes]], ...]) in Redis and in
- * this process; the change feed of every process does it too. */
-static void forget_keys(struct http_req *r, const char *erased)
+/* Forgets the erased keys ([[id, version, [hashes]], ...]) of owner in
+ * Redis (at the owner's place as well: per-owner limits) and in this
+ * process; the change feed of every process does it too. */
+static void forget_keys(struct http_req *r, const char *owner, const char *erased)
 {
+    char tag[KEYS_OWNER_TAG_LEN];
+    keys_owner_tag(owner, tag);
     json_object *arr = json_from_db(erased);
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
         json_object *k = json_object_array_get_idx(arr, i);
@@ -207,7 +211,7 @@ static void forget_keys(struct http_req *r, const char *erased)
             hashes[h] = json_object_get_string(json_object_array_get_idx(hl, h));
         const char *id = json_object_get_string(json_object_array_get_idx(k, 0));
         struct api_error e;
-        if (privacy_forget_key(r->app->keys, r->worker->redis, id,
+        if (privacy_forget_key(r->app->keys, r->worker->redis, id, tag,
                                json_object_get_int64(json_object_array_get_idx(k, 1)), hashes, n,
                                &e) != 0)
             log_warn("erased key %s: caches not yet cleared (the change feed retries): %s", id,
@@ -261,7 +265,7 @@ static void owner_erase(struct http_req *r)
     if (arc != 0 || pg_commit(c, &e) != 0)
         goto fail;
     db_release(r, c);
-    forget_keys(r, pg_val(res, 0, 1));
+    forget_keys(r, owner, pg_val(res, 0, 1));
     json_object *body = json_object_new_object();
     json_object_object_add(body, "status", json_object_new_string("erased"));
     json_object_object_add(body, "pseudonym", json_object_new_string(pseudonym));

@@ -74,6 +74,7 @@ static bool applicable_windows(const struct key_record *rec, const char *endpoin
         w->window_s = l->window_s;
         w->limit = l->limit;
         w->precision = l->precision;
+        w->per_owner = l->per_owner;
     }
     return true;
 }
@@ -91,6 +92,16 @@ bool check_prepare(const struct key_record *rec, const char *endpoint, int64_t c
     req->has_remaining = rec->has_remaining;
     req->remaining = rec->remaining;
     req->remaining_version = rec->remaining_version;
+    req->has_refill = rec->refill.on;
+    req->refill_amount = rec->refill.amount;
+    req->refill_day = rec->refill.day_of_month;
+    req->refill_base = refill_start(&rec->refill, rec->remaining_set_ms);
+    /* Where the key's state lives depends on all of its limits, not on the
+     * ones this endpoint uses. */
+    req->key_owner_tag = rec->owner_tag[0] ? rec->owner_tag : NULL;
+    for (size_t i = 0; i < rec->nlimits && !req->owner_tag; i++)
+        if (rec->limits[i].per_owner)
+            req->owner_tag = rec->owner_tag;
     return applicable_windows(rec, endpoint, req);
 }
 

@@ -187,6 +187,15 @@ void keys_hash_hex(const char *secret, const char *key, size_t keylen, char out[
     hex_encode(md, KEYS_HASH_LEN, out);
 }
 
+void keys_owner_tag(const char *owner_id, char out[KEYS_OWNER_TAG_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(owner_id, strlen(owner_id), md, &mdlen, EVP_sha256(), NULL) || mdlen < 16)
+        no_hmac();
+    hex_encode(md, 16, out);
+}
+
 void keys_new_id(const char *tag, char out[KEYS_ID_MAX])
 {
     char rnd[21];

@@ -48,6 +48,12 @@ void keys_start(const char *key, char out[KEYS_PREFIX_MAX + 6]);
 void keys_hash_hex(const char *secret, const char *key, size_t keylen,
                    char out[KEYS_HASH_HEX_LEN]);
 
+/* The tag of owner_id's shared rate-limit state: the first 16 bytes of
+ * SHA-256(owner_id) in hex (owner ids are free text, a Redis hash tag may
+ * hold no '}'; 128 bits keep owners apart). */
+#define KEYS_OWNER_TAG_LEN 33
+void keys_owner_tag(const char *owner_id, char out[KEYS_OWNER_TAG_LEN]);
+
 /* A new opaque id: tag, '_', 20 base62 characters; out holds 48 bytes. */
 #define KEYS_ID_MAX 48
 void keys_new_id(const char *tag, char out[KEYS_ID_MAX]);

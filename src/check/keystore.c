@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "keys.h"
 #include "limits.h"
 #include "log.h"
 #include "metrics.h"
@@ -144,6 +145,8 @@ int key_limits_parse(json_object *arr, struct key_limit *out, size_t max)
         strlcpy_tg(k->name, json_object_get_string(name), sizeof k->name);
         if (ep)
             strlcpy_tg(k->endpoint, json_object_get_string(ep), sizeof k->endpoint);
+        json_object *per = jsonx_get(l, "per");
+        k->per_owner = per && strcmp(json_object_get_string(per), "owner") == 0;
     }
     return (int)n;
 }
@@ -188,6 +191,7 @@ int key_record_parse(const char *json, struct key_record *rec)
         rec->found = true;
         copy_str(o, "id", rec->id, sizeof rec->id);
         copy_str(o, "owner_id", rec->owner_id, sizeof rec->owner_id);
+        keys_owner_tag(rec->owner_id, rec->owner_tag);
         copy_str(o, "tier", rec->tier, sizeof rec->tier);
         json_object *st = jsonx_get(o, "status");
         if (st && status_parse(json_object_get_string(st), &rec->status) != 0)
@@ -197,6 +201,9 @@ int key_record_parse(const char *json, struct key_record *rec)
         rec->has_remaining = get_int(o, "remaining", &rec->remaining);
         get_int(o, "v", &rec->version);
         get_int(o, "rv", &rec->remaining_version);
+        get_int(o, "rat", &rec->remaining_set_ms);
+        if (refill_from_stored(jsonx_get(o, "refill"), &rec->refill) != 0)
+            rc = -1;
         int n = key_limits_parse(jsonx_get(o, "limits"), rec->limits, LIMITS_MAX);
         if (n < 0)
             rc = -1;
@@ -462,8 +469,12 @@ int keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_co
     }
     int64_t newest = 0;
     int rc = 0;
+    char owner[KEYS_OWNER_TAG_LEN] = "";
     for (int i = 0; i < pg_nrows(r); i++) {
         const char *hash = pg_val(r, i, 0), *json = pg_val(r, i, 1);
+        struct key_record rec;
+        if (!owner[0] && key_record_parse(json, &rec) == 0 && rec.found)
+            strlcpy_tg(owner, rec.owner_tag, sizeof owner);
         char version[24];
         version_of(json, version);
         if (redis_put(ks, redis, hash, version, json, RECORD_TTL_MS) != 0)
@@ -475,7 +486,7 @@ int keystore_publish(struct keystore *ks, struct redis_conn *redis, struct pg_co
     }
     pg_res_free(r);
     struct api_error err;
-    if (ratelimit_publish_version(redis, key_id, newest, &err) != 0) {
+    if (ratelimit_publish_version(redis, key_id, owner[0] ? owner : NULL, newest, &err) != 0) {
         metrics_redis_error(ks->metrics, REDIS_ERR_PUBLISH);
         log_warn("could not publish version %lld of key %s (the change feed retries): %s",
                  (long long)newest, key_id, err.message);

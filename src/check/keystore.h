@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "jsonx.h"
+#include "refill.h"
 
 struct pg_pool;
 struct pg_conn;
@@ -27,6 +28,7 @@ struct key_limit {
     int64_t precision;
     char name[33];
     char endpoint[257]; /* pattern "METHOD /path[*]"; "" applies everywhere */
+    bool per_owner;     /* "per":"owner": the owner's keys share the window */
 };
 
 enum key_status { KEY_ACTIVE, KEY_SUSPENDED, KEY_REVOKED };
@@ -41,6 +43,7 @@ struct key_record {
     bool from_local;
     char id[48];
     char owner_id[520];
+    char owner_tag[33]; /* keys_owner_tag of owner_id */
     char tier[40];
     enum key_status status;
     bool has_expires;
@@ -51,6 +54,8 @@ struct key_record {
     int64_t remaining;
     int64_t version;           /* bumped by every change of the key */
     int64_t remaining_version; /* bumped when the API sets remaining */
+    struct key_refill refill;  /* of the credit balance (refill.h) */
+    int64_t remaining_set_ms;  /* when the API last set the balance (0: unknown) */
     /* The tier's period quota. */
     bool has_quota;
     int64_t quota_included;

@@ -91,8 +91,8 @@ static bool feed_forget(struct keywatch *w, const struct pg_res *r, int i)
         hashes[n++] = h;
     }
     struct api_error e;
-    bool ok = privacy_forget_key(w->ks, w->redis, pg_val(r, i, 0), pg_int(r, i, 1), hashes, n,
-                                 &e) == 0;
+    bool ok = privacy_forget_key(w->ks, w->redis, pg_val(r, i, 0), NULL, pg_int(r, i, 1), hashes,
+                                 n, &e) == 0;
     if (ok)
         cache_put(w->seen, seen_key, "", 0, now_ms());
     else

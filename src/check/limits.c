@@ -8,7 +8,7 @@
 static const struct jx_field limit_fields[] = {
     {"name", JX_STRING, true, false},    {"window_s", JX_INT, true, false},
     {"limit", JX_INT, true, false},      {"precision", JX_INT, false, false},
-    {"endpoint", JX_STRING, false, false},
+    {"endpoint", JX_STRING, false, false}, {"per", JX_STRING, false, false},
 };
 
 static int validate_one(json_object *l, const char *path, struct api_error *e)
@@ -33,6 +33,13 @@ static int validate_one(json_object *l, const char *path, struct api_error *e)
     jsonx_path(f, sizeof f, path, ".precision");
     if (prec && jsonx_int_range(prec, f, 1, LIMITS_PRECISION_MAX, e) != 0)
         return -1;
+    json_object *per = jsonx_get(l, "per");
+    if (per && strcmp(json_object_get_string(per), "key") != 0 &&
+        strcmp(json_object_get_string(per), "owner") != 0) {
+        jsonx_path(f, sizeof f, path, ".per");
+        api_error_set(e, ERR_INVALID_ARGUMENT, f, "%s must be \"key\" or \"owner\".", f);
+        return -1;
+    }
     json_object *ep = jsonx_get(l, "endpoint");
     enum endpoint_status st = ep ? endpoint_pattern_check(json_object_get_string(ep)) : ENDPOINT_OK;
     if (st != ENDPOINT_OK) {

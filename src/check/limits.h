@@ -18,7 +18,9 @@
 #define LIMITS_PRECISION_MAX RL_PRECISION_MAX
 
 /* Validates arr (the value of field, e.g. "limits") as a list of at most 16
- * limits {name, window_s, limit, precision?, endpoint?} with unique names.
+ * limits {name, window_s, limit, precision?, endpoint?, per?} with unique
+ * names; per is "key" (the default: each key counts alone) or "owner" (the
+ * keys of one owner share the window).
  * Returns 0 or -1 with e naming the offending path, e.g.
  * "limits[2].window_s". */
 int limits_validate(json_object *arr, const char *field, struct api_error *e) TG_WUR;

@@ -18,11 +18,11 @@ void privacy_pseudonym(const char *secret, const char *owner_id, char out[PRIVAC
 }
 
 int privacy_forget_key(struct keystore *ks, struct redis_conn *redis, const char *key_id,
-                       int64_t version, const char *const *hashes, size_t n,
-                       struct api_error *err)
+                       const char *owner_tag, int64_t version, const char *const *hashes,
+                       size_t n, struct api_error *err)
 {
     /* The version first: from then on no check trusts a cached record. */
-    if (ratelimit_erase(redis, key_id, version + 1, PRIVACY_TOMBSTONE_MS, err) != 0)
+    if (ratelimit_erase(redis, key_id, owner_tag, version + 1, PRIVACY_TOMBSTONE_MS, err) != 0)
         return -1;
     char record[96], ttl[24];
     snprintf(record, sizeof record, "%lld|{\"v\":%lld,\"missing\":true}", (long long)version + 1,

@@ -28,14 +28,16 @@ struct redis_conn;
 void privacy_pseudonym(const char *secret, const char *owner_id, char out[PRIVACY_PSEUDONYM_MAX]);
 
 /* After key_id's erasure committed (version: its last): leaves in Redis the
- * version version + 1 in place of its rate-limit state (ratelimit_erase),
+ * version version + 1 in place of its rate-limit state (ratelimit_erase; at
+ * the owner's place too when owner_tag, keys_owner_tag of the erased owner,
+ * is given: the change feed, which does not know the owner, passes NULL),
  * so that every process holding a record of it reloads and finds nothing,
  * then marks each of its secrets' hashes (n of them) missing in the Redis
  * record cache and drops them from this process's cache.  Idempotent.
  * Returns 0, or -1 with err filled when Redis did not take all of it (the
  * key change feed of every process does it again, keywatch.h). */
 int privacy_forget_key(struct keystore *ks, struct redis_conn *redis, const char *key_id,
-                       int64_t version, const char *const *hashes, size_t n,
-                       struct api_error *err) TG_WUR;
+                       const char *owner_tag, int64_t version, const char *const *hashes,
+                       size_t n, struct api_error *err) TG_WUR;
 
 #endif

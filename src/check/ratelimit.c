@@ -25,10 +25,21 @@ const struct redis_script *ratelimit_script(void)
     return &script;
 }
 
-/* tg:{<key id>}:<suffix>: every key of a check in the key id's slot. */
-static void tag_key(const char *key_id, const char *suffix, char *out, size_t size)
+/* tg:{<key id>}:<suffix>, or with per-owner limits
+ * tg:{o:<owner tag>}:k:<key id>:<suffix>: every key of a check in one slot. */
+static void tag_key(const char *key_id, const char *owner_tag, const char *suffix, char *out,
+                    size_t size)
 {
-    snprintf(out, size, "tg:{%s}:%s", key_id, suffix);
+    if (owner_tag)
+        snprintf(out, size, "tg:{o:%s}:k:%s:%s", owner_tag, key_id, suffix);
+    else
+        snprintf(out, size, "tg:{%s}:%s", key_id, suffix);
+}
+
+static bool tag_ok(const char *tag)
+{
+    return !tag || (strlen(tag) == RL_OWNER_TAG_LEN &&
+                    strspn(tag, "0123456789abcdef") == RL_OWNER_TAG_LEN);
 }
 
 static int64_t elem_int(const redisReply *r, size_t i)
@@ -48,7 +59,8 @@ static bool in_range(int64_t v, int64_t lo, int64_t hi)
 static int request_check(const struct rl_request *req, int64_t cost, struct api_error *err)
 {
     size_t idlen = req->key_id ? strlen(req->key_id) : 0;
-    if (idlen == 0 || idlen > RL_KEY_ID_MAX || strpbrk(req->key_id, "{}")) {
+    if (idlen == 0 || idlen > RL_KEY_ID_MAX || strpbrk(req->key_id, "{}") ||
+        !tag_ok(req->owner_tag)) {
         api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit: invalid key id");
         return -1;
     }
@@ -56,10 +68,14 @@ static int request_check(const struct rl_request *req, int64_t cost, struct api_
         (req->has_quota && !in_range(req->quota_included, 0, RL_COUNT_MAX)) ||
         (req->has_remaining && !in_range(req->remaining, 0, RL_COUNT_MAX)) ||
         !in_range(req->remaining_version, 0, RL_COUNT_MAX) || req->nwindows > RL_WINDOWS_MAX ||
+        (req->has_refill &&
+         (!in_range(req->refill_amount, 0, RL_COUNT_MAX) || !in_range(req->refill_day, 0, 28) ||
+          !in_range(req->refill_base, 0, RL_COUNT_MAX))) ||
         (req->has_seed &&
          (!in_range(req->seed_month, 197001, 999912) ||
           !in_range(req->seed_quota_used, 0, RL_COUNT_MAX) ||
-          !in_range(req->seed_remaining, 0, RL_COUNT_MAX)))) {
+          !in_range(req->seed_remaining, 0, RL_COUNT_MAX) ||
+          !in_range(req->seed_refill, 0, RL_COUNT_MAX)))) {
         api_error_set(err, ERR_UNAVAILABLE, NULL, "ratelimit: request of key %s out of range", req->key_id);
         return -1;
     }
@@ -123,11 +139,17 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
     struct api_error err;
     bool valid = request_check(req, cost, &err) == 0;
     const char *key_id = valid ? req->key_id : "invalid";
-    tag_key(key_id, "c", call->key[0], sizeof call->key[0]);
-    tag_key(key_id, "s", call->key[1], sizeof call->key[1]);
+    const char *owner = valid ? req->owner_tag : NULL;
+    tag_key(key_id, owner, "c", call->key[0], sizeof call->key[0]);
+    tag_key(key_id, owner, "s", call->key[1], sizeof call->key[1]);
     call->keys[0] = call->key[0];
     call->keys[1] = call->key[1];
     call->nkeys = 2;
+    if (owner) {
+        snprintf(call->key[2], sizeof call->key[2], "tg:{o:%s}:c", owner);
+        call->keys[2] = call->key[2];
+        call->nkeys = 3;
+    }
     call->nargs = 0;
     int nn = 0;
     if (!valid) {
@@ -159,6 +181,25 @@ void ratelimit_call_init(const struct rl_request *req, int64_t cost, struct rl_c
         for (int i = 0; i < 3; i++)
             add_none(call);
     }
+    if (req->has_remaining && req->has_refill) {
+        add_hex(call, &nn, req->refill_amount);
+        add_hex(call, &nn, req->refill_day);
+        add_hex(call, &nn, req->refill_base);
+    } else {
+        add_none(call);
+        add_hex(call, &nn, 0);
+        add_hex(call, &nn, 0);
+    }
+    add_hex(call, &nn, req->has_seed ? req->seed_refill : 0);
+    /* Which windows count in the owner's record set: a '1' per such window
+     * ('' when none is, the common case). */
+    size_t nown = 0;
+    for (size_t w = 0; owner && w < req->nwindows; w++) {
+        call->owners[w] = req->windows[w].per_owner ? '1' : '0';
+        nown += req->windows[w].per_owner;
+    }
+    call->owners[nown ? req->nwindows : 0] = '\0';
+    call->args[call->nargs++] = call->owners;
     for (size_t w = 0; w < req->nwindows; w++) {
         const struct rl_window *x = &req->windows[w];
         /* The window's identity: its counts are kept under this name, so a
@@ -251,16 +292,9 @@ int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_r
     return run_script(redis, req, 0, res, err);
 }
 
-int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,
-                              struct api_error *err)
+static int publish_one(struct redis_conn *redis, const char *sk, const char *v,
+                       struct api_error *err)
 {
-    char sk[RL_KEY_ID_MAX + 8], v[24];
-    if (!key_id || strlen(key_id) > RL_KEY_ID_MAX) {
-        api_error_set(err, ERR_UNAVAILABLE, NULL, "version publish: invalid key id");
-        return -1;
-    }
-    tag_key(key_id, "s", sk, sizeof sk);
-    snprintf(v, sizeof v, "%lld", (long long)version);
     /* Only ever raise the version: a slow publisher must not lower it. */
     static const char *const argv0[] = {"EVAL",
                                         "local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')\n"
@@ -278,25 +312,27 @@ int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int6
     return rc;
 }
 
-int ratelimit_erase(struct redis_conn *redis, const char *key_id, int64_t version, int64_t ttl_ms,
-                    struct api_error *err)
+/* One place of an erased key's state (the key's tag, or the owner's):
+ * windows and state deleted, the version alone left for ttl_ms; at the
+ * owner's place, the owner's shared windows too (the erasure takes every
+ * key of the owner).  One slot, one atomic script. */
+static int erase_at(struct redis_conn *redis, const char *key_id, const char *owner_tag,
+                    const char *v, const char *ttl, struct api_error *err)
 {
-    char wk[RL_KEY_ID_MAX + 8], sk[RL_KEY_ID_MAX + 8], v[24], ttl[24];
-    if (ratelimit_state_key(key_id, sk, sizeof sk) != 0) {
-        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "erase: invalid key id");
-        return -1;
-    }
-    tag_key(key_id, "c", wk, sizeof wk);
-    snprintf(v, sizeof v, "%lld", (long long)version);
-    snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
-    /* Both keys share the key's hash tag: one slot, one atomic script. */
+    char wk[RL_STATE_KEY_MAX], sk[RL_STATE_KEY_MAX], ow[RL_STATE_KEY_MAX];
+    tag_key(key_id, owner_tag, "c", wk, sizeof wk);
+    tag_key(key_id, owner_tag, "s", sk, sizeof sk);
+    if (owner_tag)
+        snprintf(ow, sizeof ow, "tg:{o:%s}:c", owner_tag);
+    else
+        snprintf(ow, sizeof ow, "%s", wk);
     const char *argv[] = {"EVAL",
-                          "redis.call('DEL', KEYS[1], KEYS[2])\n"
+                          "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
                           "redis.call('HSET', KEYS[2], 'v', ARGV[1])\n"
                           "redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
                           "return 1",
-                          "2", wk, sk, v, ttl};
-    redisReply *r = redis_command(redis, 7, argv, NULL, err);
+                          "3", wk, sk, ow, v, ttl};
+    redisReply *r = redis_command(redis, 8, argv, NULL, err);
     if (!r)
         return -1;
     int rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
@@ -306,12 +342,74 @@ int ratelimit_erase(struct redis_conn *redis, const char *key_id, int64_t versio
     return rc;
 }
 
-int ratelimit_state_key(const char *key_id, char *out, size_t size)
+int ratelimit_erase(struct redis_conn *redis, const char *key_id, const char *owner_tag,
+                    int64_t version, int64_t ttl_ms, struct api_error *err)
+{
+    char sk[RL_STATE_KEY_MAX], v[24], ttl[24];
+    if (ratelimit_state_key(key_id, owner_tag, sk, sizeof sk) != 0) {
+        api_error_set(err, ERR_INVALID_ARGUMENT, NULL, "erase: invalid key id");
+        return -1;
+    }
+    snprintf(v, sizeof v, "%lld", (long long)version);
+    snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
+    if (erase_at(redis, key_id, NULL, v, ttl, err) != 0)
+        return -1;
+    return owner_tag ? erase_at(redis, key_id, owner_tag, v, ttl, err) : 0;
+}
+
+int ratelimit_publish_version(struct redis_conn *redis, const char *key_id,
+                              const char *owner_tag, int64_t version, struct api_error *err)
+{
+    char sk[RL_STATE_KEY_MAX], v[24];
+    if (ratelimit_state_key(key_id, NULL, sk, sizeof sk) != 0 || !tag_ok(owner_tag)) {
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "version publish: invalid key id");
+        return -1;
+    }
+    snprintf(v, sizeof v, "%lld", (long long)version);
+    if (publish_one(redis, sk, v, err) != 0)
+        return -1;
+    if (!owner_tag)
+        return 0;
+    tag_key(key_id, owner_tag, "s", sk, sizeof sk);
+    return publish_one(redis, sk, v, err);
+}
+
+int ratelimit_clear_other(struct redis_conn *redis, const struct rl_request *req,
+                          struct api_error *err)
+{
+    const char *other = req->owner_tag ? NULL : req->key_owner_tag;
+    char sk[RL_STATE_KEY_MAX];
+    if (!req->owner_tag && !other)
+        return 0;
+    if (ratelimit_state_key(req->key_id, other, sk, sizeof sk) != 0) {
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "state clear: invalid key id");
+        return -1;
+    }
+    static const char *const argv0[] = {"EVAL",
+                                        "local f = redis.call('HKEYS', KEYS[1])\n"
+                                        "for i = 1, #f do\n"
+                                        "  if f[i] ~= 'v' then redis.call('HDEL', KEYS[1], f[i]) end\n"
+                                        "end\n"
+                                        "return 1",
+                                        "1"};
+    const char *argv[] = {argv0[0], argv0[1], argv0[2], sk};
+    redisReply *r = redis_command(redis, 4, argv, NULL, err);
+    if (!r)
+        return -1;
+    int rc = r->type == REDIS_REPLY_ERROR ? -1 : 0;
+    if (rc)
+        api_error_set(err, ERR_UNAVAILABLE, NULL, "state clear: %s", r->str);
+    freeReplyObject(r);
+    return rc;
+}
+
+int ratelimit_state_key(const char *key_id, const char *owner_tag, char *out, size_t size)
 {
     size_t n = key_id ? strlen(key_id) : 0;
-    if (n == 0 || n > RL_KEY_ID_MAX || strpbrk(key_id, "{}") || size < n + 8)
+    if (n == 0 || n > RL_KEY_ID_MAX || strpbrk(key_id, "{}") || !tag_ok(owner_tag) ||
+        size < RL_STATE_KEY_MAX)
         return -1;
-    tag_key(key_id, "s", out, size);
+    tag_key(key_id, owner_tag, "s", out, size);
     return 0;
 }
 

@@ -25,6 +25,7 @@ struct rl_window {
     int64_t window_s;
     int64_t limit;
     int64_t precision;
+    bool per_owner;    /* counted in the owner's windows (owner_tag) */
     /* results */
     int64_t used;      /* after this check */
     int64_t remaining; /* limit - used, at least 0 */
@@ -35,6 +36,12 @@ enum rl_denied { RL_ALLOWED = 0, RL_WINDOW, RL_QUOTA, RL_REMAINING };
 
 struct rl_request {
     const char *key_id;
+    /* NULL, or the owner's tag (keys_owner_tag) when any of the key's
+     * limits is per owner: every key of the check then lives in the
+     * owner's hash tag, tg:{o:<tag>}:k:<key id>:c and :s beside the owner's
+     * windows tg:{o:<tag>}:c, one slot for a cluster. */
+    const char *owner_tag;
+    const char *key_owner_tag; /* the owner's tag whether or not it is used */
     int64_t version;           /* the record's version (stale detection) */
     int64_t cost;
     bool has_quota;
@@ -43,12 +50,19 @@ struct rl_request {
     bool has_remaining;
     int64_t remaining;         /* as last set through the API */
     int64_t remaining_version; /* bumps when the API sets remaining */
+    /* The balance's refill (refill.h): amount, day of month (0 daily) and
+     * the start of the interval in which the API set remaining. */
+    bool has_refill;
+    int64_t refill_amount;
+    int64_t refill_day;
+    int64_t refill_base;
     /* The key's durable use, for a state that Redis lacks (keyuse.h); set
      * only after a reply said missing, so the common call carries none. */
     bool has_seed;
     int64_t seed_month;      /* YYYYMM (UTC) of seed_quota_used */
     int64_t seed_quota_used; /* allowed cost in that month */
     int64_t seed_remaining;  /* credits left of remaining_version */
+    int64_t seed_refill;     /* the refill interval they are left in (0: none) */
     size_t nwindows;
     struct rl_window windows[RATELIMIT_MAX_WINDOWS];
 };
@@ -73,13 +87,16 @@ struct rl_result {
  * validated here (key id, cost, counts, every window's name and bounds):
  * the script trusts its arguments, and a call built from an invalid request
  * makes it answer an error reply. */
+#define RL_OWNER_TAG_LEN 32
+#define RL_STATE_KEY_MAX (RL_KEY_ID_MAX + RL_OWNER_TAG_LEN + 16)
 struct rl_call {
-    const char *keys[2];
+    const char *keys[3];
     int nkeys;
-    const char *args[9 + 4 * RL_WINDOWS_MAX];
+    const char *args[14 + 4 * RL_WINDOWS_MAX];
     int nargs;
-    char key[2][RL_KEY_ID_MAX + 8];
-    char num[9 + 3 * RL_WINDOWS_MAX][24];
+    char key[3][RL_STATE_KEY_MAX];
+    char owners[RL_WINDOWS_MAX + 1];
+    char num[13 + 3 * RL_WINDOWS_MAX][24];
     char id[RL_WINDOWS_MAX][RL_NAME_MAX + 24];
 };
 struct redis_script;
@@ -102,21 +119,37 @@ int ratelimit_peek(struct redis_conn *redis, struct rl_request *req, struct rl_r
                    struct api_error *err) TG_WUR;
 
 /* Marks the key's state in Redis with version so that checks holding an
- * older record answer stale (called after a committed change). */
-int ratelimit_publish_version(struct redis_conn *redis, const char *key_id, int64_t version,
+ * older record answer stale (called after a committed change), in both
+ * places it may live: under the key's tag and, when owner_tag is not NULL,
+ * under its owner's (whether the key has per-owner limits depends on its
+ * tier, which changes apart from the key). */
+int ratelimit_publish_version(struct redis_conn *redis, const char *key_id,
+                              const char *owner_tag, int64_t version,
                               struct api_error *err) TG_WUR;
 
 /* After the key's erasure: deletes its windows and state (counters, quota
  * use, credits) and leaves in their place only the version, version, for
  * ttl_ms, so that a check holding an older record, in any process, answers
- * stale and reloads it (and finds the key gone).  Returns 0, or -1 with err
- * filled. */
-int ratelimit_erase(struct redis_conn *redis, const char *key_id, int64_t version, int64_t ttl_ms,
-                    struct api_error *err) TG_WUR;
+ * stale and reloads it (and finds the key gone).  With owner_tag (the
+ * owner's keys_owner_tag, NULL when unknown) the same at the owner's place
+ * (per-owner limits), with the owner's shared windows.  Returns 0, or -1
+ * with err filled. */
+int ratelimit_erase(struct redis_conn *redis, const char *key_id, const char *owner_tag,
+                    int64_t version, int64_t ttl_ms, struct api_error *err) TG_WUR;
 
-/* The name of key_id's state hash (v, q:YYYYMM, rv, r, s: ratelimit.lua)
- * into out.  Returns 0, or -1 for a key id the script would not take. */
-int ratelimit_state_key(const char *key_id, char *out, size_t size) TG_WUR;
+/* The name of key_id's state hash (v, q:YYYYMM, rv, r, ri, s: ratelimit.lua)
+ * into out: under owner_tag when not NULL (see rl_request).  Returns 0, or
+ * -1 for a key id or tag the script would not take. */
+int ratelimit_state_key(const char *key_id, const char *owner_tag, char *out,
+                        size_t size) TG_WUR;
+
+/* Empties the key's state hash at the place its checks do not use now
+ * (the key's tag when req->owner_tag is set, else the owner's), all but its
+ * version: after a tier changes "per" back, a state left there would be
+ * stale.  Called on the cold path only, when the state in use is missing.
+ * Returns 0, or -1 with err filled. */
+int ratelimit_clear_other(struct redis_conn *redis, const struct rl_request *req,
+                          struct api_error *err) TG_WUR;
 
 /* Index of the tightest window (least remaining, then soonest reset), or -1
  * when there are none. */

@@ -12,16 +12,23 @@
 --          is their total.  The string expires when its last live bucket
 --          leaves its window (PXAT); records whose buckets have all left are
 --          dropped when it is written.
--- KEYS[2]  the state hash: v (version), q:YYYYMM (quota use), rv and r
---          (remaining credits and the version of their last API update),
---          s (set when the state was seeded from PostgreSQL).
+-- KEYS[3]  (only when a window is per owner) the owner's windows, the
+--          same stream, shared by every key of the owner.
+-- KEYS[2]  the state hash: v (version), q:YYYYMM (quota use), rv, r and ri
+--          (remaining credits, the version of their last API update and
+--          the start of the refill interval they belong to, 0 without a
+--          refill), s (set when the state was seeded from PostgreSQL).
 -- ARGV     numbers in hexadecimal (tonumber(s, 16) costs half of a decimal
 --          conversion), '' for none: cost (0 peeks: reads and changes
 --          nothing; '' marks a call C found invalid), version, quota
 --          included, quota blocks ('1' or '0'), remaining credits,
 --          remaining version; the seed ('' when the caller has none):
 --          its month (YYYYMM), quota use of that month and remaining
---          credits ('' when the key has none); then for each window its id
+--          credits ('' when the key has none); the refill: its amount
+--          ('' for none), day of month (0: daily), the start of the
+--          interval in which the API set the balance, and the interval of
+--          the seed's credits; which windows are the owner's ('' for none,
+--          else one '1' or '0' per window); then for each window its id
 --          ("name:window_s:precision": a changed length or precision starts
 --          a new record), limit, b and n (the precision).
 -- Returns  {1, now, denied, window, retry, quota used, period end,
@@ -34,6 +41,10 @@
 --          only while the state is still missing, so callers that race
 --          seed once.  The state counts as present when it has the seed
 --          mark s, credits (rv) or this month's quota use.
+-- Refill: the balance of the interval that holds now is the amount, or the
+-- balance the API set when it set it in this very interval; the first
+-- check of an interval writes it (and ri) with its own charge, atomically,
+-- so concurrent checks refill once.  Unused credits do not carry over.
 local cost = tonumber(ARGV[1], 16)
 if not cost or cost > RL_COST_MAX then
   return redis.error_reply('ERR tollgate: invalid rate-limit call')
@@ -48,7 +59,7 @@ local us = tonumber(t[2])
 local now = t[1] * 1000 + (us - us % 1000) / 1000
 
 -- The state: one read, with the quota and credit fields only when they apply.
-local sv, qfield, pend, sq, srv, sr
+local sv, qfield, pend, sq, srv, sr, sri
 if not qinc and not rem0 then
   sv = redis.call('HGET', sk, 'v')
 else
@@ -78,8 +89,8 @@ else
     pend = (era * 146097 + yoe * 365 + (yoe - yoe % 4) / 4 - (yoe - yoe % 100) / 100
             + (mp - mp % 5) / 5 - 719468) * 86400000
   end
-  local s = redis.call('HMGET', sk, 'v', qfield, 'rv', 'r', 's')
-  sv, sq, srv, sr = s[1], s[2], s[3], s[4]
+  local s = redis.call('HMGET', sk, 'v', qfield, 'rv', 'r', 's', 'ri')
+  sv, sq, srv, sr, sri = s[1], s[2], s[3], s[4], s[6]
   if not (s[5] or srv or (qinc and sq)) then
     if not peek and sv and tonumber(sv) > ver then return {2, now} end
     if ARGV[7] == '' then return {3, now} end
@@ -88,8 +99,9 @@ else
     redis.call('HSET', sk, 's', 1, qf, tonumber(ARGV[8], 16))
     if qf == qfield then sq = tonumber(ARGV[8], 16) end
     if rs and rem0 then
-      redis.call('HSET', sk, 'rv', tonumber(ARGV[6], 16), 'r', rs)
-      srv, sr = tonumber(ARGV[6], 16), rs
+      local ri = tonumber(ARGV[13], 16)
+      redis.call('HSET', sk, 'rv', tonumber(ARGV[6], 16), 'r', rs, 'ri', ri)
+      srv, sr, sri = tonumber(ARGV[6], 16), rs, ri
     end
   end
 end
@@ -102,19 +114,26 @@ end
 -- The windows.  Moving a frame to now visits only the buckets that enter
 -- it (their slots' old counts leave); the clock stepping back keeps the
 -- newer frame, so counted buckets are never dropped early.
-local nwin = (#ARGV - 9) / 4
+-- A window counts in the key's records (set 1, KEYS[1]) or the owner's
+-- (set 2, KEYS[3]); each set is read and written whole, at most once.
+local nwin = (#ARGV - 14) / 4
+local owners = ARGV[14]
 local out = {1, now, 0, 0, -1, 0, 0, -1}
 local denied, dwin, retry, never = 0, 0, -1, false
-local st, nst, at
-if nwin > 0 then
-  local raw = redis.call('GET', wk)
-  st = raw and {cmsgpack.unpack(raw)} or {}
-  nst = #st
-  at = {}
+local sts, ns, at, set = {}, {0, 0}, {}, {}
+for w = 1, nwin do
+  local si = (owners ~= '' and string.byte(owners, w) == 49) and 2 or 1
+  set[w] = si
+  if not sts[si] then
+    local raw = redis.call('GET', si == 1 and wk or KEYS[3])
+    sts[si] = raw and {cmsgpack.unpack(raw)} or {}
+    ns[si] = #sts[si]
+  end
 end
 for w = 1, nwin do
-  local a = 6 + 4 * w
+  local a = 11 + 4 * w
   local id = ARGV[a]
+  local st, nst = sts[set[w]], ns[set[w]]
   local p = 1
   while p <= nst and st[p] ~= id do p = p + st[p + 1] + 6 end
   local n, b, last, used
@@ -126,7 +145,7 @@ for w = 1, nwin do
     st[p + 2] = b
     st[p + 3] = last
     for k = p + 4, p + 5 + n do st[k] = 0 end
-    nst = p + 5 + n
+    ns[set[w]] = p + 5 + n
   else
     n, b, last, used = st[p + 1], st[p + 2], st[p + 3], st[p + 4]
     local i = (now - now % b) / b
@@ -189,68 +208,114 @@ if qinc then
     denied, retry = 2, pend - now
   end
 end
-local rem, remv, reseed = -1, nil, false
+local rem, remv, reseed, ri = -1, nil, false, 0
 if rem0 then
   remv = tonumber(ARGV[6], 16)
+  local rfa, rnext = ARGV[10] ~= '' and tonumber(ARGV[10], 16), -1
+  if rfa then
+    -- The interval holding now: the UTC day, or the month starting on day
+    -- dom (shift back dom - 1 days, take the month's first day, shift on).
+    local dom, z = tonumber(ARGV[11], 16), (now - now % 86400000) / 86400000
+    if dom == 0 then
+      ri, rnext = z * 86400000, (z + 1) * 86400000
+    else
+      z = z - dom + 1 + 719468
+      local doe = z % 146097
+      local era = (z - doe) / 146097
+      local yoe = doe - (doe - doe % 1460) / 1460 + (doe - doe % 36524) / 36524
+                  - (doe - doe % 146096) / 146096
+      yoe = (yoe - yoe % 365) / 365
+      local doy = doe - 365 * yoe - (yoe - yoe % 4) / 4 + (yoe - yoe % 100) / 100
+      local mp = 5 * doy + 2
+      mp = (mp - mp % 153) / 153
+      local y, m = yoe + era * 400, mp < 10 and mp + 3 or mp - 9
+      if m <= 2 then y = y + 1 end
+      for k = 0, 1 do
+        local yy = m <= 2 and y - 1 or y
+        yoe = yy % 400
+        era = (yy - yoe) / 400
+        mp = 153 * (m > 2 and m - 3 or m + 9) + 2
+        local d = (era * 146097 + yoe * 365 + (yoe - yoe % 4) / 4 - (yoe - yoe % 100) / 100
+                   + (mp - mp % 5) / 5 - 719468 + dom - 1) * 86400000
+        if k == 0 then ri = d else rnext = d end
+        if m == 12 then y, m = y + 1, 1 else m = m + 1 end
+      end
+    end
+  end
   reseed = tonumber(srv or -1) ~= remv
-  rem = reseed and rem0 or tonumber(sr or 0)
-  if not peek and denied == 0 and rem < cost then denied, retry = 3, -1 end
+  if reseed then
+    rem = ri > tonumber(ARGV[12], 16) and rfa or rem0
+  elseif rfa and ri > tonumber(sri or 0) then
+    reseed, rem = true, rfa
+  else
+    rem, ri = tonumber(sr or 0), tonumber(sri or 0)
+  end
+  -- A refill frees credits at the next interval; nothing else does.
+  if not peek and denied == 0 and rem < cost then
+    denied, retry = 3, rnext < 0 and -1 or rnext - now
+  end
 end
 
 if not peek and denied == 0 then
-  if nwin > 0 then
-    for w = 1, nwin do
-      local p = at[w]
-      local n, last = st[p + 1], st[p + 3]
-      local k = p + 5 + last % (n + 1)
-      st[k] = st[k] + cost
-      st[p + 4] = st[p + 4] + cost
-      out[7 + 2 * w] = out[7 + 2 * w] + cost
-      if out[8 + 2 * w] == 0 then out[8 + 2 * w] = (last + n + 1) * st[p + 2] - now end
-    end
-    -- A record is live until its current bucket leaves the window.  The
-    -- dead ones go, and past RL_STATE_VALUES_MAX the records of windows
-    -- this check does not use.
-    local pxat, drop, p = 0, nst > RL_STATE_VALUES_MAX, 1
-    while p <= nst do
-      local n = st[p + 1]
-      local d = (st[p + 3] + n + 1) * st[p + 2]
-      if d <= now then drop = true elseif d > pxat then pxat = d end
-      p = p + n + 6
-    end
-    if drop then
-      local mine, kept, ns = {}, 0, {}
-      for w = 1, nwin do
-        mine[at[w]] = true
-        kept = kept + st[at[w] + 1] + 6
-      end
-      p = 1
+  for w = 1, nwin do
+    local st, p = sts[set[w]], at[w]
+    local n, last = st[p + 1], st[p + 3]
+    local k = p + 5 + last % (n + 1)
+    st[k] = st[k] + cost
+    st[p + 4] = st[p + 4] + cost
+    out[7 + 2 * w] = out[7 + 2 * w] + cost
+    if out[8 + 2 * w] == 0 then out[8 + 2 * w] = (last + n + 1) * st[p + 2] - now end
+  end
+  for si = 1, 2 do
+    local st, nst = sts[si], ns[si]
+    if st then
+      -- A record is live until its current bucket leaves the window.  The
+      -- dead ones go, and past RL_STATE_VALUES_MAX the records of windows
+      -- this check does not use.
+      local pxat, drop, p = 0, nst > RL_STATE_VALUES_MAX, 1
       while p <= nst do
         local n = st[p + 1]
-        if not mine[p] and (st[p + 3] + n + 1) * st[p + 2] > now
-           and kept + n + 6 <= RL_STATE_VALUES_MAX then
-          kept = kept + n + 6
-          mine[p] = true
-        end
-        if mine[p] then
-          for k = p, p + n + 5 do ns[#ns + 1] = st[k] end
-        end
+        local d = (st[p + 3] + n + 1) * st[p + 2]
+        if d <= now then drop = true elseif d > pxat then pxat = d end
         p = p + n + 6
       end
-      st, nst = ns, #ns
+      if drop then
+        local mine, kept, nt = {}, 0, {}
+        for w = 1, nwin do
+          if set[w] == si then
+            mine[at[w]] = true
+            kept = kept + st[at[w] + 1] + 6
+          end
+        end
+        p = 1
+        while p <= nst do
+          local n = st[p + 1]
+          if not mine[p] and (st[p + 3] + n + 1) * st[p + 2] > now
+             and kept + n + 6 <= RL_STATE_VALUES_MAX then
+            kept = kept + n + 6
+            mine[p] = true
+          end
+          if mine[p] then
+            for k = p, p + n + 5 do nt[#nt + 1] = st[k] end
+          end
+          p = p + n + 6
+        end
+        st, nst = nt, #nt
+      end
+      -- (An integer formatted here costs less than Redis's %.17g of a number.)
+      redis.call('SET', si == 1 and wk or KEYS[3], cmsgpack.pack(unpack(st, 1, nst)), 'PXAT',
+                 string.format('%d', pxat))
     end
-    -- (An integer formatted here costs less than Redis's %.17g of a number.)
-    redis.call('SET', wk, cmsgpack.pack(unpack(st, 1, nst)), 'PXAT', string.format('%d', pxat))
   end
   if qinc then qused = redis.call('HINCRBY', sk, qfield, cost) end
   if reseed then
-    rem = rem0 - cost
-    redis.call('HSET', sk, 'rv', remv, 'r', rem)
+    rem = rem - cost
+    redis.call('HSET', sk, 'rv', remv, 'r', rem, 'ri', ri)
   elseif rem0 then
     rem = redis.call('HINCRBY', sk, 'r', -cost)
   end
 elseif not peek and reseed then
-  redis.call('HSET', sk, 'rv', remv, 'r', rem0)
+  redis.call('HSET', sk, 'rv', remv, 'r', rem, 'ri', ri)
 end
 out[3], out[4], out[5], out[6], out[7], out[8] = denied, dwin, retry, qused, pend or 0, rem
 return out

@@ -295,9 +295,15 @@ static void sb_str(struct strbuf *s, const char *str)
 
 void usage_agg_add_credit(struct usage_agg *credits, const struct journal_rec *rec)
 {
-    if (rec->outcome == USAGE_ALLOWED && rec->has_credits)
-        lookup(credits, rec->key_id, rec->key_len, "", 0, rec->credit_version)->n.allowed_cost +=
-            rec->cost;
+    if (rec->outcome != USAGE_ALLOWED || !rec->has_credits)
+        return;
+    /* The UTC day of the check names its refill interval (every interval
+     * starts at a midnight); it rides in the bucket's endpoint slot. */
+    char day[24];
+    int n = snprintf(day, sizeof day, "%lld",
+                     (long long)(rec->ts_ms > 0 ? rec->ts_ms / 86400000 : 0));
+    lookup(credits, rec->key_id, rec->key_len, day, (size_t)n, rec->credit_version)
+        ->n.allowed_cost += rec->cost;
 }
 
 char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
@@ -346,11 +352,12 @@ char *usage_msg_build(const char *batch_id, const struct usage_agg *a,
         strbuf_put(&s, "]", 1);
     }
     strbuf_put(&s, "]", 1);
-    for (size_t i = 0; credits && i < credits->n; i++) { /* key, version, cost */
+    for (size_t i = 0; credits && i < credits->n; i++) { /* key, version, cost, day */
         strbuf_put(&s, i ? ",[" : ",\"credits\":[[", i ? 2 : 13);
         sb_str(&s, credits->b[i].key_id);
         sb_int(&s, credits->b[i].minute_s);
         sb_int(&s, credits->b[i].n.allowed_cost);
+        sb_int(&s, strtoll(credits->b[i].endpoint, NULL, 10));
         strbuf_put(&s, "]", 1);
     }
     strbuf_put(&s, credits && credits->n ? "]}" : "}", credits && credits->n ? 2 : 1);

@@ -13,18 +13,20 @@
  *               (,<peak_pct>,<peak_ms>,<deny_first_ms>,<deny_last_ms>,<last_ms>)],...],
  *    "events":[["<event id>","<key_id>","<endpoint>",<status>,<response_us>,
  *               <ts_ms>],...],
- *    "credits":[["<key_id>",<remaining version>,<cost>],...]}
+ *    "credits":[["<key_id>",<remaining version>,<cost>,<day>],...]}
  * minute_s is a Unix time in seconds, a multiple of 60; allowed_cost is the
  * sum of the costs of the allowed checks (the billable units).  credits
  * sums the same costs per key and remaining version for the keys that had
  * a credit balance (docs/usage.md: billingd charges only the current
  * version, so checks from before a PATCH of remaining never count against
- * the new balance); it is left out when empty, so a message without
- * credits reads the same to a billingd that predates it.  The five trailing
- * members of a check row (struct usage_marks, for the alerts) are optional:
- * a row of 8 is read with them all 0 (a responder that predates them), and
- * a builder leaves them out when they are all 0.  Every array may be absent
- * or empty. */
+ * the new balance); day is the UTC day (days since 1970-01-01) of those
+ * checks, which names the refill interval they drew on (absent in messages
+ * of older publishers: billingd then takes the day it records them).  It is
+ * left out when empty, so a message without credits reads the same to a
+ * billingd that predates it.  The five trailing members of a check row
+ * (struct usage_marks, for the alerts) are optional: a row of 8 is read
+ * with them all 0 (a responder that predates them), and a builder leaves
+ * them out when they are all 0.  Every array may be absent or empty. */
 #ifndef TOLLGATE_USAGEMSG_H
 #define TOLLGATE_USAGEMSG_H
 
@@ -89,11 +91,13 @@ struct usage_event {
     int64_t ts_ms;
 };
 
-/* Credits charged to one key against one remaining version. */
+/* Credits charged to one key against one remaining version on one UTC
+ * day (-1: not given). */
 struct usage_credit {
     char *key_id;
     int64_t version;
     int64_t cost;
+    int64_t day;
 };
 
 struct usage_msg {
@@ -136,7 +140,8 @@ void usage_agg_each(const struct usage_agg *a, void (*fn)(const struct usage_buc
 /* The body of a batch message holding a's buckets (their check counts and
  * marks; event figures are not sent), the events given (may be 0) and the credits of
  * credits (NULL: none), an aggregator whose buckets are (key id, "",
- * remaining version) with the cost in allowed_cost.  Caller frees;
+ * remaining version) with the cost in allowed_cost, their endpoint the
+ * UTC day in decimal (usage_agg_add_credit).  Caller frees;
  * *len receives its length.  Strings that are not valid UTF-8 are sent with
  * each offending byte replaced by '?' (same length), so that one bad string
  * never makes the whole batch unparseable. */
@@ -156,7 +161,8 @@ void usage_agg_add_credit(struct usage_agg *credits, const struct journal_rec *r
  * when rate_limited is and first <= last; per event, id
  * 1..USAGE_EVENT_ID_MAX bytes, status 100..599, response_us 0..3600000000,
  * ts_ms in [0, USAGE_TS_MS_MAX]; per credit, key id 1..JOURNAL_KEY_MAX
- * bytes, version and cost in [0, USAGE_COUNT_MAX]; strings valid UTF-8 without NUL; no other
+ * bytes, version and cost in [0, USAGE_COUNT_MAX], the optional day in [0, USAGE_TS_MS_MAX /
+ * 86400000]; strings valid UTF-8 without NUL; no other
  * member, no other type (an integer written 1.0 is refused).  Returns 0, or
  * -1 with err filled (naming the offending element) and out empty.  Release
  * with usage_msg_fini (harmless on an empty or zeroed message). */

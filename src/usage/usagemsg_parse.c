@@ -173,6 +173,13 @@ static int parse_credit(json_object *row, size_t i, struct area *ar, struct usag
         get_int(json_object_array_get_idx(row, 2), 0, USAGE_COUNT_MAX, &c->cost, "credits", i,
                 2, err) != 0)
         return -1;
+    /* The UTC day of the checks (their refill interval); -1 from an older
+     * publisher. */
+    c->day = -1;
+    if (json_object_array_length(row) == 4 &&
+        get_int(json_object_array_get_idx(row, 3), 0, USAGE_TS_MS_MAX / 86400000, &c->day,
+                "credits", i, 3, err) != 0)
+        return -1;
     return 0;
 }
 
@@ -292,7 +299,7 @@ int usage_msg_parse(const char *body, size_t len, struct usage_msg *out, struct 
     if (check_root(root, out, &ar, err) != 0 ||
         get_list(root, "checks", &checks, &out->nbuckets, CHECK_ROW, CHECK_ROW_MARKS, err) != 0 ||
         get_list(root, "events", &events, &out->nevents, 6, 0, err) != 0 ||
-        get_list(root, "credits", &credits, &out->ncredits, 3, 0, err) != 0)
+        get_list(root, "credits", &credits, &out->ncredits, 3, 4, err) != 0)
         goto done;
     out->buckets = xmalloc((out->nbuckets ? out->nbuckets : 1) * sizeof *out->buckets);
     out->events = xmalloc((out->nevents ? out->nevents : 1) * sizeof *out->events);

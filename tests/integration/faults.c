@@ -27,6 +27,7 @@
 
 #include "itest_fixture.h"
 #include "itest_http.h"
+#include "refill_faults.h"
 
 static const char *stack_cmd(void)
 {
@@ -1043,6 +1044,7 @@ int main(void)
 		CU_add_test(s, "credits used up stay used after a Redis restart", test_restart_credits);
 		CU_add_test(s, "a quota used up stays used after a Redis restart", test_restart_quota);
 		CU_add_test(s, "PATCH remaining after consumption, then FLUSHALL", test_flush_after_patch);
+		refill_faults_register(s, redis_cli);
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -160,6 +160,20 @@ static void test_key_create_invalid(void)
 		  "invalid_argument", "limits[0].window_s" },
 		{ "\"tier\":\"free\",\"status\":\"active\",\"id\":\"x\"", "unknown_field", NULL },
 		{ long_name, "invalid_argument", "name" },
+		{ "\"tier\":\"free\",\"refill\":{\"amount\":1,\"interval\":\"week\"}",
+		  "invalid_argument", "refill.interval" },
+		{ "\"tier\":\"free\",\"refill\":{\"amount\":-1,\"interval\":\"day\"}",
+		  "invalid_argument", "refill.amount" },
+		{ "\"tier\":\"free\",\"refill\":{\"amount\":1,\"interval\":\"month\","
+		  "\"day_of_month\":29}", "invalid_argument", "refill.day_of_month" },
+		{ "\"tier\":\"free\",\"refill\":{\"amount\":1,\"interval\":\"day\","
+		  "\"day_of_month\":2}", "invalid_argument", "refill.day_of_month" },
+		{ "\"tier\":\"free\",\"refill\":{\"amount\":1}", "missing_field",
+		  "refill.interval" },
+		{ "\"tier\":\"free\",\"refill\":{\"amount\":1,\"interval\":\"day\",\"x\":1}",
+		  "unknown_field", "refill.x" },
+		{ "\"tier\":\"free\",\"refill\":{\"amount\":1,\"interval\":\"day\"},"
+		  "\"remaining\":null", "invalid_argument", "remaining" },
 	};
 	char owner[128], esc[512], path[1024];
 	struct itest_resp r;
@@ -213,6 +227,59 @@ static void test_key_create_invalid(void)
 		EXPECT(itest_len(all) == 0, "refused creates left %zu keys",
 		       itest_len(all));
 	json_object_put(all);
+}
+
+/* A refill round-trips in its canonical form; without remaining the
+ * balance starts at the amount; PATCH replaces or removes it (removing
+ * keeps the credits left); remaining null removes the refill too. */
+static void test_key_refill(void)
+{
+	char owner[128], path[256];
+	struct itest_key k;
+	struct itest_resp r;
+	int64_t rem = -1, amount = -1, dom = -1;
+
+	owner_id(owner, sizeof owner, "refill");
+	if (itest_key_create(&k, owner, "free", "\"refill\":{\"interval\":\"month\","
+			     "\"amount\":40}", &r) != 0)
+		return;
+	EXPECT(itest_int(r.json, "remaining", &rem) && rem == 40, "remaining %lld, want 40",
+	       (long long)rem);
+	EXPECT(itest_int(r.json, "refill.amount", &amount) && amount == 40 &&
+	       itest_int(r.json, "refill.day_of_month", &dom) && dom == 1,
+	       "refill as created: %s", r.body);
+	EXPECT_STR(&r, r.json, "refill.interval", "month");
+	itest_resp_fini(&r);
+	snprintf(path, sizeof path, "/v1/keys/%s", k.id);
+	itest_call(&r, "PATCH", path, itest_admin_token(),
+		   "{\"refill\":{\"amount\":7,\"interval\":\"day\"}}");
+	EXPECT_STATUS(&r, 200);
+	EXPECT(itest_int(r.json, "remaining", &rem) && rem == 7, "after a new refill: remaining %lld",
+	       (long long)rem);
+	EXPECT(!itest_has(r.json, "refill.day_of_month"), "a daily refill shows day_of_month: %s",
+	       r.body);
+	itest_resp_fini(&r);
+	itest_call(&r, "PATCH", path, itest_admin_token(),
+		   "{\"refill\":{\"amount\":7,\"interval\":\"month\",\"day_of_month\":3}}");
+	EXPECT_STATUS(&r, 200);
+	EXPECT(itest_int(r.json, "refill.day_of_month", &dom) && dom == 3, "day_of_month: %s",
+	       r.body);
+	itest_resp_fini(&r);
+	itest_call(&r, "PATCH", path, itest_admin_token(), "{\"refill\":null}");
+	EXPECT_STATUS(&r, 200);
+	EXPECT(itest_is_null(r.json, "refill"), "refill after null: %s", r.body);
+	EXPECT(itest_int(r.json, "remaining", &rem) && rem == 7, "refill null kept %lld, want 7",
+	       (long long)rem);
+	itest_resp_fini(&r);
+	itest_call(&r, "PATCH", path, itest_admin_token(),
+		   "{\"refill\":{\"amount\":2,\"interval\":\"day\"}}");
+	EXPECT_STATUS(&r, 200);
+	itest_resp_fini(&r);
+	itest_call(&r, "PATCH", path, itest_admin_token(), "{\"remaining\":null}");
+	EXPECT_STATUS(&r, 200);
+	EXPECT(itest_is_null(r.json, "refill") && itest_is_null(r.json, "remaining"),
+	       "remaining null leaves %s", r.body);
+	itest_resp_fini(&r);
 }
 
 /* Longest accepted owner ids and names, counted in characters, not bytes. */
@@ -358,7 +425,8 @@ int itest_register_keys(void)
 	    !CU_add_test(s, "unknown key id is 404", test_key_not_found) ||
 	    !CU_add_test(s, "create validation", test_key_create_invalid) ||
 	    !CU_add_test(s, "owner id and name length bounds", test_key_length_bounds) ||
-	    !CU_add_test(s, "limits merge with the tier", test_key_limits_merge))
+	    !CU_add_test(s, "limits merge with the tier", test_key_limits_merge) ||
+	    !CU_add_test(s, "credit refill: set, show, replace, remove", test_key_refill))
 		return -1;
 	return 0;
 }

@@ -757,6 +757,55 @@ static void test_new_tier(void)
 	hammer_free(h, 16);
 }
 
+/* A window per owner: the keys of one owner, checked concurrently, are
+ * admitted 10 times in all; a key of another owner has its own 10. */
+static void test_per_owner(void)
+{
+	struct hammer h[16];
+	struct itest_key k1, k2, k3;
+	struct itest_resp r;
+	char tier[64], body[512], b1[1024], b2[1024];
+	int i, allowed = 0, limited = 0, other = 0, ok3 = 0;
+	const char *bad = "";
+
+	snprintf(tier, sizeof tier, "it%s-pown", itest_suffix());
+	snprintf(body, sizeof body,
+		 "{\"name\":\"%s\",\"limits\":[{\"name\":\"per_minute\",\"window_s\":60,"
+		 "\"limit\":10,\"per\":\"owner\"},{\"name\":\"per_second\",\"window_s\":1,"
+		 "\"limit\":1000}]}", tier);
+	itest_call(&r, "POST", "/v1/tiers", itest_admin_token(), body);
+	int made = EXPECT_STATUS(&r, 201);
+	EXPECT_STR(&r, itest_idx(itest_get(r.json, "limits"), 0), "per", "owner");
+	itest_resp_fini(&r);
+	if (!made || make_key(&k1, tier, "pown", NULL) != 0 || make_key(&k2, tier, "pown", NULL) != 0 ||
+	    make_key(&k3, tier, "pother", NULL) != 0)
+		return;
+	itest_sleep_ms(1100);
+	snprintf(b1, sizeof b1, "{\"key\":%s,\"endpoint\":\"GET /x\"}", itest_q(k1.key));
+	snprintf(b2, sizeof b2, "{\"key\":%s,\"endpoint\":\"GET /x\"}", itest_q(k2.key));
+	hammer_setup(h, 16, b1, "per_minute", 5, 20000);
+	for (i = 0; i < 16; i += 2)
+		h[i].body = b2;
+	hammer_run_all(h, 16);
+	for (i = 0; i < 16; i++) {
+		allowed += h[i].allowed;
+		limited += h[i].limited;
+		other += h[i].other;
+		if (h[i].first_bad[0] && !bad[0])
+			bad = h[i].first_bad;
+	}
+	EXPECT(allowed == 10 && limited == 70,
+	       "two keys of one owner, 16 x 5 concurrent checks against 10 per 60 s per owner: "
+	       "%d admitted, %d denied per_minute, %d other (first: %s)", allowed, limited, other, bad);
+	hammer_free(h, 16);
+	for (i = 0; i < 11; i++) {
+		check(&r, &k3, "GET /x", NULL);
+		ok3 += is_allowed(&r);
+		itest_resp_fini(&r);
+	}
+	EXPECT(ok3 == 10, "a key of another owner: %d of 11 checks admitted, want 10", ok3);
+}
+
 #define ACC_THREADS 16
 #define ACC_RUN_MS 5000
 /* The guarantee is in Redis server time; the test sees the client's receive
@@ -1463,7 +1512,8 @@ int itest_register_limits(void)
 	    !CU_add_test(s, "period quota, block and bill", test_quota) ||
 	    !CU_add_test(s, "remaining credits", test_remaining) ||
 	    !CU_add_test(s, "a limit change applies within 1 s", test_change) ||
-	    !CU_add_test(s, "usage/live agrees with the check", test_live))
+	    !CU_add_test(s, "usage/live agrees with the check", test_live) ||
+	    !CU_add_test(s, "a window shared by an owner's keys", test_per_owner))
 		return -1;
 	return 0;
 }

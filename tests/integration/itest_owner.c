@@ -361,6 +361,8 @@ static void test_key_create(void)
 		{ "limits", "\"limits\":null" },
 		{ "remaining", "\"remaining\":1000000" },
 		{ "remaining", "\"remaining\":null" },
+		{ "refill", "\"refill\":{\"amount\":1000,\"interval\":\"day\"}" },
+		{ "refill", "\"refill\":null" },
 	};
 	size_t i;
 
@@ -511,7 +513,7 @@ int itest_register_owner(void)
 	    !CU_add_test(s, "another owner's objects unchanged", test_others_unchanged) ||
 	    !CU_add_test(s, "another owner's ids answer as unknown ones", test_unknown_ids) ||
 	    !CU_add_test(s, "lists filtered to the owner", test_lists) ||
-	    !CU_add_test(s, "key create: own owner and tier, no tier/limits/remaining",
+	    !CU_add_test(s, "key create: own owner and tier, no tier/limits/remaining/refill",
 			 test_key_create) ||
 	    !CU_add_test(s, "alert create: own owner and keys only", test_alert_create) ||
 	    !CU_add_test(s, "tiers, tokens, audit, closes, checks, events: 403",

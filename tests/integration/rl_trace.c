@@ -20,6 +20,10 @@
  * itself: no interval of a window's length holds more admitted cost than
  * its limit.
  *
+ * Then the refill intervals: for a daily refill and a monthly one on each
+ * day 1-28, the interval the script refills in and the next one it names
+ * as retry time must be those of src/check/refill.c at the script's time.
+ *
  * Prints "N checks, N mismatches" and exits 1 on any mismatch or broken
  * promise, 2 when it cannot run.  It takes about 10 s and stops early
  * past 15 s.  TOLLGATE_RL_TRACE_SEED=<number> repeats a trace. */
@@ -34,6 +38,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "redis.h"
+#include "refill.h"
 #include "rtls.h"
 #include "util.h"
 
@@ -220,6 +225,68 @@ static void delete_keys(struct redis_conn *rc, const struct trace_key *k)
         freeReplyObject(r);
 }
 
+/* The refill field ri of a state hash, or -1. */
+static int64_t stored_interval(struct redis_conn *rc, const char *key_id)
+{
+    char sk[RL_STATE_KEY_MAX];
+    int64_t v = -1;
+    if (ratelimit_state_key(key_id, NULL, sk, sizeof sk) != 0)
+        return -1;
+    const char *argv[] = {"HGET", sk, "ri"};
+    struct api_error err;
+    redisReply *r = redis_command(rc, 3, argv, NULL, &err);
+    if (r && r->type == REDIS_REPLY_STRING && parse_int64(r->str, 0, INT64_MAX, &v) != 0)
+        v = -1;
+    if (r)
+        freeReplyObject(r);
+    return v;
+}
+
+/* Day 0: daily; 1-28: monthly on that day.  Returns the mismatches. */
+static int refill_schedule(struct redis_conn *rc, uint64_t seed, int day)
+{
+    struct trace_key k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.id, sizeof k.id, "rltrace-rf-%" PRIu64 "-%d", seed % 1000000, day);
+    struct key_refill rf = {true, 5, day};
+    struct rl_request q;
+    struct rl_result res;
+    struct api_error err;
+    int bad = 0;
+    memset(&q, 0, sizeof q);
+    q.key_id = k.id;
+    q.cost = 1;
+    q.has_remaining = true;
+    q.remaining_version = 1;
+    q.has_refill = true;
+    q.refill_amount = rf.amount;
+    q.refill_day = day;
+    /* A state seeded with an empty balance of an old interval: the script
+     * refills it in the current one. */
+    q.has_seed = true;
+    q.seed_month = utc_month(now_ms());
+    if (ratelimit_check(rc, &q, &res, &err) != 0 || res.denied != RL_ALLOWED || res.remaining != 4 ||
+        stored_interval(rc, k.id) != refill_start(&rf, res.now_ms)) {
+        fprintf(stderr, "refill day %d: refill at %lld: denied %d remaining %lld interval %lld, want %lld\n",
+                day, (long long)res.now_ms, (int)res.denied, (long long)res.remaining,
+                (long long)stored_interval(rc, k.id), (long long)refill_start(&rf, res.now_ms));
+        bad++;
+    }
+    /* An empty balance set in this interval: refused until the next one. */
+    q.has_seed = false;
+    q.remaining_version = 2;
+    q.refill_base = refill_start(&rf, res.now_ms);
+    if (ratelimit_check(rc, &q, &res, &err) != 0 || res.denied != RL_REMAINING || !res.has_retry ||
+        res.now_ms + res.retry_after_ms != refill_next(&rf, refill_start(&rf, res.now_ms))) {
+        fprintf(stderr, "refill day %d: at %lld: denied %d retry %lld, next interval %lld\n", day,
+                (long long)res.now_ms, (int)res.denied, (long long)res.retry_after_ms,
+                (long long)refill_next(&rf, refill_start(&rf, res.now_ms)));
+        bad++;
+    }
+    delete_keys(rc, &k);
+    return bad;
+}
+
 int main(void)
 {
     log_open(NULL, LOG_ERROR);
@@ -283,6 +350,12 @@ int main(void)
         if (pause >= 70)
             sleep_ms(pause < 92 ? between(&st, 1, 20) : between(&st, 21, 120));
     }
+    int refill_bad = 0;
+    for (int day = 0; status == 0 && day <= REFILL_DAY_MAX; day++)
+        refill_bad += refill_schedule(rc, seed, day);
+    printf("rl_trace: refill intervals of %d schedules, %d mismatches\n", REFILL_DAY_MAX + 1,
+           refill_bad);
+    mismatches += refill_bad;
     int broken = 0, admitted = 0;
     for (int i = 0; i < KEYS; i++) {
         broken += broken_windows(&keys[i]);

@@ -56,6 +56,27 @@ static void test_prepare_selects_windows(void)
     CU_ASSERT_TRUE(check_prepare(&rec, "POST /v1/upload", 1, &req));
     CU_ASSERT_EQUAL(req.nwindows, 2);
     CU_ASSERT_STRING_EQUAL(req.windows[1].name, "upload");
+    /* A refill travels with the balance, with the start of the interval in
+     * which the balance was set (2026-12-15, a month starting on the 10th). */
+    rec.has_remaining = true;
+    rec.refill = (struct key_refill){true, 9, 10};
+    rec.remaining_set_ms = INT64_C(1797292800000) + 5;
+    CU_ASSERT_TRUE(check_prepare(&rec, NULL, 1, &req));
+    CU_ASSERT_TRUE(req.has_refill);
+    CU_ASSERT_EQUAL(req.refill_amount, 9);
+    CU_ASSERT_EQUAL(req.refill_day, 10);
+    CU_ASSERT_EQUAL(req.refill_base, INT64_C(1796860800000)); /* 2026-12-10 */
+    CU_ASSERT_PTR_NULL(req.owner_tag);
+    /* One limit per owner moves the whole state under the owner's tag,
+     * also for an endpoint whose windows are all the key's. */
+    strlcpy_tg(rec.owner_tag, "00112233445566778899aabbccddeeff", sizeof rec.owner_tag);
+    rec.limits[2].per_owner = true;
+    CU_ASSERT_TRUE(check_prepare(&rec, "*", 1, &req));
+    CU_ASSERT_STRING_EQUAL(req.owner_tag, rec.owner_tag);
+    CU_ASSERT_EQUAL(req.nwindows, 1);
+    CU_ASSERT_FALSE(req.windows[0].per_owner);
+    CU_ASSERT_TRUE(check_prepare(&rec, NULL, 1, &req));
+    CU_ASSERT_TRUE(req.windows[2].per_owner);
 }
 
 /* The peak percent journalled for limit_near: the highest window use after

@@ -14,6 +14,22 @@
 
 static const char *const PREFIXES[] = {"tg", "tgadm", "a", "9", "acme2", "0123456789abcdef"};
 
+/* 32 hex characters, a function of the owner id alone. */
+static void test_owner_tag(void)
+{
+    char a[KEYS_OWNER_TAG_LEN], b[KEYS_OWNER_TAG_LEN];
+    keys_owner_tag("acct_42", a);
+    keys_owner_tag("acct_42", b);
+    CU_ASSERT_STRING_EQUAL(a, b);
+    CU_ASSERT_EQUAL(strlen(a), 32);
+    CU_ASSERT_EQUAL(strspn(a, "0123456789abcdef"), 32);
+    /* SHA-256("abc") begins ba7816bf8f01cfea414140de5dae2223 */
+    keys_owner_tag("abc", a);
+    CU_ASSERT_STRING_EQUAL(a, "ba7816bf8f01cfea414140de5dae2223");
+    keys_owner_tag("acct_{}", b);
+    CU_ASSERT_PTR_NULL(strpbrk(b, "{}"));
+}
+
 static void test_prefix_valid(void)
 {
     for (size_t i = 0; i < TG_ARRAY_LEN(PREFIXES); i++)
@@ -269,6 +285,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_prefix_valid),
+        UNIT_TEST(test_owner_tag),
         UNIT_TEST(test_known_keys),
         UNIT_TEST(test_generate_parse_round_trip),
         UNIT_TEST(test_checksum_keyed),

@@ -84,6 +84,44 @@ static void test_parse_zero_remaining(void)
     key_record_fini(&rec);
 }
 
+/* A refill and when the balance was set; a malformed refill is refused. */
+static void test_parse_refill(void)
+{
+    struct key_record rec;
+    CU_ASSERT_EQUAL_FATAL(
+        key_record_parse("{\"id\":\"k\",\"remaining\":3,\"rat\":1796342400123,"
+                         "\"refill\":{\"amount\":3,\"interval\":\"month\",\"day_of_month\":5}}",
+                         &rec),
+        0);
+    CU_ASSERT_TRUE(rec.refill.on);
+    CU_ASSERT_EQUAL(rec.refill.amount, 3);
+    CU_ASSERT_EQUAL(rec.refill.day_of_month, 5);
+    CU_ASSERT_EQUAL(rec.remaining_set_ms, 1796342400123);
+    CU_ASSERT_EQUAL_FATAL(key_record_parse("{\"id\":\"k\",\"refill\":null}", &rec), 0);
+    CU_ASSERT_FALSE(rec.refill.on);
+    CU_ASSERT_EQUAL(rec.remaining_set_ms, 0);
+    CU_ASSERT_EQUAL(key_record_parse("{\"id\":\"k\",\"refill\":{\"amount\":3}}", &rec), -1);
+}
+
+/* per: owner marks a window shared by the owner's keys; the record carries
+ * the owner's tag. */
+static void test_parse_per_owner(void)
+{
+    struct key_record rec;
+    CU_ASSERT_EQUAL_FATAL(
+        key_record_parse("{\"id\":\"k\",\"owner_id\":\"abc\",\"limits\":["
+                         "{\"name\":\"a\",\"window_s\":60,\"limit\":10,\"per\":\"owner\"},"
+                         "{\"name\":\"b\",\"window_s\":1,\"limit\":5,\"per\":\"key\"},"
+                         "{\"name\":\"c\",\"window_s\":1,\"limit\":5}]}",
+                         &rec),
+        0);
+    CU_ASSERT_EQUAL_FATAL(rec.nlimits, 3);
+    CU_ASSERT_TRUE(rec.limits[0].per_owner);
+    CU_ASSERT_FALSE(rec.limits[1].per_owner);
+    CU_ASSERT_FALSE(rec.limits[2].per_owner);
+    CU_ASSERT_STRING_EQUAL(rec.owner_tag, "ba7816bf8f01cfea414140de5dae2223");
+}
+
 static void test_parse_missing(void)
 {
     struct key_record rec;
@@ -216,6 +254,8 @@ int main(void)
         UNIT_TEST(test_redis_key),
         UNIT_TEST(test_parse_nulls_and_absent),
         UNIT_TEST(test_parse_zero_remaining),
+        UNIT_TEST(test_parse_refill),
+        UNIT_TEST(test_parse_per_owner),
         UNIT_TEST(test_parse_missing),
         UNIT_TEST(test_parse_long_fields_cut),
         UNIT_TEST(test_parse_invalid),

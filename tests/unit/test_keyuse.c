@@ -38,7 +38,7 @@ static void test_seed(void)
 {
     struct rl_request req = request();
     struct keyuse u = {true, true, 5, 2, 3, 7};
-    CU_ASSERT_TRUE(keyuse_seed(&req, &u, 202612));
+    CU_ASSERT_TRUE(keyuse_seed(&req, &u, 202612, 0));
     CU_ASSERT_TRUE(req.has_seed);
     CU_ASSERT_EQUAL(req.seed_month, 202612);
     CU_ASSERT_EQUAL(req.seed_quota_used, 7);
@@ -46,26 +46,58 @@ static void test_seed(void)
     /* More consumed than set (checks allowed while Redis was away): none left. */
     req = request();
     u.credits_used = 9;
-    CU_ASSERT_TRUE(keyuse_seed(&req, &u, 202612));
+    CU_ASSERT_TRUE(keyuse_seed(&req, &u, 202612, 0));
     CU_ASSERT_EQUAL(req.seed_remaining, 0);
     /* Another balance, a key without credits, an unknown key: stale. */
     req = request();
     u.remaining_version = 3;
-    CU_ASSERT_FALSE(keyuse_seed(&req, &u, 202612));
+    CU_ASSERT_FALSE(keyuse_seed(&req, &u, 202612, 0));
     CU_ASSERT_FALSE(req.has_seed);
     u.remaining_version = 2;
     u.has_remaining = false;
-    CU_ASSERT_FALSE(keyuse_seed(&req, &u, 202612));
+    CU_ASSERT_FALSE(keyuse_seed(&req, &u, 202612, 0));
     u.has_remaining = true;
     u.found = false;
-    CU_ASSERT_FALSE(keyuse_seed(&req, &u, 202612));
+    CU_ASSERT_FALSE(keyuse_seed(&req, &u, 202612, 0));
     /* A key with a quota only seeds no credits. */
     req = request();
     req.has_remaining = false;
     struct keyuse q = {true, false, 0, 0, 0, 4};
-    CU_ASSERT_TRUE(keyuse_seed(&req, &q, 202601));
+    CU_ASSERT_TRUE(keyuse_seed(&req, &q, 202601, 0));
     CU_ASSERT_EQUAL(req.seed_quota_used, 4);
     CU_ASSERT_EQUAL(req.seed_remaining, 0);
+}
+
+/* A balance with a daily refill of 10, set at 5 on day 20000: within that
+ * day it is 5 minus the day's use, in any later day the amount minus that
+ * day's use; the seed names the interval. */
+static void test_seed_refill(void)
+{
+    const int64_t day = 86400000, set = 20000 * day;
+    struct rl_request req = request();
+    req.has_refill = true;
+    req.refill_amount = 10;
+    req.refill_day = 0;
+    req.refill_base = set;
+    CU_ASSERT_EQUAL(keyuse_refill_start(&req, set + 5000), set);
+    CU_ASSERT_EQUAL(keyuse_refill_start(&req, set + day + 5000), set + day);
+    struct keyuse u = {true, true, 5, 2, 3, 0};
+    CU_ASSERT_TRUE(keyuse_seed(&req, &u, 202410, set));
+    CU_ASSERT_EQUAL(req.seed_remaining, 2);
+    CU_ASSERT_EQUAL(req.seed_refill, set);
+    req = request();
+    req.has_refill = true;
+    req.refill_amount = 10;
+    req.refill_base = set;
+    CU_ASSERT_TRUE(keyuse_seed(&req, &u, 202410, set + day));
+    CU_ASSERT_EQUAL(req.seed_remaining, 7);
+    CU_ASSERT_EQUAL(req.seed_refill, set + day);
+    /* Without a refill the interval is always 0. */
+    req = request();
+    CU_ASSERT_EQUAL(keyuse_refill_start(&req, set + day), 0);
+    req.has_refill = true;
+    req.has_remaining = false;
+    CU_ASSERT_EQUAL(keyuse_refill_start(&req, set + day), 0);
 }
 
 /* A Redis that answers each command it receives with the next reply. */
@@ -174,25 +206,32 @@ static void test_decide_present(void)
 static void test_live_remaining(void)
 {
     static const char *const replies[] = {
-        "*2\r\n$1\r\n2\r\n$1\r\n7\r\n", /* balance 2, 7 left */
-        "*2\r\n$1\r\n2\r\n$1\r\n7\r\n", /* asked about balance 3 */
-        "*2\r\n$-1\r\n$-1\r\n",         /* no state */
+        "*3\r\n$1\r\n2\r\n$1\r\n7\r\n$-1\r\n", /* balance 2, 7 left */
+        "*3\r\n$1\r\n2\r\n$1\r\n7\r\n$-1\r\n", /* asked about balance 3 */
+        "*3\r\n$-1\r\n$-1\r\n$-1\r\n",       /* no state */
+        "*3\r\n$1\r\n2\r\n$1\r\n4\r\n$3\r\n500\r\n", /* interval 500 */
+        "*3\r\n$1\r\n2\r\n$1\r\n4\r\n$3\r\n500\r\n", /* refill due: 600 */
         "-ERR wrong\r\n",
     };
     struct fake f;
     pthread_t t;
-    struct redis_conn *rc = fake_start(&f, &t, replies, 4);
+    struct redis_conn *rc = fake_start(&f, &t, replies, 6);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
     struct api_error err;
     int64_t left = -1;
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 2, &left, &err), 1);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 0, &left, &err), 1);
     CU_ASSERT_EQUAL(left, 7);
     left = -1;
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 3, &left, &err), 0);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 3, 0, &left, &err), 0);
     CU_ASSERT_EQUAL(left, -1);
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 2, &left, &err), 0);
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", 2, &left, &err), -1);
-    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_{x}", 2, &left, &err), -1);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 0, &left, &err), 0);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 500, &left, &err), 1);
+    CU_ASSERT_EQUAL(left, 4);
+    left = -1;
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 600, &left, &err), 0);
+    CU_ASSERT_EQUAL(left, -1);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_1", NULL, 2, 0, &left, &err), -1);
+    CU_ASSERT_EQUAL(keyuse_live_remaining(rc, "key_{x}", NULL, 2, 0, &left, &err), -1);
     fake_stop(&f, t, rc);
 }
 
@@ -200,6 +239,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_seed),
+        UNIT_TEST(test_seed_refill),
         UNIT_TEST(test_decide_missing),
         UNIT_TEST(test_decide_present),
         UNIT_TEST(test_live_remaining),

@@ -25,9 +25,10 @@ static void test_quota_json(void)
 
 static void test_credits_json(void)
 {
-    struct usage_credit c1[] = {{"key_a", 3, 2}, {"key_\"q", 0, 1}};
-    struct usage_credit c2[] = {{"key_b", 1, 9}};
-    struct usage_credit c3[] = {{"key_c", 1, 0}};
+    /* A day from a current publisher; -1 from an older one. */
+    struct usage_credit c1[] = {{"key_a", 3, 2, 20000}, {"key_\"q", 0, 1, -1}};
+    struct usage_credit c2[] = {{"key_b", 1, 9, 20000}};
+    struct usage_credit c3[] = {{"key_c", 1, 0, 20000}};
     struct usage_msg msgs[3];
     memset(msgs, 0, sizeof msgs);
     msgs[0].credits = c1;
@@ -39,7 +40,7 @@ static void test_credits_json(void)
     bool apply[3] = {true, false, true}; /* the second was applied before */
     struct strbuf b = {0};
     ledger_credits_json(msgs, 3, apply, &b);
-    CU_ASSERT_STRING_EQUAL(b.p, "[{\"k\":\"key_a\",\"r\":3,\"c\":2},"
+    CU_ASSERT_STRING_EQUAL(b.p, "[{\"k\":\"key_a\",\"r\":3,\"c\":2,\"d\":20000},"
                                 "{\"k\":\"key_\\\"q\",\"r\":0,\"c\":1}]");
     apply[0] = false;
     ledger_credits_json(msgs, 3, apply, &b);

@@ -226,6 +226,18 @@ static void summary(json_object *arr, char *out, size_t size)
     }
 }
 
+/* per: "key" or "owner", nothing else. */
+static void test_per_field(void)
+{
+    struct api_error e;
+    CU_ASSERT_EQUAL(one("\"name\":\"a\",\"window_s\":60,\"limit\":10,\"per\":\"owner\"", &e), 0);
+    CU_ASSERT_EQUAL(one("\"name\":\"a\",\"window_s\":60,\"limit\":10,\"per\":\"key\"", &e), 0);
+    CU_ASSERT_EQUAL(one("\"name\":\"a\",\"window_s\":60,\"limit\":10,\"per\":\"tier\"", &e), -1);
+    expect_field(&e, "invalid_argument", "limits[0].per");
+    CU_ASSERT_EQUAL(one("\"name\":\"a\",\"window_s\":60,\"limit\":10,\"per\":1", &e), -1);
+    expect_field(&e, "invalid_argument", "limits[0].per");
+}
+
 static void test_merge(void)
 {
     json_object *base = doc("[{\"name\":\"a\",\"window_s\":1,\"limit\":10},"
@@ -288,6 +300,7 @@ int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_valid_lists),
+        UNIT_TEST(test_per_field),
         UNIT_TEST(test_not_array),
         UNIT_TEST(test_window_bounds),
         UNIT_TEST(test_limit_bounds),

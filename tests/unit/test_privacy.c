@@ -98,7 +98,7 @@ static void test_forget_key(void)
     struct keystore *ks = keystore_new(pg, NULL, 1000);
     const char *hashes[] = {"aa11", "bb22"};
     struct api_error err;
-    CU_ASSERT_EQUAL(privacy_forget_key(ks, rc, "key_u1", 6, hashes, 2, &err), 0);
+    CU_ASSERT_EQUAL(privacy_forget_key(ks, rc, "key_u1", NULL, 6, hashes, 2, &err), 0);
     redis_conn_free(rc);
     pthread_join(t, NULL);
     close(f.lfd);
@@ -126,10 +126,10 @@ static void test_forget_key_fails(void)
     const char *hashes[] = {"aa11"};
     struct api_error err;
     memset(&err, 0, sizeof err);
-    CU_ASSERT_EQUAL(privacy_forget_key(ks, rc, "key_u1", 1, hashes, 1, &err), -1);
+    CU_ASSERT_EQUAL(privacy_forget_key(ks, rc, "key_u1", NULL, 1, hashes, 1, &err), -1);
     CU_ASSERT(err.message[0] != '\0');
     memset(&err, 0, sizeof err);
-    CU_ASSERT_EQUAL(ratelimit_erase(rc, "key_{x}", 2, 1000, &err), -1);
+    CU_ASSERT_EQUAL(ratelimit_erase(rc, "key_{x}", NULL, 2, 1000, &err), -1);
     CU_ASSERT(err.message[0] != '\0');
     keystore_free(ks);
     pg_pool_free(pg);

@@ -169,10 +169,11 @@ static void test_call_arguments(void)
     CU_ASSERT_STRING_EQUAL(call.keys[0], "tg:{key_0123456789abcdefghij}:c");
     CU_ASSERT_STRING_EQUAL(call.keys[1], "tg:{key_0123456789abcdefghij}:s");
     /* cost, version, no quota, quota blocks, no credits, credit version,
-     * no seed (month, quota use, credits); then id, limit, bucket ms
-     * (rounded up) and precision of each window; numbers in hexadecimal. */
+     * no seed (month, quota use, credits), no refill (amount, day, base),
+     * seed interval; then id, limit, bucket ms (rounded up) and precision
+     * of each window; numbers in hexadecimal. */
     static const char *const want[] = {
-        "3", "7", "", "0", "", "0", "", "", "",
+        "3", "7", "", "0", "", "0", "", "", "", "", "0", "0", "0", "",
         "per_second:1:10", "32", "64", "a",
         "per_minute:60:7", "7d0", "217c", "7",
     };
@@ -181,7 +182,7 @@ static void test_call_arguments(void)
         CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
     /* The call owns its text: the request may go. */
     memset(&req, 0, sizeof req);
-    CU_ASSERT_STRING_EQUAL(call.args[9], "per_second:1:10");
+    CU_ASSERT_STRING_EQUAL(call.args[14], "per_second:1:10");
 }
 
 static void test_call_quota_and_credits(void)
@@ -197,9 +198,10 @@ static void test_call_quota_and_credits(void)
     req.remaining = 0;
     req.remaining_version = 12;
     ratelimit_call_init(&req, 0, &call);
-    static const char *const want[] = {"0", "7", "f4240", "1", "0", "c", "", "", ""};
-    CU_ASSERT_EQUAL(call.nargs, 9);
-    for (int i = 0; i < call.nargs && i < 9; i++)
+    static const char *const want[] = {"0", "7", "f4240", "1", "0", "c", "", "",
+                                       "",  "",  "0",     "0", "0", ""};
+    CU_ASSERT_EQUAL(call.nargs, 14);
+    for (int i = 0; i < call.nargs && i < 14; i++)
         CU_ASSERT_STRING_EQUAL(call.args[i], want[i]);
     /* With a seed: its month, the month's quota use and the credits left. */
     req.has_seed = true;
@@ -207,10 +209,23 @@ static void test_call_quota_and_credits(void)
     req.seed_quota_used = 255;
     req.seed_remaining = 3;
     ratelimit_call_init(&req, 1, &call);
-    static const char *const seeded[] = {"1", "7", "f4240", "1", "0", "c", "31774", "ff", "3"};
-    CU_ASSERT_EQUAL(call.nargs, 9);
-    for (int i = 0; i < call.nargs && i < 9; i++)
+    static const char *const seeded[] = {"1", "7", "f4240", "1", "0", "c", "31774",
+                                         "ff", "3", "", "0", "0", "0", ""};
+    CU_ASSERT_EQUAL(call.nargs, 14);
+    for (int i = 0; i < call.nargs && i < 14; i++)
         CU_ASSERT_STRING_EQUAL(call.args[i], seeded[i]);
+    /* A monthly refill on the 15th of 100 credits, the balance set in the
+     * interval starting at 1000 ms; the seed's credits are of interval 2000. */
+    req.has_refill = true;
+    req.refill_amount = 100;
+    req.refill_day = 15;
+    req.refill_base = 1000;
+    req.seed_refill = 2000;
+    ratelimit_call_init(&req, 1, &call);
+    static const char *const refill[] = {"64", "f", "3e8", "7d0"};
+    CU_ASSERT_EQUAL(call.nargs, 14);
+    for (int i = 9; i < call.nargs && i < 13; i++)
+        CU_ASSERT_STRING_EQUAL(call.args[i], refill[i - 9]);
     /* A key without credits seeds none. */
     req.has_remaining = false;
     ratelimit_call_init(&req, 1, &call);
@@ -232,17 +247,17 @@ static void test_call_bounds(void)
     ratelimit_call_init(&req, RL_COST_MAX, &call);
     CU_ASSERT_STRING_EQUAL(call.args[0], "3e8");
     CU_ASSERT_STRING_EQUAL(call.args[1], "38d7ea4c68000");
-    CU_ASSERT_STRING_EQUAL(call.args[9], "per_second:2678400:60");
-    CU_ASSERT_STRING_EQUAL(call.args[10], "3b9aca00");
-    CU_ASSERT_STRING_EQUAL(call.args[11], "2a92700");
-    CU_ASSERT_STRING_EQUAL(call.args[12], "3c");
-    CU_ASSERT_EQUAL(strlen(call.args[13]), RL_NAME_MAX + 5);
+    CU_ASSERT_STRING_EQUAL(call.args[14], "per_second:2678400:60");
+    CU_ASSERT_STRING_EQUAL(call.args[15], "3b9aca00");
+    CU_ASSERT_STRING_EQUAL(call.args[16], "2a92700");
+    CU_ASSERT_STRING_EQUAL(call.args[17], "3c");
+    CU_ASSERT_EQUAL(strlen(call.args[18]), RL_NAME_MAX + 5);
 }
 
 /* Each way a request can be wrong makes a call the script refuses. */
 static void test_call_invalid(void)
 {
-    enum { CASES = 19 };
+    enum { CASES = 22 };
     for (int c = 0; c < CASES; c++) {
         struct rl_request req;
         struct rl_call call;
@@ -276,6 +291,9 @@ static void test_call_invalid(void)
             req.seed_month = 202601;
             req.seed_remaining = RL_COUNT_MAX + 1;
             break;
+        case 18: req.has_refill = true; req.refill_day = 29; break;
+        case 19: req.has_refill = true; req.refill_amount = -1; break;
+        case 20: req.has_seed = true; req.seed_month = 202601; req.seed_refill = -1; break;
         default: req.has_remaining = true; req.remaining = RL_COUNT_MAX + 1; break;
         }
         ratelimit_call_init(&req, cost, &call);
@@ -361,13 +379,48 @@ static void test_read_reply(void)
 /* The state hash shares the check's hash tag; ids the script refuses have none. */
 static void test_state_key(void)
 {
-    char out[RL_KEY_ID_MAX + 8];
-    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", out, sizeof out), 0);
+    char out[RL_STATE_KEY_MAX];
+    static const char tag[] = "0123456789abcdef0123456789abcdef";
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", NULL, out, sizeof out), 0);
     CU_ASSERT_STRING_EQUAL(out, "tg:{key_abc}:s");
-    CU_ASSERT_EQUAL(ratelimit_state_key("key_{x}", out, sizeof out), -1);
-    CU_ASSERT_EQUAL(ratelimit_state_key("", out, sizeof out), -1);
-    CU_ASSERT_EQUAL(ratelimit_state_key(NULL, out, sizeof out), -1);
-    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", out, 8), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", tag, out, sizeof out), 0);
+    CU_ASSERT_STRING_EQUAL(out, "tg:{o:0123456789abcdef0123456789abcdef}:k:key_abc:s");
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_{x}", NULL, out, sizeof out), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key("", NULL, out, sizeof out), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key(NULL, NULL, out, sizeof out), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", NULL, out, 8), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", "0123}", out, sizeof out), -1);
+    CU_ASSERT_EQUAL(ratelimit_state_key("key_abc", "0123456789ABCDEF0123456789abcdef", out,
+                                        sizeof out), -1);
+}
+
+/* A key with a per-owner window: its keys and the owner's windows in the
+ * owner's hash tag (one cluster slot), and the mask of owner windows. */
+static void test_call_owner(void)
+{
+    struct rl_request req;
+    struct rl_call call;
+    call_request(&req);
+    req.owner_tag = "00112233445566778899aabbccddeeff";
+    req.windows[1].per_owner = true;
+    ratelimit_call_init(&req, 1, &call);
+    CU_ASSERT_EQUAL(call.nkeys, 3);
+    CU_ASSERT_STRING_EQUAL(call.keys[0],
+                           "tg:{o:00112233445566778899aabbccddeeff}:k:key_0123456789abcdefghij:c");
+    CU_ASSERT_STRING_EQUAL(call.keys[1],
+                           "tg:{o:00112233445566778899aabbccddeeff}:k:key_0123456789abcdefghij:s");
+    CU_ASSERT_STRING_EQUAL(call.keys[2], "tg:{o:00112233445566778899aabbccddeeff}:c");
+    CU_ASSERT_STRING_EQUAL(call.args[13], "01");
+    CU_ASSERT_STRING_EQUAL(call.args[14], "per_second:1:10");
+    /* The tag alone (the window of this endpoint is the key's): no mask. */
+    req.windows[1].per_owner = false;
+    ratelimit_call_init(&req, 1, &call);
+    CU_ASSERT_EQUAL(call.nkeys, 3);
+    CU_ASSERT_STRING_EQUAL(call.args[13], "");
+    /* A malformed tag makes an invalid call. */
+    req.owner_tag = "00112233";
+    ratelimit_call_init(&req, 1, &call);
+    CU_ASSERT_STRING_EQUAL(call.args[0], "");
 }
 
 static void test_read_reply_malformed(void)
@@ -432,7 +485,15 @@ static void test_check_unreachable(void)
     CU_ASSERT_EQUAL(ratelimit_check(rc, &req, &res, &err), -1);
     CU_ASSERT(err.message[0] != '\0');
     memset(&err, 0, sizeof err);
-    CU_ASSERT_EQUAL(ratelimit_publish_version(rc, "key_unit", 2, &err), -1);
+    CU_ASSERT_EQUAL(ratelimit_publish_version(rc, "key_unit", NULL, 2, &err), -1);
+    CU_ASSERT_EQUAL(ratelimit_publish_version(rc, "key_unit", "bad}", 2, &err), -1);
+    /* Nothing elsewhere to clear without an owner; Redis asked otherwise. */
+    CU_ASSERT_EQUAL(ratelimit_clear_other(rc, &req, &err), 0);
+    req.key_owner_tag = "00112233445566778899aabbccddeeff";
+    CU_ASSERT_EQUAL(ratelimit_clear_other(rc, &req, &err), -1);
+    req.owner_tag = req.key_owner_tag;
+    req.key_id = "key_{x}";
+    CU_ASSERT_EQUAL(ratelimit_clear_other(rc, &req, &err), -1);
     CU_ASSERT(err.message[0] != '\0');
     redis_conn_free(rc);
 }
@@ -455,6 +516,7 @@ int main(void)
         UNIT_TEST(test_read_reply),
         UNIT_TEST(test_read_reply_malformed),
         UNIT_TEST(test_state_key),
+        UNIT_TEST(test_call_owner),
         UNIT_TEST(test_check_invalid),
     };
     int rc = unit_run("ratelimit", tests, TG_ARRAY_LEN(tests));

@@ -312,24 +312,35 @@ static void test_credits_build_parse(void)
     usage_agg_add_credit(c, &r);
     r.credit_version = 5;
     usage_agg_add_credit(c, &r);
+    r.ts_ms = 2 * 86400000 + 5; /* another UTC day: another refill interval, maybe */
+    usage_agg_add_credit(c, &r);
     r.outcome = USAGE_QUOTA_EXCEEDED; /* denied: consumes nothing */
     usage_agg_add_credit(c, &r);
-    CU_ASSERT_EQUAL(usage_agg_count(c), 2);
+    CU_ASSERT_EQUAL(usage_agg_count(c), 3);
     size_t len = 0;
     char *body = usage_msg_build("b", NULL, NULL, 0, c, &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     CU_ASSERT_STRING_EQUAL(body, "{\"v\":1,\"batch\":\"b\",\"checks\":[],\"events\":[],"
-                                 "\"credits\":[[\"key_a\",4,6],[\"key_a\",5,3]]}");
+                                 "\"credits\":[[\"key_a\",4,6,0],[\"key_a\",5,3,0],"
+                                 "[\"key_a\",5,3,2]]}");
     struct usage_msg m;
     struct api_error err = {0};
     CU_ASSERT_EQUAL_FATAL(usage_msg_parse(body, len, &m, &err), 0);
-    CU_ASSERT_EQUAL_FATAL(m.ncredits, 2);
+    CU_ASSERT_EQUAL_FATAL(m.ncredits, 3);
     CU_ASSERT_STRING_EQUAL(m.credits[0].key_id, "key_a");
     CU_ASSERT_EQUAL(m.credits[0].version, 4);
     CU_ASSERT_EQUAL(m.credits[0].cost, 6);
+    CU_ASSERT_EQUAL(m.credits[0].day, 0);
     CU_ASSERT_EQUAL(m.credits[1].version, 5);
+    CU_ASSERT_EQUAL(m.credits[2].day, 2);
     usage_msg_fini(&m);
     free(body);
+    /* A message of an older publisher has no day: still valid. */
+    static const char old[] = "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",1,2]]}";
+    CU_ASSERT_EQUAL_FATAL(usage_msg_parse(old, strlen(old), &m, &err), 0);
+    CU_ASSERT_EQUAL(m.ncredits, 1);
+    CU_ASSERT_EQUAL(m.credits[0].day, -1);
+    usage_msg_fini(&m);
     /* None: the member is left out, as an older billingd expects. */
     usage_agg_clear(c);
     body = usage_msg_build("b", NULL, NULL, 0, c, &len);
@@ -342,6 +353,8 @@ static void test_credits_build_parse(void)
         "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"\",1,1]]}",
         "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",1,\"1\"]]}",
         "{\"v\":1,\"batch\":\"b\",\"credits\":{}}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",1,1,-1]]}",
+        "{\"v\":1,\"batch\":\"b\",\"credits\":[[\"k\",1,1,1,1]]}",
     };
     for (size_t i = 0; i < TG_ARRAY_LEN(bad); i++) {
         CU_ASSERT_EQUAL(usage_msg_parse(bad[i], strlen(bad[i]), &m, &err), -1);
