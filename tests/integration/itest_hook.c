@@ -192,3 +192,15 @@ size_t hook_wait(const char *path, size_t n, int64_t timeout_ms)
 		itest_sleep_ms(20);
 	}
 }
+
+void hook_rule_create(struct itest_resp *r, const char *token, const char *scope,
+		      const char *metric, long threshold, const char *url, const char *secret,
+		      const char *extra)
+{
+	char body[2048];
+	snprintf(body, sizeof body,
+		 "{%s,\"metric\":\"%s\",\"threshold\":%ld,\"webhook_url\":%s,\"secret\":%s%s%s}",
+		 scope, metric, threshold, itest_q(url), itest_q(secret), extra ? "," : "",
+		 extra ? extra : "");
+	itest_call(r, "POST", "/v1/alerts", token, body);
+}

@@ -32,4 +32,12 @@ void hook_hits_free(struct hook_hit *h, size_t n);
 /* Waits up to timeout_ms until path has at least n hits; returns the count. */
 size_t hook_wait(const char *path, size_t n, int64_t timeout_ms);
 
+struct itest_resp;
+/* POST /v1/alerts with token: a rule scoped by scope ("\"key_id\":\"...\""
+ * or the owner's), posting to url signed with secret; extra: more members
+ * or NULL. */
+void hook_rule_create(struct itest_resp *r, const char *token, const char *scope,
+		      const char *metric, long threshold, const char *url, const char *secret,
+		      const char *extra);
+
 #endif
