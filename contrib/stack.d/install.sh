@@ -143,7 +143,7 @@ install_snippets() {
 	{
 		printf 'ServerRoot "%s"\nDefaultRuntimeDir "%s"\nPidFile "%s/httpd.pid"\n' "$dir" "$dir" "$dir"
 		printf 'Listen 127.0.0.1:%s\nServerName localhost\nErrorLog /dev/null\n' "$HTTP_PORT"
-		for mod in mpm_event authz_core authz_host authnz_fcgi fcgid headers ssl proxy proxy_http; do
+		for mod in mpm_event authz_core authz_host alias authnz_fcgi fcgid headers ssl proxy proxy_http; do
 			printf 'LoadModule %s_module %s/mod_%s.so\n' "$mod" "$m" "$mod"
 		done
 		printf 'Include "%s/tollgate.conf"\n' "$dir"
