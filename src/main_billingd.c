@@ -10,9 +10,11 @@
  * before its transaction committed, so a crash or a database failure only
  * means redelivery, which the batch ids make harmless.  Several daemons may
  * consume the same queue.  SIGTERM/SIGINT: the window in flight is applied
- * and acknowledged, then the daemon exits.  Its figures go into a slot of the
+ * and acknowledged, then the daemon exits; SIGHUP reopens the log file
+ * (logrotate).  Its figures go into a slot of the
  * responders' metrics_dir, so their GET /metrics shows them. */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include "amqpx.h"
 #include "app.h"
 #include "audit.h"
+#include "buildinfo.h"
 #include "config.h"
 #include "ingest.h"
 #include "log.h"
@@ -58,6 +61,13 @@ static void on_usr1(int sig)
 {
     (void)sig;
     housekeeping_asked = 1;
+}
+
+/* Async-signal-safe: only a flag; periodic() reopens. */
+static void on_hup(int sig)
+{
+    (void)sig;
+    log_reopen_request();
 }
 
 struct totals {
@@ -390,6 +400,13 @@ static void log_totals(const struct daemon *d)
 
 static void periodic(struct daemon *d)
 {
+    if (log_reopen_pending()) {
+        if (log_reopen() < 0)
+            log_error("SIGHUP: cannot reopen the log file: %s; writing to the old one",
+                      strerror(errno));
+        else
+            log_info("SIGHUP: log file reopened");
+    }
     int64_t now = mono_ms();
     metrics_billing_state(d->metrics, d->first_taken_ms);
     metrics_process(d->metrics, now); /* at most once a second */
@@ -434,9 +451,18 @@ static int run(struct daemon *d)
     return status;
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: tollgate-billingd [-c CONFIG]\n");
+    fprintf(out,
+            "usage: tollgate-billingd [-c CONFIG]\n"
+            "Tollgate's billing daemon: applies the usage batches from RabbitMQ to PostgreSQL,\n"
+            "keeps the usage partitions and closes the billing periods that are due.\n"
+            "  -c, --config FILE  configuration (default: $TOLLGATE_CONFIG, else %s)\n"
+            "  -h, --help         this text\n"
+            "  -V, --version      version and commit\n"
+            "SIGTERM, SIGINT: stop after the window in flight; SIGHUP: reopen the log file.\n"
+            "See tollgate-billingd(8).\n",
+            CONFIG_DEFAULT_PATH);
 }
 
 int main(int argc, char **argv)
@@ -444,14 +470,25 @@ int main(int argc, char **argv)
     if (no_core_dumps() != 0)
         fprintf(stderr, "tollgate-billingd: cannot turn core dumps off: %s\n", strerror(errno));
     const char *cfg_path = NULL;
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         if (opt == 'c') {
             cfg_path = optarg;
+        } else if (opt == 'V') {
+            buildinfo_print(stdout, "tollgate-billingd");
+            return 0;
         } else {
-            usage();
+            usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
         }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
     }
     static struct daemon d;
     struct api_error err;
@@ -475,6 +512,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = on_usr1;
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     d.metrics = metrics_open(d.cfg.metrics_dir, &err);

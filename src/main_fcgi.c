@@ -3,8 +3,10 @@
  * loop with a pool of `workers` threads for blocking work (see server.h and
  * dispatch.h), and stops gracefully on SIGTERM/SIGINT/SIGUSR1: no new
  * connection is accepted, the requests in flight finish (10 s at most),
- * then everything is released and the usage journal flushed. */
+ * then everything is released and the usage journal flushed.  SIGHUP reopens
+ * the log file (logrotate). */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "buildinfo.h"
 #include "dispatch.h"
 #include "evloop.h"
 #include "gate.h"
@@ -43,7 +46,12 @@ static void on_signal(struct evloop_watch *w, uint32_t events)
     struct signalfd_siginfo si;
     while (read(w->fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-            log_info("SIGHUP ignored: restart the pool to reload the configuration");
+            /* The loop thread, not a handler: reopening here is safe. */
+            if (log_reopen() < 0)
+                log_error("SIGHUP: cannot reopen the log file: %s; writing to the old one",
+                          strerror(errno));
+            else
+                log_info("SIGHUP: log file reopened (restart the pool to reload the configuration)");
             continue;
         }
         log_info("signal %u: stopping after the requests in flight", si.ssi_signo);
@@ -51,10 +59,18 @@ static void on_signal(struct evloop_watch *w, uint32_t events)
     }
 }
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: tollgate-fcgi [-c CONFIG]\n"
-                    "Runs under spawn-fcgi or mod_fcgid; the listening socket is fd 0.\n");
+    fprintf(out,
+            "usage: tollgate-fcgi [-c CONFIG]\n"
+            "The FastCGI responder of Tollgate. Serves the listening socket it inherits on\n"
+            "descriptor 0 (systemd socket activation, spawn-fcgi, mod_fcgid).\n"
+            "  -c, --config FILE  configuration (default: $TOLLGATE_CONFIG, else %s)\n"
+            "  -h, --help         this text\n"
+            "  -V, --version      version and commit\n"
+            "SIGTERM, SIGINT, SIGUSR1: stop after the requests in flight; SIGHUP: reopen the\n"
+            "log file.  See tollgate-fcgi(8).\n",
+            CONFIG_DEFAULT_PATH);
 }
 
 int main(int argc, char **argv)
@@ -62,14 +78,25 @@ int main(int argc, char **argv)
     if (no_core_dumps() != 0)
         fprintf(stderr, "tollgate-fcgi: cannot turn core dumps off: %s\n", strerror(errno));
     const char *cfg_path = NULL;
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
         if (opt == 'c') {
             cfg_path = optarg;
+        } else if (opt == 'V') {
+            buildinfo_print(stdout, "tollgate-fcgi");
+            return 0;
         } else {
-            usage();
+            usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
         }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        return 2;
     }
     /* Termination signals arrive through the loop; every thread started
      * from here on inherits the mask. */

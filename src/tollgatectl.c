@@ -1,6 +1,7 @@
 /* tollgatectl: operations from the shell — schema migrations, the first
  * admin tokens, configuration checks, closing a billing period. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "buildinfo.h"
 #include "config.h"
 #include "keys.h"
 #include "migrate.h"
@@ -411,9 +413,12 @@ static const struct {
     {"billing", cmd_billing},
 };
 
-static void usage(void)
+static void usage(FILE *out)
 {
-    fprintf(stderr, "usage: tollgatectl [-c CONFIG] COMMAND\n"
+    fprintf(out, "usage: tollgatectl [-c CONFIG] COMMAND\n"
+                    "  -c, --config FILE  configuration (default: $TOLLGATE_CONFIG, else\n"
+                    "                     " CONFIG_DEFAULT_PATH ")\n"
+                    "  -h, --help         this text;  -V, --version  version and commit\n"
                     "  migrate                              apply database migrations\n"
                     "  token create --role ROLE [--name N]  create an admin token (printed once);\n"
                     "      [--owner-id O --tier T]          role owner: bound to owner O, tier T\n"
@@ -423,7 +428,8 @@ static void usage(void)
                     "  token revoke ID                      revoke an admin token\n"
                     "  config check                         validate the configuration\n"
                     "  secrets                              keys and tokens per key-hashing secret\n"
-                    "  billing close PERIOD                 close an ended month YYYY-MM\n");
+                    "  billing close PERIOD                 close an ended month YYYY-MM\n"
+                    "Exit status: 0 done, 1 failed, 2 usage error.  See tollgatectl(1).\n");
 }
 
 int main(int argc, char **argv)
@@ -431,17 +437,24 @@ int main(int argc, char **argv)
     if (no_core_dumps() != 0)
         fprintf(stderr, "tollgatectl: cannot turn core dumps off: %s\n", strerror(errno));
     const char *cfg_path = NULL;
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {NULL, 0, NULL, 0}};
     int opt;
-    while ((opt = getopt(argc, argv, "+c:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
         if (opt == 'c') {
             cfg_path = optarg;
+        } else if (opt == 'V') {
+            buildinfo_print(stdout, "tollgatectl");
+            return 0;
         } else {
-            usage();
+            usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
         }
     }
     if (optind >= argc) {
-        usage();
+        usage(stderr);
         return 2;
     }
     if (!cfg_path)
@@ -462,7 +475,7 @@ int main(int argc, char **argv)
     if (i < TG_ARRAY_LEN(commands))
         rc = commands[i].fn(&ctl, argc - optind - 1, argv + optind + 1);
     else
-        usage();
+        usage(stderr);
     pg_disconnect(ctl.pg);
     config_fini(&ctl.cfg);
     return rc;

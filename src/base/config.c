@@ -165,7 +165,7 @@ static const struct option options[] = {
     OPT("ratelimit", "on_store_error", OPT_STR, on_store_error, "closed", 0, 0, check_store_error),
     OPT("ratelimit", "processes", OPT_INT, local_processes, "4", 1, 4096, NULL),
     OPT("usage", "enabled", OPT_INT, usage_enabled, "1", 0, 1, NULL),
-    OPT("usage", "journal_dir", OPT_STR, journal_dir, "/var/lib/tollgate/journal", 0, 0,
+    OPT("usage", "journal_dir", OPT_STR, journal_dir, LOCALSTATEDIR "/lib/tollgate/journal", 0, 0,
         check_nonempty),
     OPT("usage", "journal_mb", OPT_INT, journal_mb, "64", 1, 65536, NULL),
     OPT("usage", "flush_ms", OPT_INT, flush_ms, "250", 10, 10000, NULL),

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 
 static int log_fd = 2;
 static enum log_level log_min = LOG_INFO;
+static char log_path[4096]; /* "" while logging to standard error */
+static volatile sig_atomic_t reopen_wanted;
 static _Thread_local char request_id[129];
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -29,6 +32,7 @@ int log_open(const char *path, enum log_level level)
     if (log_fd > 2)
         close(log_fd);
     log_fd = fd;
+    strlcpy_tg(log_path, path, sizeof log_path);
     return 0;
 }
 
@@ -37,6 +41,32 @@ void log_close(void)
     if (log_fd > 2)
         close(log_fd);
     log_fd = 2;
+    log_path[0] = '\0';
+}
+
+void log_reopen_request(void)
+{
+    reopen_wanted = 1;
+}
+
+int log_reopen_pending(void)
+{
+    return reopen_wanted != 0;
+}
+
+int log_reopen(void)
+{
+    reopen_wanted = 0;
+    if (log_fd <= 2 || !log_path[0])
+        return 0;
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    /* dup3 replaces the descriptor in one step (writers never see it closed)
+     * and, unlike dup2, keeps it closed on exec. */
+    int rc = dup3(fd, log_fd, O_CLOEXEC) < 0 ? -1 : 1;
+    close(fd);
+    return rc;
 }
 
 int log_level_parse(const char *name)

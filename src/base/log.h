@@ -10,6 +10,18 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 /* Opens path for appending (NULL: standard error).  Returns 0 or -1. */
 int log_open(const char *path, enum log_level level);
 void log_close(void);
+
+/* Log rotation (logrotate renames the file, then sends SIGHUP).
+ * log_reopen_request only sets a flag, so a signal handler may call it;
+ * log_reopen_pending tells whether one is waiting.  log_reopen opens the
+ * path given to log_open again and puts it in place of the current file with
+ * dup2, so a line that another thread writes meanwhile goes to one file or
+ * the other, whole; it clears the flag.  Returns 1 when the file was
+ * reopened, 0 when there is nothing to reopen (standard error), -1 when the
+ * path cannot be opened (the old file stays in use). */
+void log_reopen_request(void);
+int log_reopen_pending(void);
+int log_reopen(void);
 /* "debug", "info", "warn", "error" -> level; returns -1 if unknown. */
 int log_level_parse(const char *name);
 enum log_level log_get_level(void);

@@ -2,7 +2,9 @@
  * one line per record whatever the message holds, and whole lines under
  * concurrent writers. */
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "unit.h"
@@ -259,6 +261,72 @@ static void test_open_failure_and_close(void)
     log_close(); /* twice is harmless */
 }
 
+static void on_hup(int sig)
+{
+    (void)sig;
+    log_reopen_request();
+}
+
+/* What logrotate does: rename the file, send SIGHUP; the next lines go to a
+ * new file at the configured path, the earlier ones stay in the renamed one. */
+static void test_reopen_after_rename(void)
+{
+    char rotated[300];
+    fresh_log(LOG_INFO);
+    snprintf(rotated, sizeof rotated, "%s.1", PATH);
+    log_info("before-rotation");
+    CU_ASSERT_EQUAL_FATAL(rename(PATH, rotated), 0);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_hup;
+    sigemptyset(&sa.sa_mask);
+    CU_ASSERT_EQUAL_FATAL(sigaction(SIGHUP, &sa, &old), 0);
+    CU_ASSERT_FALSE(log_reopen_pending());
+    CU_ASSERT_EQUAL(raise(SIGHUP), 0);
+    CU_ASSERT_TRUE(log_reopen_pending());
+    sigaction(SIGHUP, &old, NULL);
+    log_info("still-old-file"); /* until the loop reopens */
+    CU_ASSERT_EQUAL(log_reopen(), 1);
+    CU_ASSERT_FALSE(log_reopen_pending());
+    log_info("after-rotation");
+    char *now = contents();
+    char *old_text = unit_slurp(rotated, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(old_text);
+    CU_ASSERT_PTR_NOT_NULL(strstr(old_text, "before-rotation\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(old_text, "still-old-file\n"));
+    CU_ASSERT_PTR_NULL(strstr(old_text, "after-rotation"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(now, "after-rotation\n"));
+    CU_ASSERT_EQUAL(unit_count_char(now, '\n'), 1);
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(PATH, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0640);
+    free(now);
+    free(old_text);
+    unlink(rotated);
+}
+
+/* Standard error is never reopened; an unreachable path keeps the old file. */
+static void test_reopen_without_file_or_path(void)
+{
+    log_close();
+    log_reopen_request();
+    CU_ASSERT_EQUAL(log_reopen(), 0);
+    CU_ASSERT_FALSE(log_reopen_pending());
+
+    char dir[256];
+    CU_ASSERT_EQUAL_FATAL(unit_tmpfile(dir, sizeof dir), 0);
+    unlink(dir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/x.log", dir);
+    CU_ASSERT_EQUAL_FATAL(log_open(path, LOG_INFO), 0);
+    unlink(path);
+    rmdir(dir);
+    CU_ASSERT_EQUAL(log_reopen(), -1);
+    log_info("old-descriptor-still-works"); /* no crash, nowhere to read it */
+    log_close();
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
@@ -273,6 +341,8 @@ int main(void)
         UNIT_TEST(test_long_message_one_line),
         UNIT_TEST(test_concurrent_lines_whole),
         UNIT_TEST(test_open_failure_and_close),
+        UNIT_TEST(test_reopen_after_rename),
+        UNIT_TEST(test_reopen_without_file_or_path),
     };
     int rc = unit_run("log", tests, TG_ARRAY_LEN(tests));
     log_close();
