@@ -45,6 +45,33 @@
 -- balance the API set when it set it in this very interval; the first
 -- check of an interval writes it (and ri) with its own charge, atomically,
 -- so concurrent checks refill once.  Unused credits do not carry over.
+-- Calendar arithmetic on days since 1970-01-01 (UTC), H. Hinnant's
+-- civil_from_days and days_from_civil, with x - x % d for floor: every
+-- operand is positive.  The year and month of a day:
+local function civil(days)
+  local z = days + 719468
+  local doe = z % 146097
+  local era = (z - doe) / 146097
+  local yoe = doe - (doe - doe % 1460) / 1460 + (doe - doe % 36524) / 36524
+              - (doe - doe % 146096) / 146096
+  yoe = (yoe - yoe % 365) / 365
+  local doy = doe - 365 * yoe - (yoe - yoe % 4) / 4 + (yoe - yoe % 100) / 100
+  local mp = 5 * doy + 2
+  mp = (mp - mp % 153) / 153
+  local y, m = yoe + era * 400, mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return y, m
+end
+-- The start of day d of month m of year y, in ms.
+local function day_ms(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local yoe = y % 400
+  local era = (y - yoe) / 400
+  local mp = 153 * (m > 2 and m - 3 or m + 9) + 2
+  return (era * 146097 + yoe * 365 + (yoe - yoe % 4) / 4 - (yoe - yoe % 100) / 100
+          + (mp - mp % 5) / 5 - 719468 + d - 1) * 86400000
+end
+
 local cost = tonumber(ARGV[1], 16)
 if not cost or cost > RL_COST_MAX then
   return redis.error_reply('ERR tollgate: invalid rate-limit call')
@@ -65,29 +92,12 @@ if not qinc and not rem0 then
 else
   qfield = 'v'
   if qinc then
-    -- The quota counts per calendar month (UTC) of Redis time: the civil
-    -- date of the day (H. Hinnant's days_from_civil and civil_from_days,
-    -- with x - x % d for floor: every operand is positive), then the
+    -- The quota counts per calendar month (UTC) of Redis time, up to the
     -- first day of the next month.
-    local z = (now - now % 86400000) / 86400000 + 719468
-    local doe = z % 146097
-    local era = (z - doe) / 146097
-    local yoe = doe - (doe - doe % 1460) / 1460 + (doe - doe % 36524) / 36524
-                - (doe - doe % 146096) / 146096
-    yoe = (yoe - yoe % 365) / 365
-    local doy = doe - 365 * yoe - (yoe - yoe % 4) / 4 + (yoe - yoe % 100) / 100
-    local mp = 5 * doy + 2
-    mp = (mp - mp % 153) / 153
-    local y, m = yoe + era * 400, mp < 10 and mp + 3 or mp - 9
-    if m <= 2 then y = y + 1 end
+    local y, m = civil((now - now % 86400000) / 86400000)
     qfield = 'q:' .. (y * 100 + m)
     if m == 12 then y, m = y + 1, 1 else m = m + 1 end
-    if m <= 2 then y = y - 1 end
-    yoe = y % 400
-    era = (y - yoe) / 400
-    mp = 153 * (m > 2 and m - 3 or m + 9) + 2
-    pend = (era * 146097 + yoe * 365 + (yoe - yoe % 4) / 4 - (yoe - yoe % 100) / 100
-            + (mp - mp % 5) / 5 - 719468) * 86400000
+    pend = day_ms(y, m, 1)
   end
   local s = redis.call('HMGET', sk, 'v', qfield, 'rv', 'r', 's', 'ri')
   sv, sq, srv, sr, sri = s[1], s[2], s[3], s[4], s[6]
@@ -219,24 +229,9 @@ if rem0 then
     if dom == 0 then
       ri, rnext = z * 86400000, (z + 1) * 86400000
     else
-      z = z - dom + 1 + 719468
-      local doe = z % 146097
-      local era = (z - doe) / 146097
-      local yoe = doe - (doe - doe % 1460) / 1460 + (doe - doe % 36524) / 36524
-                  - (doe - doe % 146096) / 146096
-      yoe = (yoe - yoe % 365) / 365
-      local doy = doe - 365 * yoe - (yoe - yoe % 4) / 4 + (yoe - yoe % 100) / 100
-      local mp = 5 * doy + 2
-      mp = (mp - mp % 153) / 153
-      local y, m = yoe + era * 400, mp < 10 and mp + 3 or mp - 9
-      if m <= 2 then y = y + 1 end
+      local y, m = civil(z - dom + 1)
       for k = 0, 1 do
-        local yy = m <= 2 and y - 1 or y
-        yoe = yy % 400
-        era = (yy - yoe) / 400
-        mp = 153 * (m > 2 and m - 3 or m + 9) + 2
-        local d = (era * 146097 + yoe * 365 + (yoe - yoe % 4) / 4 - (yoe - yoe % 100) / 100
-                   + (mp - mp % 5) / 5 - 719468 + dom - 1) * 86400000
+        local d = day_ms(y, m, dom)
         if k == 0 then ri = d else rnext = d end
         if m == 12 then y, m = y + 1, 1 else m = m + 1 end
       end
