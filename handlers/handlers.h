@@ -25,6 +25,8 @@ extern const struct route billing_routes[];
 extern const size_t billing_routes_len;
 extern const struct route alerts_routes[];
 extern const size_t alerts_routes_len;
+extern const struct route analytics_routes[];
+extern const size_t analytics_routes_len;
 extern const struct route health_routes[];
 extern const size_t health_routes_len;
 

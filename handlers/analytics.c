@@ -1,0 +1,223 @@
+/* Analytics: rankings of keys and owners, and totals per tier and UTC day,
+ * over a range of whole hours (days for the tiers), for product and finance
+ * teams.  Read only from the rollups (sql/017_analytics.sql) and, for the
+ * hours at the edges of a range, usage_hour: never from usage_minute, so a
+ * month of every key reads one row per key (analytics.h).  The answers are
+ * written as JSON text straight from the rows, without a json-c tree. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "analytics.h"
+#include "auth.h"
+#include "common.h"
+#include "handlers.h"
+
+/* The check counters of the five parts of a range ($1..$6, times): hours,
+ * days, months, days, hours (analytics_span_of). */
+#define AN_COLS "key_id, allowed, allowed_cost, rate_limited, quota_exceeded, denied_other"
+#define AN_PART(table, lo, hi)                                                              \
+    "SELECT " AN_COLS " FROM " table " WHERE ts >= " lo "::timestamptz AND ts < " hi         \
+    "::timestamptz"
+#define AN_ROWS                                                                             \
+    " FROM (" AN_PART("usage_hour", "$1", "$2") " UNION ALL "                               \
+    AN_PART("usage_day", "$2", "$3") " UNION ALL " AN_PART("usage_month", "$3", "$4")        \
+    " UNION ALL " AN_PART("usage_day", "$4", "$5") " UNION ALL "                            \
+    AN_PART("usage_hour", "$5", "$6") ") u"
+
+/* Per key over the range, keys with at least one check; joined to keys
+ * (current tier, $7: NULL for all), so erased keys drop out. */
+#define AN_PER_KEY                                                                          \
+    "SELECT a.*, k.owner_id, k.tier, k.name FROM (SELECT key_id,"                          \
+    "  sum(allowed)::bigint AS al, sum(allowed_cost)::bigint AS cost,"                      \
+    "  sum(rate_limited)::bigint AS rl, sum(quota_exceeded)::bigint AS qe,"                 \
+    "  sum(denied_other)::bigint AS dot" AN_ROWS " GROUP BY key_id"                         \
+    "  HAVING sum(allowed + rate_limited + quota_exceeded + denied_other) > 0) a"          \
+    " JOIN keys k ON k.id = a.key_id WHERE ($7::text IS NULL OR k.tier = $7)"
+
+/* $8: the rank (enum analytics_rank). */
+#define AN_ORDER(al, cost, rl, qe, dot)                                                     \
+    " ORDER BY CASE $8::int WHEN 0 THEN " al " + " rl " + " qe " + " dot " WHEN 1 THEN "    \
+    rl " + " qe " + " dot " ELSE " cost " END DESC"
+
+static const char TOP_KEYS_SQL[] =
+    "SELECT key_id, owner_id, tier, name, al, cost, rl, qe, dot FROM (" AN_PER_KEY ") t"
+    AN_ORDER("al", "cost", "rl", "qe", "dot") ", key_id COLLATE \"C\" LIMIT $9";
+
+static const char TOP_OWNERS_SQL[] =
+    "SELECT owner_id, count(*), sum(al)::bigint, sum(cost)::bigint, sum(rl)::bigint,"
+    "  sum(qe)::bigint, sum(dot)::bigint FROM (" AN_PER_KEY ") t GROUP BY owner_id"
+    AN_ORDER("sum(al)", "sum(cost)", "sum(rl)", "sum(qe)", "sum(dot)")
+    ", owner_id COLLATE \"C\" LIMIT $9";
+
+static const char TIERS_SQL[] =
+    "SELECT (date_part('epoch', ts) * 1000)::bigint, tier, allowed, allowed_cost,"
+    "  rate_limited, quota_exceeded, denied_other FROM usage_tier_day"
+    " WHERE ts >= $1::timestamptz AND ts < $2::timestamptz"
+    "  AND allowed + rate_limited + quota_exceeded + denied_other > 0"
+    " ORDER BY ts, tier COLLATE \"C\"";
+
+/* "name":value, for the counters of a row. */
+static void put_count(struct strbuf *b, const char *name, int64_t v)
+{
+    strbuf_putc(b, ',');
+    strbuf_json_str(b, name);
+    strbuf_putc(b, ':');
+    strbuf_int(b, v);
+}
+
+/* The figures of a row whose counters start at column c: allowed, billable
+ * cost, rate limited, quota exceeded, other denials. */
+static void put_counters(struct strbuf *b, const struct pg_res *res, int i, int c)
+{
+    int64_t al = pg_int(res, i, c), cost = pg_int(res, i, c + 1);
+    int64_t rl = pg_int(res, i, c + 2), qe = pg_int(res, i, c + 3), dot = pg_int(res, i, c + 4);
+    put_count(b, "requests", al + rl + qe + dot);
+    put_count(b, "allowed", al);
+    put_count(b, "denied", rl + qe + dot);
+    strbuf_put(b, ",\"denied_by\":{", 14);
+    strbuf_put(b, "\"rate_limited\":", 15);
+    strbuf_int(b, rl);
+    put_count(b, "quota_exceeded", qe);
+    put_count(b, "other", dot);
+    strbuf_putc(b, '}');
+    put_count(b, "billable_units", cost);
+}
+
+static void put_key_row(struct strbuf *b, const struct pg_res *res, int i)
+{
+    strbuf_put(b, "{\"key_id\":", 10);
+    strbuf_json_str(b, pg_val(res, i, 0));
+    strbuf_put(b, ",\"owner_id\":", 12);
+    strbuf_json_str(b, pg_val(res, i, 1));
+    strbuf_put(b, ",\"tier\":", 8);
+    strbuf_json_str(b, pg_val(res, i, 2));
+    strbuf_put(b, ",\"name\":", 8);
+    if (pg_isnull(res, i, 3))
+        strbuf_put(b, "null", 4);
+    else
+        strbuf_json_str(b, pg_val(res, i, 3));
+    put_counters(b, res, i, 4);
+    strbuf_putc(b, '}');
+}
+
+static void put_owner_row(struct strbuf *b, const struct pg_res *res, int i)
+{
+    strbuf_put(b, "{\"owner_id\":", 12);
+    strbuf_json_str(b, pg_val(res, i, 0));
+    put_count(b, "keys", pg_int(res, i, 1));
+    put_counters(b, res, i, 2);
+    strbuf_putc(b, '}');
+}
+
+static void put_tier_row(struct strbuf *b, const struct pg_res *res, int i)
+{
+    char ts[TG_TIME_LEN];
+    format_time_ms(pg_int(res, i, 0), ts);
+    strbuf_put(b, "{\"ts\":", 6);
+    strbuf_json_str(b, ts);
+    strbuf_put(b, ",\"tier\":", 8);
+    strbuf_json_str(b, pg_val(res, i, 1));
+    put_counters(b, res, i, 2);
+    strbuf_putc(b, '}');
+}
+
+/* Reads the query of a route of kind; false after replying 400. */
+static bool query_or_reply(struct http_req *r, enum analytics_kind kind,
+                           struct analytics_query *q)
+{
+    static const char *const ranking[] = {"from", "to", "by", "limit", "tier", NULL};
+    static const char *const days[] = {"from", "to", NULL};
+    struct api_error e;
+    struct analytics_args a = {http_query(r, "from"), http_query(r, "to"), NULL, NULL, NULL};
+    if (kind == ANALYTICS_RANKING) {
+        a.by = http_query(r, "by");
+        a.limit = http_query(r, "limit");
+        a.tier = http_query(r, "tier");
+    }
+    if (http_query_allow(r, kind == ANALYTICS_RANKING ? ranking : days, &e) != 0 ||
+        analytics_parse(&a, kind, q, &e) != 0) {
+        http_reply_error(r, &e);
+        return false;
+    }
+    return true;
+}
+
+/* Runs sql with its n parameters and replies {"data":[rows]}, each row
+ * written by put. */
+static void reply_rows(struct http_req *r, const char *sql, int n, const char *const *p,
+                       void (*put)(struct strbuf *b, const struct pg_res *res, int i))
+{
+    struct api_error e;
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    struct pg_res *res = pg_query(c, sql, n, p, &e);
+    db_release(r, c);
+    if (!res) {
+        http_reply_error(r, &e);
+        return;
+    }
+    struct strbuf b = {0};
+    strbuf_put(&b, "{\"data\":[", 9);
+    for (int i = 0; i < pg_nrows(res); i++) {
+        if (i > 0)
+            strbuf_putc(&b, ',');
+        put(&b, res, i);
+    }
+    strbuf_put(&b, "]}", 2);
+    pg_res_free(res);
+    http_reply_json_text(r, 200, NULL, b.p, b.len);
+    strbuf_fini(&b);
+}
+
+static void ranking(struct http_req *r, const char *sql,
+                    void (*put)(struct strbuf *b, const struct pg_res *res, int i))
+{
+    struct analytics_query q;
+    if (!query_or_reply(r, ANALYTICS_RANKING, &q))
+        return;
+    struct analytics_span s;
+    analytics_span_of(q.from_ms, q.to_ms, &s);
+    char t[6][TG_TIME_LEN], by[4], limit[8];
+    const int64_t at[6] = {q.from_ms, s.days_lo, s.months_lo, s.months_hi, s.days_hi, q.to_ms};
+    for (int i = 0; i < 6; i++)
+        format_time_ms(at[i], t[i]);
+    snprintf(by, sizeof by, "%d", (int)q.by);
+    snprintf(limit, sizeof limit, "%" PRId64, q.limit);
+    const char *p[] = {t[0], t[1], t[2], t[3], t[4], t[5], q.tier[0] ? q.tier : NULL, by, limit};
+    reply_rows(r, sql, 9, p, put);
+}
+
+static void top_keys(struct http_req *r)
+{
+    ranking(r, TOP_KEYS_SQL, put_key_row);
+}
+
+static void top_owners(struct http_req *r)
+{
+    ranking(r, TOP_OWNERS_SQL, put_owner_row);
+}
+
+static void tier_days(struct http_req *r)
+{
+    struct analytics_query q;
+    if (!query_or_reply(r, ANALYTICS_TIER_DAYS, &q))
+        return;
+    char from[TG_TIME_LEN], to[TG_TIME_LEN];
+    format_time_ms(q.from_ms, from);
+    format_time_ms(q.to_ms, to);
+    const char *p[] = {from, to};
+    reply_rows(r, TIERS_SQL, 2, p, put_tier_row);
+}
+
+/* Finance and product roles only: not viewer, service or any role added
+ * later unless listed here. */
+#define ANALYTICS (ROLE_ADMIN | ROLE_OPERATOR | ROLE_BILLING)
+
+const struct route analytics_routes[] = {
+    {"GET", "/v1/analytics/top-keys", ANALYTICS, top_keys, 0, NULL},
+    {"GET", "/v1/analytics/top-owners", ANALYTICS, top_owners, 0, NULL},
+    {"GET", "/v1/analytics/tiers", ANALYTICS, tier_days, 0, NULL},
+};
+const size_t analytics_routes_len = TG_ARRAY_LEN(analytics_routes);
