@@ -26,29 +26,85 @@
     AN_PART("usage_hour", "$5", "$6") ") u"
 
 /* Per key over the range, keys with at least one check; joined to keys
- * (current tier, $7: NULL for all), so erased keys drop out. */
+ * (current tier, $7: NULL for all), so erased keys drop out.  tg_sum8:
+ * bigint sums (sql/017_analytics.sql), several times cheaper than sum()'s
+ * numeric over 10,000 keys. */
 #define AN_PER_KEY                                                                          \
     "SELECT a.*, k.owner_id, k.tier, k.name FROM (SELECT key_id,"                          \
-    "  sum(allowed)::bigint AS al, sum(allowed_cost)::bigint AS cost,"                      \
-    "  sum(rate_limited)::bigint AS rl, sum(quota_exceeded)::bigint AS qe,"                 \
-    "  sum(denied_other)::bigint AS dot" AN_ROWS " GROUP BY key_id"                         \
-    "  HAVING sum(allowed + rate_limited + quota_exceeded + denied_other) > 0) a"          \
+    "  tg_sum8(allowed) AS al, tg_sum8(allowed_cost) AS cost,"                              \
+    "  tg_sum8(rate_limited) AS rl, tg_sum8(quota_exceeded) AS qe,"                         \
+    "  tg_sum8(denied_other) AS dot" AN_ROWS " GROUP BY key_id"                             \
+    "  HAVING tg_sum8(allowed + rate_limited + quota_exceeded + denied_other) > 0) a"      \
     " JOIN keys k ON k.id = a.key_id WHERE ($7::text IS NULL OR k.tier = $7)"
 
-/* $8: the rank (enum analytics_rank). */
-#define AN_ORDER(al, cost, rl, qe, dot)                                                     \
-    " ORDER BY CASE $8::int WHEN 0 THEN " al " + " rl " + " qe " + " dot " WHEN 1 THEN "    \
+/* The same when the range is one whole month or one whole day, starting at
+ * $1 (tier $2, rank $3, limit $4): one row per key already, nothing to sum.
+ * The rows are sorted first, then their keys looked up one by one until
+ * the limit is reached: a hash of all 10,000 keys to join them cost more
+ * than the rest of the query.  TABLE is usage_month or usage_day. */
+#define AN_ONE_ROW(table)                                                                   \
+    "SELECT a.key_id, k.owner_id, k.tier, k.name, a.al, a.cost, a.rl, a.qe, a.dot FROM ("   \
+    "  SELECT key_id, allowed AS al, allowed_cost AS cost, rate_limited AS rl,"             \
+    "  quota_exceeded AS qe, denied_other AS dot, CASE $3::int"                             \
+    "  WHEN 0 THEN allowed + rate_limited + quota_exceeded + denied_other"                  \
+    "  WHEN 1 THEN rate_limited + quota_exceeded + denied_other ELSE allowed_cost END AS m"  \
+    "  FROM " table " WHERE ts = $1::timestamptz"                                           \
+    "  AND allowed + rate_limited + quota_exceeded + denied_other > 0"                      \
+    "  ORDER BY m DESC, key_id COLLATE \"C\") a"                                            \
+    " CROSS JOIN LATERAL (SELECT owner_id, tier, name FROM keys WHERE id = a.key_id"        \
+    "  AND ($2::text IS NULL OR tier = $2)) k ORDER BY a.m DESC, a.key_id COLLATE \"C\""    \
+    " LIMIT $4"
+
+/* Owners of one whole month or day: every key's owner is needed. */
+#define AN_ONE_ROW_OWNERS(table)                                                            \
+    "SELECT a.key_id, a.allowed AS al, a.allowed_cost AS cost, a.rate_limited AS rl,"      \
+    "  a.quota_exceeded AS qe, a.denied_other AS dot, k.owner_id, k.tier, k.name"           \
+    " FROM " table " a JOIN keys k ON k.id = a.key_id WHERE a.ts = $1::timestamptz"         \
+    "  AND a.allowed + a.rate_limited + a.quota_exceeded + a.denied_other > 0"              \
+    "  AND ($2::text IS NULL OR k.tier = $2)"
+
+/* by: the parameter of the rank (enum analytics_rank). */
+#define AN_ORDER(by, al, cost, rl, qe, dot)                                                 \
+    " ORDER BY CASE " by "::int WHEN 0 THEN " al " + " rl " + " qe " + " dot " WHEN 1 THEN "    \
     rl " + " qe " + " dot " ELSE " cost " END DESC"
 
-static const char TOP_KEYS_SQL[] =
-    "SELECT key_id, owner_id, tier, name, al, cost, rl, qe, dot FROM (" AN_PER_KEY ") t"
-    AN_ORDER("al", "cost", "rl", "qe", "dot") ", key_id COLLATE \"C\" LIMIT $9";
+/* The ranking from per_key, whose rank and limit are the parameters by and
+ * lim. */
+#define AN_TOP_KEYS(per_key, by, lim)                                                       \
+    "SELECT key_id, owner_id, tier, name, al, cost, rl, qe, dot FROM (" per_key ") t"       \
+    AN_ORDER(by, "al", "cost", "rl", "qe", "dot") ", key_id COLLATE \"C\" LIMIT " lim
 
-static const char TOP_OWNERS_SQL[] =
-    "SELECT owner_id, count(*), sum(al)::bigint, sum(cost)::bigint, sum(rl)::bigint,"
-    "  sum(qe)::bigint, sum(dot)::bigint FROM (" AN_PER_KEY ") t GROUP BY owner_id"
-    AN_ORDER("sum(al)", "sum(cost)", "sum(rl)", "sum(qe)", "sum(dot)")
-    ", owner_id COLLATE \"C\" LIMIT $9";
+#define AN_TOP_OWNERS(per_key, by, lim)                                                     \
+    "SELECT owner_id, count(*), tg_sum8(al), tg_sum8(cost), tg_sum8(rl), tg_sum8(qe),"     \
+    "  tg_sum8(dot) FROM (" per_key ") t GROUP BY owner_id"                                 \
+    AN_ORDER(by, "tg_sum8(al)", "tg_sum8(cost)", "tg_sum8(rl)", "tg_sum8(qe)",              \
+             "tg_sum8(dot)") ", owner_id COLLATE \"C\" LIMIT " lim
+
+/* Indexed by enum an_shape. */
+enum an_shape { AN_SUMMED, AN_ONE_MONTH, AN_ONE_DAY };
+static const char *const TOP_KEYS_SQL[] = {
+    AN_TOP_KEYS(AN_PER_KEY, "$8", "$9"),
+    AN_ONE_ROW("usage_month"),
+    AN_ONE_ROW("usage_day"),
+};
+static const char *const TOP_OWNERS_SQL[] = {
+    AN_TOP_OWNERS(AN_PER_KEY, "$8", "$9"),
+    AN_TOP_OWNERS(AN_ONE_ROW_OWNERS("usage_month"), "$3", "$4"),
+    AN_TOP_OWNERS(AN_ONE_ROW_OWNERS("usage_day"), "$3", "$4"),
+};
+
+/* Whether [from, to) is exactly one rollup row per key. */
+static enum an_shape an_shape_of(const struct analytics_query *q,
+                                 const struct analytics_span *s)
+{
+    if (s->months_lo == q->from_ms && s->months_hi == q->to_ms &&
+        analytics_month_next(q->from_ms) == q->to_ms)
+        return AN_ONE_MONTH;
+    if (s->days_lo == q->from_ms && s->days_hi == q->to_ms && s->months_lo == s->months_hi &&
+        q->to_ms - q->from_ms == INT64_C(86400000))
+        return AN_ONE_DAY;
+    return AN_SUMMED;
+}
 
 static const char TIERS_SQL[] =
     "SELECT (date_part('epoch', ts) * 1000)::bigint, tier, allowed, allowed_cost,"
@@ -171,7 +227,7 @@ static void reply_rows(struct http_req *r, const char *sql, int n, const char *c
     strbuf_fini(&b);
 }
 
-static void ranking(struct http_req *r, const char *sql,
+static void ranking(struct http_req *r, const char *const *sql,
                     void (*put)(struct strbuf *b, const struct pg_res *res, int i))
 {
     struct analytics_query q;
@@ -180,13 +236,20 @@ static void ranking(struct http_req *r, const char *sql,
     struct analytics_span s;
     analytics_span_of(q.from_ms, q.to_ms, &s);
     char t[6][TG_TIME_LEN], by[4], limit[8];
+    enum an_shape shape = an_shape_of(&q, &s);
     const int64_t at[6] = {q.from_ms, s.days_lo, s.months_lo, s.months_hi, s.days_hi, q.to_ms};
     for (int i = 0; i < 6; i++)
         format_time_ms(at[i], t[i]);
     snprintf(by, sizeof by, "%d", (int)q.by);
     snprintf(limit, sizeof limit, "%" PRId64, q.limit);
-    const char *p[] = {t[0], t[1], t[2], t[3], t[4], t[5], q.tier[0] ? q.tier : NULL, by, limit};
-    reply_rows(r, sql, 9, p, put);
+    const char *tier = q.tier[0] ? q.tier : NULL;
+    if (shape != AN_SUMMED) {
+        const char *p[] = {t[0], tier, by, limit};
+        reply_rows(r, sql[shape], 4, p, put);
+        return;
+    }
+    const char *p[] = {t[0], t[1], t[2], t[3], t[4], t[5], tier, by, limit};
+    reply_rows(r, sql[shape], 9, p, put);
 }
 
 static void top_keys(struct http_req *r)

@@ -19,6 +19,7 @@ static int (*const suites[])(void) = {
 	itest_register_gate,
 	itest_register_usage, itest_register_billing,
 	itest_register_alerts,
+	itest_register_analytics,
 };
 
 int main(void)

@@ -20,5 +20,6 @@ int itest_register_gate(void);
 int itest_register_usage(void);
 int itest_register_billing(void);
 int itest_register_alerts(void);
+int itest_register_analytics(void);
 
 #endif
