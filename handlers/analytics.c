@@ -55,6 +55,21 @@
     "  AND ($2::text IS NULL OR tier = $2)) k ORDER BY a.m DESC, a.key_id COLLATE \"C\""    \
     " LIMIT $4"
 
+/* The same without a tier filter ($2 unused but typed): the top rows are
+ * chosen first, with a bounded heap rather than a sort of every key, then
+ * their keys looked up.  A key erased while its usage stays in a rollup
+ * comes back with a null owner_id: the handler then runs AN_ONE_ROW. */
+#define AN_ONE_ROW_TOP(table)                                                               \
+    "SELECT a.key_id, k.owner_id, k.tier, k.name, a.al, a.cost, a.rl, a.qe, a.dot FROM ("   \
+    "  SELECT key_id, allowed AS al, allowed_cost AS cost, rate_limited AS rl,"             \
+    "  quota_exceeded AS qe, denied_other AS dot, CASE $3::int"                             \
+    "  WHEN 0 THEN allowed + rate_limited + quota_exceeded + denied_other"                  \
+    "  WHEN 1 THEN rate_limited + quota_exceeded + denied_other ELSE allowed_cost END AS m"  \
+    "  FROM " table " WHERE ts = $1::timestamptz AND $2::text IS NULL"                      \
+    "  AND allowed + rate_limited + quota_exceeded + denied_other > 0"                      \
+    "  ORDER BY m DESC, key_id COLLATE \"C\" LIMIT $4) a"                                    \
+    " LEFT JOIN keys k ON k.id = a.key_id ORDER BY a.m DESC, a.key_id COLLATE \"C\""
+
 /* Owners of one whole month or day: every key's owner is needed. */
 #define AN_ONE_ROW_OWNERS(table)                                                            \
     "SELECT a.key_id, a.allowed AS al, a.allowed_cost AS cost, a.rate_limited AS rl,"      \
@@ -82,6 +97,11 @@
 
 /* Indexed by enum an_shape. */
 enum an_shape { AN_SUMMED, AN_ONE_MONTH, AN_ONE_DAY };
+static const char *const TOP_KEYS_FAST_SQL[] = {
+    NULL,
+    AN_ONE_ROW_TOP("usage_month"),
+    AN_ONE_ROW_TOP("usage_day"),
+};
 static const char *const TOP_KEYS_SQL[] = {
     AN_TOP_KEYS(AN_PER_KEY, "$8", "$9"),
     AN_ONE_ROW("usage_month"),
@@ -200,8 +220,10 @@ static bool query_or_reply(struct http_req *r, enum analytics_kind kind,
 }
 
 /* Runs sql with its n parameters and replies {"data":[rows]}, each row
- * written by put. */
-static void reply_rows(struct http_req *r, const char *sql, int n, const char *const *p,
+ * written by put.  With fallback, a result in which a row's column 1 is
+ * null is set aside for fallback's, run with the same parameters. */
+static void reply_rows(struct http_req *r, const char *sql, const char *fallback, int n,
+                       const char *const *p,
                        void (*put)(struct strbuf *b, const struct pg_res *res, int i))
 {
     struct api_error e;
@@ -209,6 +231,13 @@ static void reply_rows(struct http_req *r, const char *sql, int n, const char *c
     if (!c)
         return;
     struct pg_res *res = pg_query(c, sql, n, p, &e);
+    for (int i = 0; fallback && res && i < pg_nrows(res); i++) {
+        if (pg_isnull(res, i, 1)) {
+            pg_res_free(res);
+            res = pg_query(c, fallback, n, p, &e);
+            break;
+        }
+    }
     db_release(r, c);
     if (!res) {
         http_reply_error(r, &e);
@@ -227,7 +256,9 @@ static void reply_rows(struct http_req *r, const char *sql, int n, const char *c
     strbuf_fini(&b);
 }
 
-static void ranking(struct http_req *r, const char *const *sql,
+/* sql and fast (may be NULL) are indexed by enum an_shape: fast serves a
+ * whole month or day without a tier filter. */
+static void ranking(struct http_req *r, const char *const *sql, const char *const *fast,
                     void (*put)(struct strbuf *b, const struct pg_res *res, int i))
 {
     struct analytics_query q;
@@ -245,21 +276,24 @@ static void ranking(struct http_req *r, const char *const *sql,
     const char *tier = q.tier[0] ? q.tier : NULL;
     if (shape != AN_SUMMED) {
         const char *p[] = {t[0], tier, by, limit};
-        reply_rows(r, sql[shape], 4, p, put);
+        if (fast && !tier)
+            reply_rows(r, fast[shape], sql[shape], 4, p, put);
+        else
+            reply_rows(r, sql[shape], NULL, 4, p, put);
         return;
     }
     const char *p[] = {t[0], t[1], t[2], t[3], t[4], t[5], tier, by, limit};
-    reply_rows(r, sql[shape], 9, p, put);
+    reply_rows(r, sql[shape], NULL, 9, p, put);
 }
 
 static void top_keys(struct http_req *r)
 {
-    ranking(r, TOP_KEYS_SQL, put_key_row);
+    ranking(r, TOP_KEYS_SQL, TOP_KEYS_FAST_SQL, put_key_row);
 }
 
 static void top_owners(struct http_req *r)
 {
-    ranking(r, TOP_OWNERS_SQL, put_owner_row);
+    ranking(r, TOP_OWNERS_SQL, NULL, put_owner_row);
 }
 
 static void tier_days(struct http_req *r)
@@ -271,7 +305,7 @@ static void tier_days(struct http_req *r)
     format_time_ms(q.from_ms, from);
     format_time_ms(q.to_ms, to);
     const char *p[] = {from, to};
-    reply_rows(r, TIERS_SQL, 2, p, put_tier_row);
+    reply_rows(r, TIERS_SQL, NULL, 2, p, put_tier_row);
 }
 
 /* Finance and product roles only: not viewer, service or any role added

@@ -133,26 +133,39 @@ static int usage_query_parse(const struct http_req *r, int64_t now, struct usage
 /* The stored rows themselves, each with its bucket's start ($2: the
  * date_trunc field) and in bucket order (then endpoint when $5, grouping
  * by endpoint): the responder sums the rows of a bucket as they come.
- * Summing in SQL cost more than reading: a hash aggregate over numeric
- * sums and a sort of its result, about three quarters of the query's time
- * for a month of one key by hour.  A bucket start is a whole second, so
- * its epoch in float8 is exact. */
+ * For a key by hour or minute a bucket is about one row, and summing in
+ * SQL (a hash aggregate, then a sort of its result) cost about three
+ * quarters of the query's time.  A bucket start is a whole second, so its
+ * epoch in float8 is exact. */
+#define USAGE_BUCKET "(date_part('epoch', date_trunc($2, u.ts, 'UTC')) * 1000)::bigint AS b"
 #define USAGE_COLUMNS                                                                       \
-    "SELECT (date_part('epoch', date_trunc($2, u.ts, 'UTC')) * 1000)::bigint AS b,"         \
-    "  u.endpoint, u.allowed, u.denied, u.reported, u.errors, u.rt_sum_us, u.rt_max_us,"    \
-    "  u.rt_hist::text"
+    "SELECT " USAGE_BUCKET ", u.endpoint, u.allowed, u.denied, u.reported, u.errors,"       \
+    "  u.rt_sum_us, u.rt_max_us, u.rt_hist::text"
 #define USAGE_ORDER " ORDER BY b, CASE WHEN $5::boolean THEN u.endpoint END"
 
+/* The same summed per bucket (and endpoint) in SQL, where a bucket holds
+ * many rows (an owner's keys, a day's hours) and shipping them all would
+ * cost more: bigint sums (tg_sum8, cheaper than sum()'s numeric), the
+ * histograms side by side as text ("{0,3}{1}"), merged by the responder. */
+#define USAGE_SUMMED                                                                        \
+    "SELECT " USAGE_BUCKET ", CASE WHEN $5::boolean THEN u.endpoint END AS ep,"             \
+    "  tg_sum8(u.allowed), tg_sum8(u.denied), tg_sum8(u.reported), tg_sum8(u.errors),"      \
+    "  tg_sum8(u.rt_sum_us), max(u.rt_max_us), string_agg(u.rt_hist::text, '')"
+#define USAGE_GROUP " GROUP BY 1, 2 ORDER BY 1, 2"
+
 /* A key's rows; a row of NULLs when the key has none, no row when the key
- * does not exist (404). */
-static const char KEY_SQL[] =
+ * does not exist (404).  Indexed by summed. */
+static const char *const KEY_SQL[] = {
     "SELECT u.* FROM keys k LEFT JOIN (" USAGE_COLUMNS USAGE_ROWS("= $1") USAGE_ORDER
-    ") u ON true WHERE k.id = $1";
+    ") u ON true WHERE k.id = $1",
+    "SELECT u.* FROM keys k LEFT JOIN (" USAGE_SUMMED USAGE_ROWS("= $1") USAGE_GROUP
+    ") u ON true WHERE k.id = $1",
+};
 
 /* An owner's rows, over all its keys (revoked ones included: their history
- * stays theirs). */
+ * stays theirs), summed in SQL. */
 static const char OWNER_SQL[] =
-    USAGE_COLUMNS USAGE_ROWS("IN (SELECT id FROM keys WHERE owner_id = $1)") USAGE_ORDER;
+    USAGE_SUMMED USAGE_ROWS("IN (SELECT id FROM keys WHERE owner_id = $1)") USAGE_GROUP;
 
 /* Milliseconds with microsecond resolution as a JSON number written exactly
  * ("12.345", "12.3", "12"), never through binary floating point formatting. */
@@ -167,31 +180,37 @@ static void put_ms(struct strbuf *b, int64_t us)
     strbuf_put(b, buf, (size_t)len);
 }
 
-/* Adds the histogram text of a bigint[] as PostgreSQL prints it ("{0,3,1}")
- * into counts.  Counts past the last bucket (none are written) are added to
- * it.  Returns the number of buckets read, -1 when text is malformed. */
+/* Adds histograms as PostgreSQL prints bigint[], one or several side by
+ * side ("{0,3,1}{2}"), into counts.  Counts past the last bucket (none are
+ * written) are added to it.  Returns the number of buckets read (the
+ * longest histogram), -1 when text is malformed. */
 static long hist_add_text(const char *text, int64_t counts[HIST_BUCKETS])
 {
-    const char *p = text;
-    if (*p++ != '{')
-        return -1;
-    size_t n = 0;
-    for (; *p && *p != '}'; n++) {
-        /* Counts are digits only (a month of them holds a few hundred
-         * thousand): a plain loop, much cheaper than strtoll. */
-        int64_t v = 0;
-        const char *start = p;
-        for (; *p >= '0' && *p <= '9' && v < INT64_MAX / 10 - 9; p++)
-            v = v * 10 + (*p - '0');
-        if (p == start || (*p != ',' && *p != '}'))
+    size_t longest = 0;
+    for (const char *p = text; *p;) {
+        if (*p != '{')
             return -1;
-        counts[n < HIST_BUCKETS ? n : HIST_BUCKETS - 1] += v;
-        if (*p == ',')
-            p++;
+        size_t n = 0;
+        for (p++; *p && *p != '}'; n++) {
+            /* Counts are digits only (a month of them holds a few hundred
+             * thousand): a plain loop, much cheaper than strtoll. */
+            int64_t v = 0;
+            const char *start = p;
+            for (; *p >= '0' && *p <= '9' && v < INT64_MAX / 10 - 9; p++)
+                v = v * 10 + (*p - '0');
+            if (p == start || (*p != ',' && *p != '}'))
+                return -1;
+            counts[n < HIST_BUCKETS ? n : HIST_BUCKETS - 1] += v;
+            if (*p == ',')
+                p++;
+        }
+        if (*p != '}')
+            return -1;
+        p++;
+        if (n > longest)
+            longest = n;
     }
-    if (*p != '}' || p[1])
-        return -1;
-    return (long)(n < HIST_BUCKETS ? n : HIST_BUCKETS);
+    return (long)(longest < HIST_BUCKETS ? longest : HIST_BUCKETS);
 }
 
 /* One bucket (and endpoint) of the answer, summed from its rows. */
@@ -289,8 +308,9 @@ static void put_sum(struct strbuf *b, const struct usage_sum *s, bool by_endpoin
     strbuf_putc(b, '}');
 }
 
-/* The answer from rows in bucket (then endpoint) order: consecutive rows
- * of one bucket (and endpoint) are summed into one. */
+/* The answer from rows in bucket (then endpoint) order, stored or summed
+ * in SQL: consecutive rows of one bucket (and endpoint) are summed into
+ * one. */
 static void reply_history(struct http_req *r, const struct pg_res *res, bool by_endpoint)
 {
     struct usage_sum *s = xcalloc(1, sizeof *s);
@@ -347,7 +367,9 @@ static void usage_history(struct http_req *r, bool by_owner)
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    struct pg_res *res = pg_query(c, by_owner ? OWNER_SQL : KEY_SQL, 7, p, &e);
+    /* About one stored row per bucket: read them as they are; more: sum in SQL. */
+    bool summed = by_owner || q.bucket_ms > HOUR_MS;
+    struct pg_res *res = pg_query(c, by_owner ? OWNER_SQL : KEY_SQL[summed], 7, p, &e);
     db_release(r, c);
     if (!res) {
         http_reply_error(r, &e);
