@@ -37,38 +37,36 @@
     "  HAVING tg_sum8(allowed + rate_limited + quota_exceeded + denied_other) > 0) a"      \
     " JOIN keys k ON k.id = a.key_id WHERE ($7::text IS NULL OR k.tier = $7)"
 
-/* The same when the range is one whole month or one whole day, starting at
- * $1 (tier $2, rank $3, limit $4): one row per key already, nothing to sum.
- * The rows are sorted first, then their keys looked up one by one until
- * the limit is reached: a hash of all 10,000 keys to join them cost more
- * than the rest of the query.  TABLE is usage_month or usage_day. */
-#define AN_ONE_ROW(table)                                                                   \
-    "SELECT a.key_id, k.owner_id, k.tier, k.name, a.al, a.cost, a.rl, a.qe, a.dot FROM ("   \
-    "  SELECT key_id, allowed AS al, allowed_cost AS cost, rate_limited AS rl,"             \
+/* The rows of one whole month or one whole day, starting at $1, with the
+ * rank ($3) of each as m, in ranking order.  TABLE is usage_month or
+ * usage_day: one row per key already, nothing to sum. */
+#define AN_RANKED(table)                                                                    \
+    "SELECT key_id, allowed AS al, allowed_cost AS cost, rate_limited AS rl,"               \
     "  quota_exceeded AS qe, denied_other AS dot, CASE $3::int"                             \
     "  WHEN 0 THEN allowed + rate_limited + quota_exceeded + denied_other"                  \
     "  WHEN 1 THEN rate_limited + quota_exceeded + denied_other ELSE allowed_cost END AS m"  \
     "  FROM " table " WHERE ts = $1::timestamptz"                                           \
     "  AND allowed + rate_limited + quota_exceeded + denied_other > 0"                      \
-    "  ORDER BY m DESC, key_id COLLATE \"C\") a"                                            \
-    " CROSS JOIN LATERAL (SELECT owner_id, tier, name FROM keys WHERE id = a.key_id"        \
-    "  AND ($2::text IS NULL OR tier = $2)) k ORDER BY a.m DESC, a.key_id COLLATE \"C\""    \
-    " LIMIT $4"
+    "  ORDER BY m DESC, key_id COLLATE \"C\""
+#define AN_KEY_ROW "SELECT a.key_id, k.owner_id, k.tier, k.name, a.al, a.cost, a.rl, a.qe, a.dot"
+#define AN_RANK_ORDER " ORDER BY a.m DESC, a.key_id COLLATE \"C\""
+
+/* Top keys of one whole month or day (tier $2, limit $4): the rows are
+ * sorted, then their keys looked up in that order until limit of them
+ * match the tier.  A hash join of all 10,000 keys cost more than the rest
+ * of the query. */
+#define AN_ONE_ROW(table)                                                                   \
+    AN_KEY_ROW " FROM (" AN_RANKED(table) ") a CROSS JOIN LATERAL (SELECT owner_id, tier,"  \
+    "  name FROM keys WHERE id = a.key_id AND ($2::text IS NULL OR tier = $2)) k"          \
+    AN_RANK_ORDER " LIMIT $4"
 
 /* The same without a tier filter ($2 unused but typed): the top rows are
  * chosen first, with a bounded heap rather than a sort of every key, then
  * their keys looked up.  A key erased while its usage stays in a rollup
  * comes back with a null owner_id: the handler then runs AN_ONE_ROW. */
 #define AN_ONE_ROW_TOP(table)                                                               \
-    "SELECT a.key_id, k.owner_id, k.tier, k.name, a.al, a.cost, a.rl, a.qe, a.dot FROM ("   \
-    "  SELECT key_id, allowed AS al, allowed_cost AS cost, rate_limited AS rl,"             \
-    "  quota_exceeded AS qe, denied_other AS dot, CASE $3::int"                             \
-    "  WHEN 0 THEN allowed + rate_limited + quota_exceeded + denied_other"                  \
-    "  WHEN 1 THEN rate_limited + quota_exceeded + denied_other ELSE allowed_cost END AS m"  \
-    "  FROM " table " WHERE ts = $1::timestamptz AND $2::text IS NULL"                      \
-    "  AND allowed + rate_limited + quota_exceeded + denied_other > 0"                      \
-    "  ORDER BY m DESC, key_id COLLATE \"C\" LIMIT $4) a"                                    \
-    " LEFT JOIN keys k ON k.id = a.key_id ORDER BY a.m DESC, a.key_id COLLATE \"C\""
+    AN_KEY_ROW " FROM (" AN_RANKED(table) " LIMIT $4) a LEFT JOIN keys k"                   \
+    "  ON k.id = a.key_id AND $2::text IS NULL" AN_RANK_ORDER
 
 /* Owners of one whole month or day: every key's owner is needed. */
 #define AN_ONE_ROW_OWNERS(table)                                                            \
