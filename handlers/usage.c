@@ -154,12 +154,13 @@ static int usage_query_parse(const struct http_req *r, int64_t now, struct usage
 #define USAGE_GROUP " GROUP BY 1, 2 ORDER BY 1, 2"
 
 /* A key's rows; a row of NULLs when the key has none, no row when the key
- * does not exist (404).  Indexed by summed. */
+ * does not exist (404).  Indexed by summed.  (The outer ORDER BY keeps the
+ * order the responder relies on; the rows come sorted already.) */
 static const char *const KEY_SQL[] = {
-    "SELECT u.* FROM keys k LEFT JOIN (" USAGE_COLUMNS USAGE_ROWS("= $1") USAGE_ORDER
-    ") u ON true WHERE k.id = $1",
-    "SELECT u.* FROM keys k LEFT JOIN (" USAGE_SUMMED USAGE_ROWS("= $1") USAGE_GROUP
-    ") u ON true WHERE k.id = $1",
+    "SELECT u.* FROM keys k LEFT JOIN (" USAGE_COLUMNS USAGE_ROWS("= $1") ") u ON true"
+    " WHERE k.id = $1" USAGE_ORDER,
+    "SELECT u.* FROM keys k LEFT JOIN (" USAGE_SUMMED USAGE_ROWS("= $1") " GROUP BY 1, 2"
+    ") u ON true WHERE k.id = $1 ORDER BY 1, 2",
 };
 
 /* An owner's rows, over all its keys (revoked ones included: their history
