@@ -23,6 +23,7 @@ void handlers_register(struct router *rt)
     router_add(rt, billing_routes, billing_routes_len);
     router_add(rt, alerts_routes, alerts_routes_len);
     router_add(rt, owners_routes, owners_routes_len);
+    router_add(rt, analytics_routes, analytics_routes_len);
 }
 
 struct pg_conn *db_or_reply(struct http_req *r)

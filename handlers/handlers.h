@@ -27,6 +27,8 @@ extern const struct route alerts_routes[];
 extern const size_t alerts_routes_len;
 extern const struct route owners_routes[];
 extern const size_t owners_routes_len;
+extern const struct route analytics_routes[];
+extern const size_t analytics_routes_len;
 extern const struct route health_routes[];
 extern const size_t health_routes_len;
 

@@ -122,48 +122,58 @@ static int usage_query_parse(const struct http_req *r, int64_t now, struct usage
  * overlap: see usage_query_split. */
 #define USAGE_AT(p) "tg_from_us(" p "::bigint * 1000)"
 #define USAGE_PART(table, keys, lo, hi)                                                     \
-    "SELECT ts, endpoint, allowed, rate_limited, quota_exceeded, denied_other, reported,"  \
-    "  errors, rt_sum_us, rt_max_us, rt_hist FROM " table " WHERE key_id " keys            \
+    "SELECT ts, endpoint, allowed, rate_limited + quota_exceeded + denied_other AS denied," \
+    "  reported, errors, rt_sum_us, rt_max_us, rt_hist FROM " table " WHERE key_id " keys  \
     "  AND ts >= " USAGE_AT(lo) " AND ts < " USAGE_AT(hi)
 #define USAGE_ROWS(keys)                                                                    \
     " FROM (" USAGE_PART("usage_hour", keys, "$6", "$7")                                    \
     " UNION ALL " USAGE_PART("usage_minute", keys, "$3", "$6")                              \
     " UNION ALL " USAGE_PART("usage_minute", keys, "$7", "$4") ") u"
 
-/* The columns of one history row, shared by the key and the owner query:
- * $2 the date_trunc field, $5 whether to group by endpoint.  A bucket start
- * is a whole second, so its epoch in float8 is exact (and cheaper than
- * tg_ms's numeric).  The histograms are returned side by side as text
- * ("{0,3}{1}") and summed in C, cheaper than merging them in SQL.  Buckets
- * without any count are left out (HAVING reuses the sums of the columns). */
+/* The stored rows themselves, each with its bucket's start ($2: the
+ * date_trunc field) and in bucket order (then endpoint when $5, grouping
+ * by endpoint): the responder sums the rows of a bucket as they come.
+ * For a key by hour or minute a bucket is about one row, and summing in
+ * SQL (a hash aggregate, then a sort of its result) cost about three
+ * quarters of the query's time.  A bucket start is a whole second, so its
+ * epoch in float8 is exact. */
+#define USAGE_BUCKET "(date_part('epoch', date_trunc($2, u.ts, 'UTC')) * 1000)::bigint AS b"
 #define USAGE_COLUMNS                                                                       \
-    "SELECT (date_part('epoch', date_trunc($2, u.ts, 'UTC')) * 1000)::bigint AS b,"         \
-    "  CASE WHEN $5::boolean THEN u.endpoint END AS ep,"                                    \
-    "  sum(u.allowed)::bigint,"                                                             \
-    "  sum(u.rate_limited + u.quota_exceeded + u.denied_other)::bigint,"                    \
-    "  sum(u.reported)::bigint, sum(u.errors)::bigint, sum(u.rt_sum_us)::bigint,"           \
-    "  max(u.rt_max_us), string_agg(u.rt_hist::text, '')"
-#define USAGE_GROUP                                                                         \
-    " GROUP BY 1, 2 HAVING sum(u.allowed)"                                                  \
-    "  + sum(u.rate_limited + u.quota_exceeded + u.denied_other) + sum(u.reported) > 0"
+    "SELECT " USAGE_BUCKET ", u.endpoint, u.allowed, u.denied, u.reported, u.errors,"       \
+    "  u.rt_sum_us, u.rt_max_us, u.rt_hist::text"
+#define USAGE_ORDER " ORDER BY b, CASE WHEN $5::boolean THEN u.endpoint END"
+
+/* The same summed per bucket (and endpoint) in SQL, where a bucket holds
+ * many rows (an owner's keys, a day's hours) and shipping them all would
+ * cost more: bigint sums (tg_sum8, cheaper than sum()'s numeric), the
+ * histograms side by side as text ("{0,3}{1}"), merged by the responder. */
+#define USAGE_SUMMED                                                                        \
+    "SELECT " USAGE_BUCKET ", CASE WHEN $5::boolean THEN u.endpoint END AS ep,"             \
+    "  tg_sum8(u.allowed), tg_sum8(u.denied), tg_sum8(u.reported), tg_sum8(u.errors),"      \
+    "  tg_sum8(u.rt_sum_us), max(u.rt_max_us), string_agg(u.rt_hist::text, '')"
+#define USAGE_GROUP " GROUP BY 1, 2 ORDER BY 1, 2"
 
 /* A key's rows; a row of NULLs when the key has none, no row when the key
- * does not exist or is not owner $8's (404; $8 NULL: any owner's). */
-static const char KEY_SQL[] =
-    "SELECT g.* FROM keys k LEFT JOIN (" USAGE_COLUMNS USAGE_ROWS("= $1") USAGE_GROUP
-    ") g ON true WHERE k.id = $1 AND ($8::text IS NULL OR k.owner_id = $8)"
-    " ORDER BY g.b, g.ep";
+ * does not exist or is not owner $8's (404; $8 NULL: any owner's).  Indexed
+ * by summed.  (The outer ORDER BY keeps the order the responder relies on;
+ * the rows come sorted already.) */
+#define KEY_OF_OWNER " WHERE k.id = $1 AND ($8::text IS NULL OR k.owner_id = $8)"
+static const char *const KEY_SQL[] = {
+    "SELECT u.* FROM keys k LEFT JOIN (" USAGE_COLUMNS USAGE_ROWS("= $1") ") u ON true"
+    KEY_OF_OWNER USAGE_ORDER,
+    "SELECT u.* FROM keys k LEFT JOIN (" USAGE_SUMMED USAGE_ROWS("= $1") " GROUP BY 1, 2"
+    ") u ON true" KEY_OF_OWNER " ORDER BY 1, 2",
+};
 
-/* An owner's rows, summed over all its keys (revoked ones included: their
- * history stays theirs).  An owner token asking for another owner's was
- * answered 404 before this. */
+/* An owner's rows, over all its keys (revoked ones included: their history
+ * stays theirs), summed in SQL.  An owner token asking for another owner's
+ * was answered 404 before this. */
 static const char OWNER_SQL[] =
-    USAGE_COLUMNS USAGE_ROWS("IN (SELECT id FROM keys WHERE owner_id = $1)") USAGE_GROUP
-    " ORDER BY 1, 2";
+    USAGE_SUMMED USAGE_ROWS("IN (SELECT id FROM keys WHERE owner_id = $1)") USAGE_GROUP;
 
 /* Milliseconds with microsecond resolution as a JSON number written exactly
  * ("12.345", "12.3", "12"), never through binary floating point formatting. */
-static json_object *ms_json(int64_t us)
+static void put_ms(struct strbuf *b, int64_t us)
 {
     char buf[32];
     int len = snprintf(buf, sizeof buf, "%" PRId64 ".%03" PRId64, us / 1000, us % 1000);
@@ -171,20 +181,19 @@ static json_object *ms_json(int64_t us)
         buf[--len] = '\0';
     if (len > 0 && buf[len - 1] == '.')
         buf[--len] = '\0';
-    return json_object_new_double_s((double)us / 1000.0, buf);
+    strbuf_put(b, buf, (size_t)len);
 }
 
-/* Sums the histograms of text, bigint[] as PostgreSQL prints them put side
- * by side ("{0,3,1}{2}"), into counts.  Counts past the last bucket (none
- * are written) are added to it.  Returns the number of buckets read (the
- * longest histogram), 0 when text is malformed. */
-static size_t hist_parse(const char *text, int64_t counts[HIST_BUCKETS])
+/* Adds histograms as PostgreSQL prints bigint[], one or several side by
+ * side ("{0,3,1}{2}"), into counts.  Counts past the last bucket (none are
+ * written) are added to it.  Returns the number of buckets read (the
+ * longest histogram), -1 when text is malformed. */
+static long hist_add_text(const char *text, int64_t counts[HIST_BUCKETS])
 {
     size_t longest = 0;
-    memset(counts, 0, HIST_BUCKETS * sizeof *counts);
     for (const char *p = text; *p;) {
         if (*p != '{')
-            return 0;
+            return -1;
         size_t n = 0;
         for (p++; *p && *p != '}'; n++) {
             /* Counts are digits only (a month of them holds a few hundred
@@ -194,56 +203,143 @@ static size_t hist_parse(const char *text, int64_t counts[HIST_BUCKETS])
             for (; *p >= '0' && *p <= '9' && v < INT64_MAX / 10 - 9; p++)
                 v = v * 10 + (*p - '0');
             if (p == start || (*p != ',' && *p != '}'))
-                return 0;
+                return -1;
             counts[n < HIST_BUCKETS ? n : HIST_BUCKETS - 1] += v;
             if (*p == ',')
                 p++;
         }
         if (*p != '}')
-            return 0;
+            return -1;
         p++;
         if (n > longest)
             longest = n;
     }
-    return longest < HIST_BUCKETS ? longest : HIST_BUCKETS;
+    return (long)(longest < HIST_BUCKETS ? longest : HIST_BUCKETS);
 }
 
-/* {avg, p95, max} from the row's event figures, or NULL when none. */
-static json_object *response_json(const struct pg_res *res, int i, int64_t reported)
+/* One bucket (and endpoint) of the answer, summed from its rows. */
+struct usage_sum {
+    int64_t ts;
+    const char *endpoint; /* borrowed from the result */
+    int64_t allowed, denied, reported, errors, rt_sum_us, rt_max_us;
+    int64_t counts[HIST_BUCKETS];
+    size_t nbuckets; /* histogram buckets in use; 0: no histogram */
+    bool bad_hist;   /* a histogram could not be read: p95 unknown */
+};
+
+static void sum_start(struct usage_sum *s, const struct pg_res *res, int i)
 {
-    if (reported <= 0)
-        return NULL;
-    int64_t sum = pg_int(res, i, 6), max = pg_int(res, i, 7);
-    int64_t avg = (sum + reported / 2) / reported, p95 = -1;
+    if (s->nbuckets)
+        memset(s->counts, 0, s->nbuckets * sizeof *s->counts);
+    s->ts = pg_int(res, i, 0);
+    s->endpoint = pg_val(res, i, 1);
+    s->allowed = s->denied = s->reported = s->errors = s->rt_sum_us = s->rt_max_us = 0;
+    s->nbuckets = 0;
+    s->bad_hist = false;
+}
+
+static void sum_add(struct usage_sum *s, const struct pg_res *res, int i)
+{
+    s->allowed += pg_int(res, i, 2);
+    s->denied += pg_int(res, i, 3);
+    s->reported += pg_int(res, i, 4);
+    s->errors += pg_int(res, i, 5);
+    s->rt_sum_us += pg_int(res, i, 6);
+    int64_t max = pg_int(res, i, 7);
+    if (max > s->rt_max_us)
+        s->rt_max_us = max;
     if (!pg_isnull(res, i, 8)) {
-        int64_t counts[HIST_BUCKETS];
-        size_t n = hist_parse(pg_val(res, i, 8), counts);
-        p95 = hist_quantile(counts, n, 0.95, max);
+        long n = hist_add_text(pg_val(res, i, 8), s->counts);
+        if (n < 0)
+            s->bad_hist = true;
+        else if ((size_t)n > s->nbuckets)
+            s->nbuckets = (size_t)n;
     }
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "avg", ms_json(avg));
-    json_object_object_add(o, "p95", p95 >= 0 ? ms_json(p95) : NULL);
-    json_object_object_add(o, "max", ms_json(max));
-    return o;
 }
 
-static json_object *row_json(const struct pg_res *res, int i, bool by_endpoint)
+/* {avg, p95, max} from the bucket's event figures, or null when none. */
+static void put_response(struct strbuf *b, const struct usage_sum *s)
 {
+    if (s->reported <= 0) {
+        strbuf_put(b, "null", 4);
+        return;
+    }
+    int64_t avg = (s->rt_sum_us + s->reported / 2) / s->reported, p95 = -1;
+    if (s->nbuckets && !s->bad_hist)
+        p95 = hist_quantile(s->counts, s->nbuckets, 0.95, s->rt_max_us);
+    strbuf_put(b, "{\"avg\":", 7);
+    put_ms(b, avg);
+    strbuf_put(b, ",\"p95\":", 7);
+    if (p95 >= 0)
+        put_ms(b, p95);
+    else
+        strbuf_put(b, "null", 4);
+    strbuf_put(b, ",\"max\":", 7);
+    put_ms(b, s->rt_max_us);
+    strbuf_putc(b, '}');
+}
+
+/* Writes the bucket as a row of data (a comma first unless it is the
+ * first); a bucket with nothing counted is left out. */
+static void put_sum(struct strbuf *b, const struct usage_sum *s, bool by_endpoint, bool *first)
+{
+    if (s->allowed + s->denied + s->reported <= 0)
+        return;
     char ts[TG_TIME_LEN];
-    int64_t allowed = pg_int(res, i, 2), denied = pg_int(res, i, 3);
-    int64_t reported = pg_int(res, i, 4);
-    format_time_ms(pg_int(res, i, 0), ts);
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "ts", json_object_new_string(ts));
-    if (by_endpoint)
-        json_object_object_add(o, "endpoint", json_object_new_string(pg_val(res, i, 1)));
-    json_object_object_add(o, "requests", json_object_new_int64(allowed + denied));
-    json_object_object_add(o, "allowed", json_object_new_int64(allowed));
-    json_object_object_add(o, "denied", json_object_new_int64(denied));
-    json_object_object_add(o, "reported", json_object_new_int64(reported));
-    json_object_object_add(o, "errors", json_object_new_int64(pg_int(res, i, 5)));
-    json_object_object_add(o, "response_ms", response_json(res, i, reported));
-    return o;
+    format_time_ms(s->ts, ts);
+    if (!*first)
+        strbuf_putc(b, ',');
+    *first = false;
+    strbuf_put(b, "{\"ts\":\"", 7);
+    strbuf_put(b, ts, strlen(ts));
+    strbuf_putc(b, '"');
+    if (by_endpoint) {
+        strbuf_put(b, ",\"endpoint\":", 12);
+        strbuf_json_str(b, s->endpoint);
+    }
+    strbuf_put(b, ",\"requests\":", 12);
+    strbuf_int(b, s->allowed + s->denied);
+    strbuf_put(b, ",\"allowed\":", 11);
+    strbuf_int(b, s->allowed);
+    strbuf_put(b, ",\"denied\":", 10);
+    strbuf_int(b, s->denied);
+    strbuf_put(b, ",\"reported\":", 12);
+    strbuf_int(b, s->reported);
+    strbuf_put(b, ",\"errors\":", 10);
+    strbuf_int(b, s->errors);
+    strbuf_put(b, ",\"response_ms\":", 15);
+    put_response(b, s);
+    strbuf_putc(b, '}');
+}
+
+/* The answer from rows in bucket (then endpoint) order, stored or summed
+ * in SQL: consecutive rows of one bucket (and endpoint) are summed into
+ * one. */
+static void reply_history(struct http_req *r, const struct pg_res *res, bool by_endpoint)
+{
+    struct usage_sum *s = xcalloc(1, sizeof *s);
+    struct strbuf b = {0};
+    bool first = true, open = false;
+    strbuf_reserve(&b, 64 + (size_t)pg_nrows(res) * 120);
+    strbuf_put(&b, "{\"data\":[", 9);
+    for (int i = 0; i < pg_nrows(res); i++) {
+        if (pg_isnull(res, i, 0))
+            continue; /* a key without rows */
+        if (!open || s->ts != pg_int(res, i, 0) ||
+            (by_endpoint && strcmp(s->endpoint, pg_val(res, i, 1)) != 0)) {
+            if (open)
+                put_sum(&b, s, by_endpoint, &first);
+            sum_start(s, res, i);
+            open = true;
+        }
+        sum_add(s, res, i);
+    }
+    if (open)
+        put_sum(&b, s, by_endpoint, &first);
+    strbuf_put(&b, "]}", 2);
+    http_reply_json_text(r, 200, NULL, b.p, b.len);
+    strbuf_fini(&b);
+    free(s);
 }
 
 /* The history of a key (by_owner false: 404 when unknown) or of an owner. */
@@ -281,27 +377,23 @@ static void usage_history(struct http_req *r, bool by_owner)
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    struct pg_res *res = pg_query(c, by_owner ? OWNER_SQL : KEY_SQL, by_owner ? 7 : 8, p, &e);
+    /* About one stored row per bucket: read them as they are; more: sum in SQL. */
+    bool summed = by_owner || q.bucket_ms > HOUR_MS;
+    struct pg_res *res =
+        pg_query(c, by_owner ? OWNER_SQL : KEY_SQL[summed], by_owner ? 7 : 8, p, &e);
     db_release(r, c);
     if (!res) {
         http_reply_error(r, &e);
         return;
     }
-    int n = pg_nrows(res);
-    if (!by_owner && n == 0) {
+    if (!by_owner && pg_nrows(res) == 0) {
         pg_res_free(res);
         api_error_set(&e, ERR_NOT_FOUND, NULL, "Key not found.");
         http_reply_error(r, &e);
         return;
     }
-    json_object *data = json_object_new_array();
-    for (int i = 0; i < n; i++)
-        if (!pg_isnull(res, i, 0))
-            json_object_array_add(data, row_json(res, i, q.by_endpoint));
+    reply_history(r, res, q.by_endpoint);
     pg_res_free(res);
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "data", data);
-    http_reply(r, 200, body, NULL);
 }
 
 static void usage_key(struct http_req *r)

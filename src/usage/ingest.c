@@ -5,8 +5,9 @@
  * daemons that received the same redelivered batch cannot both count it: the
  * second one's insert waits for the first one's commit, then returns nothing.
  * Rows are upserted and keys locked in one global order (usage_minute by
- * key, minute, endpoint, then usage_hour by key, hour, endpoint, then keys,
- * then the ledger's key_quota_use and key_credit_use by key)
+ * key, minute, endpoint, then usage_hour by key, hour, endpoint, then the
+ * analytics rollups (rollup.h), then keys, then the ledger's key_quota_use
+ * and key_credit_use by key)
  * so that concurrent daemons seldom deadlock; when they do, the loser
  * retries.  The hourly rollup is written in the same transaction as the
  * minutes it sums, so the two tables never disagree. */
@@ -20,6 +21,7 @@
 
 #include "hist.h"
 #include "ledger.h"
+#include "rollup.h"
 #include "log.h"
 #include "strbuf.h"
 
@@ -442,7 +444,7 @@ static const char UPSERT_HOUR[] =
     ADD_EXCLUDED;
 
 /* (e) the rows, through COPY into the temporary table, then into the minute
- * buckets and their hourly rollup. */
+ * buckets, their hourly rollup and the analytics rollups. */
 static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct work *w,
                        struct attempt *at)
 {
@@ -457,9 +459,12 @@ static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct
     /* Usage of an erased key still in flight must not bring its rows back. */
     if (run(conn, "erased", "DELETE FROM " TEMP_TABLE " t USING erased_keys e"
             " WHERE e.key_id = t.key_id", 0, NULL, NULL, at) != 0 ||
-        run(conn, "upsert", UPSERT, 0, NULL, NULL, at) != 0)
+        run(conn, "upsert", UPSERT, 0, NULL, NULL, at) != 0 ||
+        run(conn, "upsert hour", UPSERT_HOUR, 0, NULL, NULL, at) != 0 ||
+        run(conn, "upsert day", ROLLUP_UPSERT_DAY(TEMP_TABLE), 0, NULL, NULL, at) != 0 ||
+        run(conn, "upsert month", ROLLUP_UPSERT_MONTH(TEMP_TABLE), 0, NULL, NULL, at) != 0)
         return -1;
-    return run(conn, "upsert hour", UPSERT_HOUR, 0, NULL, NULL, at);
+    return run(conn, "upsert tier day", ROLLUP_UPSERT_TIER_DAY(TEMP_TABLE), 0, NULL, NULL, at);
 }
 
 struct last_used {

@@ -23,6 +23,7 @@ static int (*const suites[])(void) = {
 	itest_register_alert_rules, itest_register_alerts,
 	itest_register_owner, itest_register_token_life,
 	itest_register_retention, itest_register_privacy,
+	itest_register_analytics,
 };
 
 int main(void)

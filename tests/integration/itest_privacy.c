@@ -317,6 +317,8 @@ static void expect_database_clean(const char *pseudonym)
 		"SELECT count(*) FROM key_secrets WHERE key_id IN ($1, $2)",
 		"SELECT count(*) FROM usage_minute WHERE key_id IN ($1, $2)",
 		"SELECT count(*) FROM usage_hour WHERE key_id IN ($1, $2)",
+		"SELECT count(*) FROM usage_day WHERE key_id IN ($1, $2)",
+		"SELECT count(*) FROM usage_month WHERE key_id IN ($1, $2)",
 		"SELECT count(*) FROM key_quota_use WHERE key_id IN ($1, $2)",
 		"SELECT count(*) FROM alert_events WHERE key_id IN ($1, $2)",
 		"SELECT count(*) FROM alert_minute WHERE key_id IN ($1, $2)",

@@ -89,6 +89,10 @@ static const struct route routes[] = {
 	  R(ADMIN) | R(OPERATOR) | R(SERVICE), 200 },
 	{ "GET", "/v1/audit?limit=5", NULL, R(ADMIN) | R(OPERATOR), 200 },
 	{ "GET", "/v1/audit/verify", NULL, R(ADMIN), 200 },
+	{ "GET", "/v1/analytics/top-keys?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z", NULL,
+	  R(ADMIN) | R(OPERATOR) | R(BILLING), 200 },
+	{ "GET", "/v1/analytics/tiers?from=2026-11-01T00:00:00Z&to=2026-11-02T00:00:00Z", NULL,
+	  R(ADMIN) | R(OPERATOR) | R(BILLING), 200 },
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 

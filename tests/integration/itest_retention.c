@@ -256,6 +256,8 @@ static void check_after(const struct seed *s)
 	/* The month in which a key lived and that is not closed stays. */
 	EXPECT(exists(m2) && exists(h2), "the partitions of %s, not closed for billing, are gone",
 	       s->p2);
+	snprintf(m2, sizeof m2, "usage_day_%s", s->k2);
+	EXPECT(exists(m2), "%s, not closed for billing, is gone", m2);
 	count_is("rows of the unclosed month",
 		 "SELECT sum(allowed) FROM usage_minute WHERE key_id = $1 AND ts < '1990-01-01'",
 		 s->ukey, "7");
@@ -341,6 +343,13 @@ static void test_housekeeping(void)
 	while (!(gone = !exists(m1) && !exists(h1) && !log_exists(s.rot_old)) &&
 	       time(NULL) < deadline)
 		usleep(200 * 1000);
+	/* The analytics rollups of that month go with its hours. */
+	static const char *const rollups[] = { "usage_day_%s", "usage_month_%s", "usage_tier_day_%s" };
+	for (size_t i = 0; gone && i < sizeof rollups / sizeof rollups[0]; i++) {
+		char t[40];
+		snprintf(t, sizeof t, rollups[i], s.k1);
+		EXPECT(!exists(t), "%s is still there", t);
+	}
 	if (!EXPECT(gone, "after %d s: %s %s, %s %s, %s %s", DEADLINE_S, m1,
 		    exists(m1) ? "still there" : "dropped", h1, exists(h1) ? "still there" : "dropped",
 		    s.rot_old, log_exists(s.rot_old) ? "still there" : "removed"))

@@ -25,5 +25,6 @@ int itest_register_owner(void);
 int itest_register_token_life(void);
 int itest_register_retention(void);
 int itest_register_privacy(void);
+int itest_register_analytics(void);
 
 #endif
