@@ -447,7 +447,7 @@ struct scenario {
 	int64_t matched_at; /* itest_now_ms() of the match */
 };
 
-enum { MAX_SCENARIOS = 8 };
+enum { MAX_SCENARIOS = 16 };
 static struct scenario scenarios[MAX_SCENARIOS];
 static int nscenarios;
 
