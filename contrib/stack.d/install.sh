@@ -20,6 +20,8 @@ INSTALL_EXPECTED=(
 	usr/share/doc/tollgate/README.md usr/share/doc/tollgate/install.md
 	usr/share/doc/tollgate/configuration.md usr/share/doc/tollgate/api.md
 	usr/share/doc/tollgate/operations.md usr/share/doc/tollgate/security.md
+	usr/share/doc/tollgate/privacy.md usr/share/doc/tollgate/monitoring.md
+	usr/share/doc/tollgate/img/operator-view.png
 )
 
 # install_fail MESSAGE: the step fails with MESSAGE.
