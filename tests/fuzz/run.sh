@@ -46,7 +46,9 @@ fuzz_one() {
 	[[ -n ${SOURCES[$name]+x} ]] || { echo "fuzz: no harness named $name" >&2; return 2; }
 	mkdir -p "$OUT/corpus-$name"
 	# shellcheck disable=SC2086 # the lists are words
+	# The install directories the build passes (Makefile.am), as a default install has them.
 	"$CLANG" -g -O1 -std=c11 -D_GNU_SOURCE -Wall -Wextra \
+		-DSYSCONFDIR='"/usr/local/etc"' -DLOCALSTATEDIR='"/usr/local/var"' \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
 		-I"$S/base" -I"$S/server" -I"$S/check" -I"$S/store" -I"$S/alerts" -I/usr/include/json-c \
 		"$ROOT/tests/fuzz/fuzz_$name.c" ${SOURCES[$name]} ${LIBS[$name]} -o "$OUT/fuzz_$name"
