@@ -51,7 +51,7 @@ int app_init(struct app *app, const char *path, char *const *envp, struct api_er
         config_fini(&app->cfg);
         return -1;
     }
-    app->pg = pg_pool_new(app->cfg.pg_conninfo, (int)app->cfg.pg_pool_size);
+    app->pg = pg_pool_new(app->cfg.pg_conninfo, (int)app->cfg.pg_pool_size, app->cfg.pg_prepare != 0);
     app->loop = evloop_new();
     app->redis = redis_conn_from_config(app->loop, &app->cfg, app->rtls, err);
     if (!app->redis) { /* config_load validated the list: not expected */

@@ -523,8 +523,8 @@ int main(int argc, char **argv)
     }
     metrics_billing_state(d.metrics, 0);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    d.pg = pg_pool_new(d.cfg.pg_conninfo, 1);
-    d.alerts_pg = pg_pool_new(d.cfg.pg_conninfo, 1);
+    d.pg = pg_pool_new(d.cfg.pg_conninfo, 1, d.cfg.pg_prepare != 0);
+    d.alerts_pg = pg_pool_new(d.cfg.pg_conninfo, 1, d.cfg.pg_prepare != 0);
     d.deliverer = alertsend_new(&d.cfg, d.alerts_pg, d.metrics, &err);
     if (!d.deliverer || alertsend_start(d.deliverer, &err) != 0) {
         log_error("alerts: %s", err.message);

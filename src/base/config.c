@@ -142,6 +142,7 @@ static const struct option options[] = {
     OPT("postgres", "conninfo", OPT_STR, pg_conninfo, NULL, 0, 0, check_nonempty),
     OPT("postgres", "migrate_conninfo", OPT_STR, pg_migrate_conninfo, "", 0, 0, NULL),
     OPT("postgres", "pool_size", OPT_INT, pg_pool_size, "4", 1, 256, NULL),
+    OPT("postgres", "prepare", OPT_INT, pg_prepare, "1", 0, 1, NULL),
     OPT("redis", "host", OPT_STR, redis_host, "127.0.0.1", 0, 0, check_nonempty),
     OPT("redis", "port", OPT_INT, redis_port, "6379", 1, 65535, NULL),
     OPT("redis", "timeout_ms", OPT_INT, redis_timeout_ms, "50", 1, 60000, NULL),

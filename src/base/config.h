@@ -42,6 +42,7 @@ struct config {
     char *pg_conninfo;          /* the application's role: what the daemons use */
     char *pg_migrate_conninfo;  /* the schema owner's, for migrations; "": conninfo */
     int64_t pg_pool_size;
+    int64_t pg_prepare;         /* 1: each connection prepares its statements */
     /* [redis] */
     char *redis_host;
     int64_t redis_port;

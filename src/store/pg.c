@@ -2,16 +2,21 @@
 
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "pgstmt.h"
 
 struct pg_conn {
     PGconn *pq;
     bool busy;
+    bool prepare;              /* prepare each statement once (pool option) */
+    struct pgstmt_cache stmts; /* what this server session has prepared */
 };
 
 struct pg_pool {
@@ -22,7 +27,7 @@ struct pg_pool {
     struct pg_conn *conns;
 };
 
-struct pg_pool *pg_pool_new(const char *conninfo, int size)
+struct pg_pool *pg_pool_new(const char *conninfo, int size, bool prepare)
 {
     struct pg_pool *p = xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
@@ -30,6 +35,8 @@ struct pg_pool *pg_pool_new(const char *conninfo, int size)
     p->conninfo = xstrdup(conninfo);
     p->size = size;
     p->conns = xcalloc((size_t)size, sizeof *p->conns);
+    for (int i = 0; i < size; i++)
+        p->conns[i].prepare = prepare;
     return p;
 }
 
@@ -37,9 +44,11 @@ void pg_pool_free(struct pg_pool *p)
 {
     if (!p)
         return;
-    for (int i = 0; i < p->size; i++)
+    for (int i = 0; i < p->size; i++) {
         if (p->conns[i].pq)
             PQfinish(p->conns[i].pq);
+        pgstmt_clear(&p->conns[i].stmts);
+    }
     free(p->conns);
     free(p->conninfo);
     pthread_cond_destroy(&p->freed);
@@ -53,11 +62,30 @@ static void unavailable(struct api_error *e, const char *why)
     log_error("postgres unavailable: %s", why);
 }
 
+/* An idle connection has nothing to read: when it has, the server closed
+ * it (a restart sends a FATAL message, then EOF) and libpq learns so here,
+ * before a statement is sent down a dead line -- which, once sent, could
+ * not be told apart from one the server ran before it went away. */
+static void notice_closed(struct pg_conn *c)
+{
+    struct pollfd pfd = {.fd = PQsocket(c->pq), .events = POLLIN};
+    if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+        return;
+    if (PQconsumeInput(c->pq) == 1) {
+        PGnotify *n;
+        while ((n = PQnotifies(c->pq)) != NULL)
+            PQfreemem(n);
+    }
+}
+
 /* Makes sure c->pq is a healthy connection; reconnects a broken one. */
 static int ensure_connected(struct pg_conn *c, const char *conninfo, struct api_error *e)
 {
     if (c->pq && PQstatus(c->pq) == CONNECTION_OK)
+        notice_closed(c);
+    if (c->pq && PQstatus(c->pq) == CONNECTION_OK)
         return 0;
+    pgstmt_clear(&c->stmts); /* a new server session has none of them */
     if (c->pq) {
         PQreset(c->pq);
     } else {
@@ -134,6 +162,7 @@ void pg_disconnect(struct pg_conn *c)
         return;
     if (c->pq)
         PQfinish(c->pq);
+    pgstmt_clear(&c->stmts);
     free(c);
 }
 
@@ -173,10 +202,57 @@ static struct pg_res *check_result(struct pg_conn *c, PGresult *r, struct api_er
     return NULL;
 }
 
+/* Runs sql as the statement this connection prepared for it, preparing it
+ * first when it has not. */
+static PGresult *exec_prepared(struct pg_conn *c, const char *sql, int n,
+                               const char *const *params)
+{
+    const char *name = pgstmt_find(&c->stmts, sql);
+    if (!name) {
+        name = pgstmt_add(&c->stmts, sql);
+        if (!name) /* the cache is full */
+            return PQexecParams(c->pq, sql, n, NULL, params, NULL, NULL, 0);
+        PGresult *p = PQprepare(c->pq, name, sql, n, NULL);
+        if (!p || PQresultStatus(p) != PGRES_COMMAND_OK) {
+            pgstmt_forget(&c->stmts, name);
+            return p;
+        }
+        PQclear(p);
+    }
+    return PQexecPrepared(c->pq, name, n, params, NULL, NULL, 0);
+}
+
+/* A prepared statement the server refused without running it: its plan
+ * went stale when a migration changed what it returns (0A000), or the
+ * session lost it (26000).  Outside a transaction it is simply prepared
+ * again. */
+static bool stale_statement(PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return state && (strcmp(state, "0A000") == 0 || strcmp(state, "26000") == 0);
+}
+
 struct pg_res *pg_query(struct pg_conn *c, const char *sql, int n, const char *const *params,
                         struct api_error *e)
 {
-    PGresult *r = PQexecParams(c->pq, sql, n, NULL, params, NULL, NULL, 0);
+    if (!c->prepare)
+        return check_result(c, PQexecParams(c->pq, sql, n, NULL, params, NULL, NULL, 0), e);
+    bool idle = PQtransactionStatus(c->pq) == PQTRANS_IDLE;
+    PGresult *r = exec_prepared(c, sql, n, params);
+    if (stale_statement(r)) {
+        const char *name = pgstmt_find(&c->stmts, sql);
+        if (name) {
+            char deallocate[PGSTMT_NAME + 16];
+            snprintf(deallocate, sizeof deallocate, "DEALLOCATE %s", name);
+            pgstmt_forget(&c->stmts, name);
+            if (idle)
+                PQclear(PQexec(c->pq, deallocate));
+        }
+        if (idle) {
+            PQclear(r);
+            r = exec_prepared(c, sql, n, params);
+        }
+    }
     return check_result(c, r, e);
 }
 

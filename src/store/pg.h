@@ -17,8 +17,12 @@ struct pg_pool;
 struct pg_conn;
 struct pg_res;
 
-/* Connections are opened lazily, at most size of them. */
-struct pg_pool *pg_pool_new(const char *conninfo, int size);
+/* Connections are opened lazily, at most size of them.  With prepare, each
+ * connection prepares a statement the first time it runs its SQL text and
+ * then only executes it; without (behind a pooler in transaction mode,
+ * where the next statement may meet another server session), every query
+ * is parsed and planned anew. */
+struct pg_pool *pg_pool_new(const char *conninfo, int size, bool prepare);
 void pg_pool_free(struct pg_pool *pool);
 
 /* Borrows a connection, waiting up to 2 s for one; NULL with 503 in e when

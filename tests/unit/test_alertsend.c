@@ -51,7 +51,7 @@ static void test_lifecycle(void)
     cfg.alerts_timeout_ms = 1000;
     cfg.alerts_retry_for_s = 60;
     cfg.alerts_in_flight = 4;
-    struct pg_pool *pool = pg_pool_new("host=/nonexistent connect_timeout=1", 1);
+    struct pg_pool *pool = pg_pool_new("host=/nonexistent connect_timeout=1", 1, true);
     struct alertsend *s = alertsend_new(&cfg, pool, NULL, &e);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     CU_ASSERT_EQUAL(alertsend_start(s, &e), 0);

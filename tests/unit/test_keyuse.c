@@ -170,7 +170,7 @@ static void test_decide_missing(void)
     pthread_t t;
     struct redis_conn *rc = fake_start(&f, &t, replies, 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
-    struct pg_pool *pg = pg_pool_new(PG_UNREACHABLE, 1);
+    struct pg_pool *pg = pg_pool_new(PG_UNREACHABLE, 1, true);
     struct rl_request req = request();
     struct rl_result res;
     struct api_error err;
@@ -191,7 +191,7 @@ static void test_decide_present(void)
     pthread_t t;
     struct redis_conn *rc = fake_start(&f, &t, replies, 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
-    struct pg_pool *pg = pg_pool_new(PG_UNREACHABLE, 1);
+    struct pg_pool *pg = pg_pool_new(PG_UNREACHABLE, 1, true);
     struct rl_request req = request();
     struct rl_result res;
     struct api_error err;

@@ -14,7 +14,7 @@ static char LOG_PATH[256];
 
 static void test_acquire_unreachable(void)
 {
-    struct pg_pool *pool = pg_pool_new(UNREACHABLE, 1);
+    struct pg_pool *pool = pg_pool_new(UNREACHABLE, 1, true);
     CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
     struct api_error e;
     memset(&e, 0, sizeof e);
@@ -56,7 +56,7 @@ static void test_failure_logged_without_password(void)
 
 static void test_null_harmless(void)
 {
-    struct pg_pool *pool = pg_pool_new(UNREACHABLE, 2);
+    struct pg_pool *pool = pg_pool_new(UNREACHABLE, 2, true);
     pg_release(pool, NULL);
     pg_pool_free(pool);
     pg_pool_free(NULL);

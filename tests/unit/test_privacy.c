@@ -94,7 +94,7 @@ static void test_forget_key(void)
     pthread_t t;
     struct redis_conn *rc = fake_start(&f, &t, 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rc);
-    struct pg_pool *pg = pg_pool_new("host=127.0.0.1 port=1 dbname=x", 1);
+    struct pg_pool *pg = pg_pool_new("host=127.0.0.1 port=1 dbname=x", 1, true);
     struct keystore *ks = keystore_new(pg, NULL, 1000);
     const char *hashes[] = {"aa11", "bb22"};
     struct api_error err;
@@ -121,7 +121,7 @@ static void test_forget_key_fails(void)
 {
     struct redis_conn *rc =
         redis_conn_new(NULL, "127.0.0.1", 1, &(struct rnode_opts){.timeout_ms = 200});
-    struct pg_pool *pg = pg_pool_new("host=127.0.0.1 port=1 dbname=x", 1);
+    struct pg_pool *pg = pg_pool_new("host=127.0.0.1 port=1 dbname=x", 1, true);
     struct keystore *ks = keystore_new(pg, NULL, 1000);
     const char *hashes[] = {"aa11"};
     struct api_error err;
