@@ -14,67 +14,56 @@
 #include "handlers.h"
 
 /* The check counters of the five parts of a range ($1..$6, times): hours,
- * days, months, days, hours (analytics_span_of). */
-#define AN_COLS "key_id, allowed, allowed_cost, rate_limited, quota_exceeded, denied_other"
+ * days, months, days, hours (analytics_span_of), with each row's owner and
+ * tier.  The day and month rollups hold them (sql/022_owner_rollups.sql:
+ * the tier recorded with the usage); the hours at the edges take the key's
+ * from keys, summed per key first so that each key is looked up once.
+ * Rows without an owner are usage of keys that no longer exist: left out. */
 #define AN_PART(table, lo, hi)                                                              \
-    "SELECT " AN_COLS " FROM " table " WHERE ts >= " lo "::timestamptz AND ts < " hi         \
-    "::timestamptz"
-#define AN_ROWS                                                                             \
-    " FROM (" AN_PART("usage_hour", "$1", "$2") " UNION ALL "                               \
-    AN_PART("usage_day", "$2", "$3") " UNION ALL " AN_PART("usage_month", "$3", "$4")        \
-    " UNION ALL " AN_PART("usage_day", "$4", "$5") " UNION ALL "                            \
-    AN_PART("usage_hour", "$5", "$6") ") u"
-
-/* Per key over the range, keys with at least one check; joined to keys
- * (current tier, $7: NULL for all), so erased keys drop out.  tg_sum8:
- * bigint sums (sql/017_analytics.sql), several times cheaper than sum()'s
- * numeric over 10,000 keys. */
-#define AN_PER_KEY                                                                          \
-    "SELECT a.*, k.owner_id, k.tier, k.name FROM (SELECT key_id,"                          \
-    "  tg_sum8(allowed) AS al, tg_sum8(allowed_cost) AS cost,"                              \
+    "SELECT key_id, owner_id, tier, allowed AS al, allowed_cost AS cost,"                   \
+    "  rate_limited AS rl, quota_exceeded AS qe, denied_other AS dot FROM " table           \
+    "  WHERE ts >= " lo "::timestamptz AND ts < " hi "::timestamptz AND owner_id IS NOT NULL"
+#define AN_HOURS(lo, hi)                                                                    \
+    "SELECT h.key_id, k.owner_id, k.tier, h.al, h.cost, h.rl, h.qe, h.dot FROM (SELECT"     \
+    "  key_id, tg_sum8(allowed) AS al, tg_sum8(allowed_cost) AS cost,"                      \
     "  tg_sum8(rate_limited) AS rl, tg_sum8(quota_exceeded) AS qe,"                         \
-    "  tg_sum8(denied_other) AS dot" AN_ROWS " GROUP BY key_id"                             \
-    "  HAVING tg_sum8(allowed + rate_limited + quota_exceeded + denied_other) > 0) a"      \
-    " JOIN keys k ON k.id = a.key_id WHERE ($7::text IS NULL OR k.tier = $7)"
+    "  tg_sum8(denied_other) AS dot FROM usage_hour WHERE ts >= " lo "::timestamptz"        \
+    "  AND ts < " hi "::timestamptz GROUP BY key_id) h JOIN keys k ON k.id = h.key_id"
+#define AN_ROWS                                                                             \
+    " FROM (" AN_HOURS("$1", "$2") " UNION ALL " AN_PART("usage_day", "$2", "$3")           \
+    " UNION ALL " AN_PART("usage_month", "$3", "$4") " UNION ALL "                          \
+    AN_PART("usage_day", "$4", "$5") " UNION ALL " AN_HOURS("$5", "$6") ") u"               \
+    " WHERE ($7::text IS NULL OR u.tier = $7)"
 
-/* The rows of one whole month or one whole day, starting at $1, with the
- * rank ($3) of each as m, in ranking order.  TABLE is usage_month or
- * usage_day: one row per key already, nothing to sum. */
+/* Per key over the range (usage of tier $7 only, NULL: all), keys with at
+ * least one check.  tg_sum8: bigint sums (sql/017_analytics.sql), several
+ * times cheaper than sum()'s numeric over 10,000 keys. */
+#define AN_PER_KEY                                                                          \
+    "SELECT key_id, min(owner_id) AS owner_id, tg_sum8(al) AS al, tg_sum8(cost) AS cost,"   \
+    "  tg_sum8(rl) AS rl, tg_sum8(qe) AS qe, tg_sum8(dot) AS dot" AN_ROWS " GROUP BY key_id" \
+    "  HAVING tg_sum8(al + rl + qe + dot) > 0"
+
+/* The rows of one whole month or one whole day, starting at $1, of tier
+ * $2 (NULL: all), with the rank ($3) of each as m, in ranking order.
+ * TABLE is usage_month or usage_day: one row per key already, nothing to
+ * sum, and its owner and tier on it. */
+#define AN_CHECKS "allowed + rate_limited + quota_exceeded + denied_other"
+#define AN_ONE_WHERE                                                                        \
+    " WHERE ts = $1::timestamptz AND owner_id IS NOT NULL AND " AN_CHECKS " > 0"            \
+    "  AND ($2::text IS NULL OR tier = $2)"
 #define AN_RANKED(table)                                                                    \
-    "SELECT key_id, allowed AS al, allowed_cost AS cost, rate_limited AS rl,"               \
-    "  quota_exceeded AS qe, denied_other AS dot, CASE $3::int"                             \
-    "  WHEN 0 THEN allowed + rate_limited + quota_exceeded + denied_other"                  \
+    "SELECT key_id, owner_id, allowed AS al, allowed_cost AS cost, rate_limited AS rl,"     \
+    "  quota_exceeded AS qe, denied_other AS dot, CASE $3::int WHEN 0 THEN " AN_CHECKS       \
     "  WHEN 1 THEN rate_limited + quota_exceeded + denied_other ELSE allowed_cost END AS m"  \
-    "  FROM " table " WHERE ts = $1::timestamptz"                                           \
-    "  AND allowed + rate_limited + quota_exceeded + denied_other > 0"                      \
-    "  ORDER BY m DESC, key_id COLLATE \"C\""
-#define AN_KEY_ROW "SELECT a.key_id, k.owner_id, k.tier, k.name, a.al, a.cost, a.rl, a.qe, a.dot"
-#define AN_RANK_ORDER " ORDER BY a.m DESC, a.key_id COLLATE \"C\""
+    "  FROM " table AN_ONE_WHERE " ORDER BY m DESC, key_id COLLATE \"C\""
 
-/* Top keys of one whole month or day (tier $2, limit $4): the rows are
- * sorted, then their keys looked up in that order until limit of them
- * match the tier.  A hash join of all 10,000 keys cost more than the rest
- * of the query. */
+/* Top keys of one whole month or day (limit $4): the top rows are chosen
+ * with a bounded heap rather than a sort of every key, then their keys
+ * looked up for the name and the current tier. */
 #define AN_ONE_ROW(table)                                                                   \
-    AN_KEY_ROW " FROM (" AN_RANKED(table) ") a CROSS JOIN LATERAL (SELECT owner_id, tier,"  \
-    "  name FROM keys WHERE id = a.key_id AND ($2::text IS NULL OR tier = $2)) k"          \
-    AN_RANK_ORDER " LIMIT $4"
-
-/* The same without a tier filter ($2 unused but typed): the top rows are
- * chosen first, with a bounded heap rather than a sort of every key, then
- * their keys looked up.  A key erased while its usage stays in a rollup
- * comes back with a null owner_id: the handler then runs AN_ONE_ROW. */
-#define AN_ONE_ROW_TOP(table)                                                               \
-    AN_KEY_ROW " FROM (" AN_RANKED(table) " LIMIT $4) a LEFT JOIN keys k"                   \
-    "  ON k.id = a.key_id AND $2::text IS NULL" AN_RANK_ORDER
-
-/* Owners of one whole month or day: every key's owner is needed. */
-#define AN_ONE_ROW_OWNERS(table)                                                            \
-    "SELECT a.key_id, a.allowed AS al, a.allowed_cost AS cost, a.rate_limited AS rl,"      \
-    "  a.quota_exceeded AS qe, a.denied_other AS dot, k.owner_id, k.tier, k.name"           \
-    " FROM " table " a JOIN keys k ON k.id = a.key_id WHERE a.ts = $1::timestamptz"         \
-    "  AND a.allowed + a.rate_limited + a.quota_exceeded + a.denied_other > 0"              \
-    "  AND ($2::text IS NULL OR k.tier = $2)"
+    "SELECT a.key_id, a.owner_id, k.tier, k.name, a.al, a.cost, a.rl, a.qe, a.dot FROM ("    \
+    AN_RANKED(table) " LIMIT $4) a LEFT JOIN keys k ON k.id = a.key_id"                      \
+    " ORDER BY a.m DESC, a.key_id COLLATE \"C\""
 
 /* by: the parameter of the rank (enum analytics_rank). */
 #define AN_ORDER(by, al, cost, rl, qe, dot)                                                 \
@@ -82,24 +71,32 @@
     rl " + " qe " + " dot " ELSE " cost " END DESC"
 
 /* The ranking from per_key, whose rank and limit are the parameters by and
- * lim. */
+ * lim, the keys looked up after the limit. */
 #define AN_TOP_KEYS(per_key, by, lim)                                                       \
-    "SELECT key_id, owner_id, tier, name, al, cost, rl, qe, dot FROM (" per_key ") t"       \
-    AN_ORDER(by, "al", "cost", "rl", "qe", "dot") ", key_id COLLATE \"C\" LIMIT " lim
+    "SELECT t.key_id, t.owner_id, k.tier, k.name, al, cost, rl, qe, dot FROM (SELECT * FROM (" \
+    per_key ") p" AN_ORDER(by, "al", "cost", "rl", "qe", "dot") ", key_id COLLATE \"C\""      \
+    " LIMIT " lim ") t LEFT JOIN keys k ON k.id = t.key_id"                                  \
+    AN_ORDER(by, "al", "cost", "rl", "qe", "dot") ", t.key_id COLLATE \"C\""
 
-#define AN_TOP_OWNERS(per_key, by, lim)                                                     \
-    "SELECT owner_id, count(*), tg_sum8(al), tg_sum8(cost), tg_sum8(rl), tg_sum8(qe),"     \
-    "  tg_sum8(dot) FROM (" per_key ") t GROUP BY owner_id"                                 \
+#define AN_OWNER_SUMS                                                                       \
+    "tg_sum8(al), tg_sum8(cost), tg_sum8(rl), tg_sum8(qe), tg_sum8(dot)"
+#define AN_OWNER_ORDER(by)                                                                  \
     AN_ORDER(by, "tg_sum8(al)", "tg_sum8(cost)", "tg_sum8(rl)", "tg_sum8(qe)",              \
-             "tg_sum8(dot)") ", owner_id COLLATE \"C\" LIMIT " lim
+             "tg_sum8(dot)") ", owner_id COLLATE \"C\""
+
+/* Owners of the keys of per_key. */
+#define AN_TOP_OWNERS(per_key, by, lim)                                                     \
+    "SELECT owner_id, count(*), " AN_OWNER_SUMS " FROM (" per_key ") t GROUP BY owner_id"   \
+    AN_OWNER_ORDER(by) " LIMIT " lim
+
+/* Owners of one whole month or day: a key is one row. */
+#define AN_ONE_OWNERS(table)                                                                \
+    "SELECT owner_id, count(*), " AN_OWNER_SUMS " FROM (SELECT owner_id, allowed AS al,"    \
+    "  allowed_cost AS cost, rate_limited AS rl, quota_exceeded AS qe, denied_other AS dot"  \
+    "  FROM " table AN_ONE_WHERE ") t GROUP BY owner_id" AN_OWNER_ORDER("$3") " LIMIT $4"
 
 /* Indexed by enum an_shape. */
 enum an_shape { AN_SUMMED, AN_ONE_MONTH, AN_ONE_DAY };
-static const char *const TOP_KEYS_FAST_SQL[] = {
-    NULL,
-    AN_ONE_ROW_TOP("usage_month"),
-    AN_ONE_ROW_TOP("usage_day"),
-};
 static const char *const TOP_KEYS_SQL[] = {
     AN_TOP_KEYS(AN_PER_KEY, "$8", "$9"),
     AN_ONE_ROW("usage_month"),
@@ -107,8 +104,8 @@ static const char *const TOP_KEYS_SQL[] = {
 };
 static const char *const TOP_OWNERS_SQL[] = {
     AN_TOP_OWNERS(AN_PER_KEY, "$8", "$9"),
-    AN_TOP_OWNERS(AN_ONE_ROW_OWNERS("usage_month"), "$3", "$4"),
-    AN_TOP_OWNERS(AN_ONE_ROW_OWNERS("usage_day"), "$3", "$4"),
+    AN_ONE_OWNERS("usage_month"),
+    AN_ONE_OWNERS("usage_day"),
 };
 
 /* Whether [from, to) is exactly one rollup row per key. */
@@ -158,6 +155,15 @@ static void put_counters(struct strbuf *b, const struct pg_res *res, int i, int 
     put_count(b, "billable_units", cost);
 }
 
+static void put_str_or_null(struct strbuf *b, const struct pg_res *res, int i, int c)
+{
+    if (pg_isnull(res, i, c))
+        strbuf_put(b, "null", 4);
+    else
+        strbuf_json_str(b, pg_val(res, i, c));
+}
+
+/* A key's row; its tier and name are null when the key is gone. */
 static void put_key_row(struct strbuf *b, const struct pg_res *res, int i)
 {
     strbuf_put(b, "{\"key_id\":", 10);
@@ -165,12 +171,9 @@ static void put_key_row(struct strbuf *b, const struct pg_res *res, int i)
     strbuf_put(b, ",\"owner_id\":", 12);
     strbuf_json_str(b, pg_val(res, i, 1));
     strbuf_put(b, ",\"tier\":", 8);
-    strbuf_json_str(b, pg_val(res, i, 2));
+    put_str_or_null(b, res, i, 2);
     strbuf_put(b, ",\"name\":", 8);
-    if (pg_isnull(res, i, 3))
-        strbuf_put(b, "null", 4);
-    else
-        strbuf_json_str(b, pg_val(res, i, 3));
+    put_str_or_null(b, res, i, 3);
     put_counters(b, res, i, 4);
     strbuf_putc(b, '}');
 }
@@ -218,10 +221,8 @@ static bool query_or_reply(struct http_req *r, enum analytics_kind kind,
 }
 
 /* Runs sql with its n parameters and replies {"data":[rows]}, each row
- * written by put.  With fallback, a result in which a row's column 1 is
- * null is set aside for fallback's, run with the same parameters. */
-static void reply_rows(struct http_req *r, const char *sql, const char *fallback, int n,
-                       const char *const *p,
+ * written by put. */
+static void reply_rows(struct http_req *r, const char *sql, int n, const char *const *p,
                        void (*put)(struct strbuf *b, const struct pg_res *res, int i))
 {
     struct api_error e;
@@ -229,13 +230,6 @@ static void reply_rows(struct http_req *r, const char *sql, const char *fallback
     if (!c)
         return;
     struct pg_res *res = pg_query(c, sql, n, p, &e);
-    for (int i = 0; fallback && res && i < pg_nrows(res); i++) {
-        if (pg_isnull(res, i, 1)) {
-            pg_res_free(res);
-            res = pg_query(c, fallback, n, p, &e);
-            break;
-        }
-    }
     db_release(r, c);
     if (!res) {
         http_reply_error(r, &e);
@@ -254,9 +248,8 @@ static void reply_rows(struct http_req *r, const char *sql, const char *fallback
     strbuf_fini(&b);
 }
 
-/* sql and fast (may be NULL) are indexed by enum an_shape: fast serves a
- * whole month or day without a tier filter. */
-static void ranking(struct http_req *r, const char *const *sql, const char *const *fast,
+/* sql is indexed by enum an_shape. */
+static void ranking(struct http_req *r, const char *const *sql,
                     void (*put)(struct strbuf *b, const struct pg_res *res, int i))
 {
     struct analytics_query q;
@@ -274,24 +267,21 @@ static void ranking(struct http_req *r, const char *const *sql, const char *cons
     const char *tier = q.tier[0] ? q.tier : NULL;
     if (shape != AN_SUMMED) {
         const char *p[] = {t[0], tier, by, limit};
-        if (fast && !tier)
-            reply_rows(r, fast[shape], sql[shape], 4, p, put);
-        else
-            reply_rows(r, sql[shape], NULL, 4, p, put);
+        reply_rows(r, sql[shape], 4, p, put);
         return;
     }
     const char *p[] = {t[0], t[1], t[2], t[3], t[4], t[5], tier, by, limit};
-    reply_rows(r, sql[shape], NULL, 9, p, put);
+    reply_rows(r, sql[shape], 9, p, put);
 }
 
 static void top_keys(struct http_req *r)
 {
-    ranking(r, TOP_KEYS_SQL, TOP_KEYS_FAST_SQL, put_key_row);
+    ranking(r, TOP_KEYS_SQL, put_key_row);
 }
 
 static void top_owners(struct http_req *r)
 {
-    ranking(r, TOP_OWNERS_SQL, NULL, put_owner_row);
+    ranking(r, TOP_OWNERS_SQL, put_owner_row);
 }
 
 static void tier_days(struct http_req *r)
@@ -303,7 +293,7 @@ static void tier_days(struct http_req *r)
     format_time_ms(q.from_ms, from);
     format_time_ms(q.to_ms, to);
     const char *p[] = {from, to};
-    reply_rows(r, TIERS_SQL, NULL, 2, p, put_tier_row);
+    reply_rows(r, TIERS_SQL, 2, p, put_tier_row);
 }
 
 /* Finance and product roles only: not viewer, service or any role added

@@ -121,10 +121,11 @@ static int usage_query_parse(const struct http_req *r, int64_t now, struct usage
  * usage_minute (times in epoch milliseconds).  The three ranges never
  * overlap: see usage_query_split. */
 #define USAGE_AT(p) "tg_from_us(" p "::bigint * 1000)"
-#define USAGE_PART(table, keys, lo, hi)                                                     \
+#define USAGE_PART_OF(table, who, lo, hi)                                                   \
     "SELECT ts, endpoint, allowed, rate_limited + quota_exceeded + denied_other AS denied," \
-    "  reported, errors, rt_sum_us, rt_max_us, rt_hist FROM " table " WHERE key_id " keys  \
+    "  reported, errors, rt_sum_us, rt_max_us, rt_hist FROM " table " WHERE " who           \
     "  AND ts >= " USAGE_AT(lo) " AND ts < " USAGE_AT(hi)
+#define USAGE_PART(table, keys, lo, hi) USAGE_PART_OF(table, "key_id " keys, lo, hi)
 #define USAGE_ROWS(keys)                                                                    \
     " FROM (" USAGE_PART("usage_hour", keys, "$6", "$7")                                    \
     " UNION ALL " USAGE_PART("usage_minute", keys, "$3", "$6")                              \
@@ -166,10 +167,16 @@ static const char *const KEY_SQL[] = {
 };
 
 /* An owner's rows, over all its keys (revoked ones included: their history
- * stays theirs), summed in SQL.  An owner token asking for another owner's
- * was answered 404 before this. */
+ * stays theirs), summed in SQL: the whole hours from the owner's own rollup
+ * (usage_owner_hour, sql/022_owner_rollups.sql: a month by hour is 720 rows
+ * per endpoint however many keys the owner has), the minutes at the edges
+ * from its keys' rows.  An owner token asking for another owner's was
+ * answered 404 before this. */
+#define OWNER_KEYS "IN (SELECT id FROM keys WHERE owner_id = $1)"
 static const char OWNER_SQL[] =
-    USAGE_SUMMED USAGE_ROWS("IN (SELECT id FROM keys WHERE owner_id = $1)") USAGE_GROUP;
+    USAGE_SUMMED " FROM (" USAGE_PART_OF("usage_owner_hour", "owner_id = $1", "$6", "$7")
+    " UNION ALL " USAGE_PART("usage_minute", OWNER_KEYS, "$3", "$6")
+    " UNION ALL " USAGE_PART("usage_minute", OWNER_KEYS, "$7", "$4") ") u" USAGE_GROUP;
 
 /* Milliseconds with microsecond resolution as a JSON number written exactly
  * ("12.345", "12.3", "12"), never through binary floating point formatting. */

@@ -5,8 +5,9 @@
  * daemons that received the same redelivered batch cannot both count it: the
  * second one's insert waits for the first one's commit, then returns nothing.
  * Rows are upserted and keys locked in one global order (usage_minute by
- * key, minute, endpoint, then usage_hour by key, hour, endpoint, then the
- * analytics rollups (rollup.h), then keys, then the ledger's key_quota_use
+ * key, minute, endpoint, then usage_hour by key, hour, endpoint, then
+ * usage_owner_hour by owner, hour, endpoint, then the analytics rollups
+ * (rollup.h), then keys, then the ledger's key_quota_use
  * and key_credit_use by key)
  * so that concurrent daemons seldom deadlock; when they do, the loser
  * retries.  The hourly rollup is written in the same transaction as the
@@ -410,9 +411,9 @@ static int merge_new(struct pg_conn *conn, struct usage_agg *agg, struct work *w
     "CASE WHEN EXCLUDED.rt_hist IS NULL THEN u.rt_hist "                                    \
     "ELSE tg_hist_add(u.rt_hist, EXCLUDED.rt_hist) END"
 
-/* Both tables add a new row's figures to an existing one. */
-#define ADD_EXCLUDED                                                                        \
-    "ON CONFLICT (key_id, ts, endpoint) DO UPDATE SET "                                     \
+/* The usage tables add a new row's figures to an existing one. */
+#define ADD_EXCLUDED_TO(conflict)                                                           \
+    "ON CONFLICT " conflict " DO UPDATE SET "                                               \
     "allowed = u.allowed + EXCLUDED.allowed, "                                              \
     "allowed_cost = u.allowed_cost + EXCLUDED.allowed_cost, "                               \
     "rate_limited = u.rate_limited + EXCLUDED.rate_limited, "                               \
@@ -422,6 +423,7 @@ static int merge_new(struct pg_conn *conn, struct usage_agg *agg, struct work *w
     "rt_sum_us = u.rt_sum_us + EXCLUDED.rt_sum_us, "                                        \
     "rt_max_us = greatest(u.rt_max_us, EXCLUDED.rt_max_us), "                               \
     "rt_hist = " HIST_ADD
+#define ADD_EXCLUDED ADD_EXCLUDED_TO("(key_id, ts, endpoint)")
 
 static const char UPSERT[] =
     "INSERT INTO usage_minute AS u (key_id, ts, endpoint, allowed, allowed_cost, rate_limited, "
@@ -443,6 +445,21 @@ static const char UPSERT_HOUR[] =
     "FROM " TEMP_TABLE " GROUP BY key_id, hour, endpoint ORDER BY key_id, hour, endpoint "
     ADD_EXCLUDED;
 
+/* The same summed over each owner's keys (the owner's usage history reads
+ * it), locked in (owner, hour, endpoint) order after the hours.  A key
+ * erased meanwhile has no owner: its rows are left out. */
+static const char UPSERT_OWNER_HOUR[] =
+    "INSERT INTO usage_owner_hour AS u (owner_id, ts, endpoint, allowed, allowed_cost, "
+    "rate_limited, quota_exceeded, denied_other, reported, errors, rt_sum_us, rt_max_us, "
+    "rt_hist) "
+    "SELECT k.owner_id, to_timestamp(s.minute_s - s.minute_s % 3600) AS hour, s.endpoint, "
+    "sum(s.allowed), sum(s.allowed_cost), sum(s.rate_limited), sum(s.quota_exceeded), "
+    "sum(s.denied_other), sum(s.reported), sum(s.errors), sum(s.rt_sum_us), max(s.rt_max_us), "
+    "tg_hist_sum(s.rt_hist) FILTER (WHERE s.rt_hist IS NOT NULL) "
+    "FROM " TEMP_TABLE " s JOIN keys k ON k.id = s.key_id "
+    "GROUP BY k.owner_id, hour, s.endpoint ORDER BY k.owner_id, hour, s.endpoint "
+    ADD_EXCLUDED_TO("(owner_id, ts, endpoint)");
+
 /* (e) the rows, through COPY into the temporary table, then into the minute
  * buckets, their hourly rollup and the analytics rollups. */
 static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct work *w,
@@ -461,6 +478,7 @@ static int upsert_rows(struct pg_conn *conn, const struct usage_agg *agg, struct
             " WHERE e.key_id = t.key_id", 0, NULL, NULL, at) != 0 ||
         run(conn, "upsert", UPSERT, 0, NULL, NULL, at) != 0 ||
         run(conn, "upsert hour", UPSERT_HOUR, 0, NULL, NULL, at) != 0 ||
+        run(conn, "upsert owner hour", UPSERT_OWNER_HOUR, 0, NULL, NULL, at) != 0 ||
         run(conn, "upsert day", ROLLUP_UPSERT_DAY(TEMP_TABLE), 0, NULL, NULL, at) != 0 ||
         run(conn, "upsert month", ROLLUP_UPSERT_MONTH(TEMP_TABLE), 0, NULL, NULL, at) != 0)
         return -1;

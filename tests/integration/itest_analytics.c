@@ -423,6 +423,136 @@ static void test_end_to_end(void)
 	itest_resp_fini(&r);
 }
 
+/* The first instant of ms's UTC month. */
+static int64_t month_start(int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	tm.tm_mday = 1;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	return (int64_t)timegm(&tm) * 1000;
+}
+
+static int64_t month_next(int64_t ms)
+{
+	return month_start(month_start(ms) + 32 * DAY_MS);
+}
+
+/* A whole UTC day and a whole UTC month are read from one rollup row per
+ * key, with the owner and tier stored on it (not from the hours as above):
+ * the same figures.  A key moved to another tier counts under the tier it
+ * had when its usage of that day or month was last recorded; per-tier totals
+ * split the day exactly. */
+static void test_whole_day_and_month(void)
+{
+	struct itest_key a, b, c;
+	struct itest_resp r;
+	char o1[128], o2[128], qd[128], qm[128], path[512], t3[40], t4[40], body[128];
+	int64_t t0 = wall_ms(), day = t0 / DAY_MS * DAY_MS, month = month_start(t0);
+	int recorded;
+
+	if (tier_create(t3, sizeof t3, "3") != 0 || tier_create(t4, sizeof t4, "4") != 0)
+		return;
+	snprintf(o1, sizeof o1, "acct_it%s_an_w1", itest_suffix());
+	snprintf(o2, sizeof o2, "acct_it%s_an_w2", itest_suffix());
+	if (itest_key_create(&a, o1, t3, NULL, NULL) != 0 ||
+	    itest_key_create(&b, o1, t3, NULL, NULL) != 0 ||
+	    itest_key_create(&c, o2, t3, NULL, NULL) != 0)
+		return;
+	checks(a.key, 2, 3); /* requests 2, billable 6 */
+	checks(b.key, 4, 1);
+	checks(c.key, 3, 1);
+	range(qd, sizeof qd, day, day + DAY_MS);
+	range(qm, sizeof qm, month, month_next(t0));
+	snprintf(path, sizeof path, "/v1/analytics/top-keys?%s&tier=%s", qd, t3);
+	recorded = wait_requests(&r, path, 9) == 0;
+	if (!EXPECT(recorded, "billingd did not record the 9 checks within %d ms: %ld %.900s",
+		    APPEAR_BOUND_MS, r.status, r.body)) {
+		itest_resp_fini(&r);
+		return;
+	}
+	if (wall_ms() / DAY_MS != t0 / DAY_MS) {
+		fprintf(stderr, "analytics: the UTC day turned during the test: whole-day checks skipped\n");
+		itest_resp_fini(&r);
+		return;
+	}
+	expect_rows(&r, 3);
+	expect_rank(&r, 0, "key_id", b.id, 4, 4, 0, 4);
+	expect_rank(&r, 1, "key_id", c.id, 3, 3, 0, 3);
+	expect_rank(&r, 2, "key_id", a.id, 2, 2, 0, 6);
+	EXPECT_STR(&r, itest_idx(itest_get(r.json, "data"), 2), "owner_id", o1);
+	EXPECT_STR(&r, itest_idx(itest_get(r.json, "data"), 2), "tier", t3);
+	itest_resp_fini(&r);
+	/* The month: the same rows (the keys are new), by billable, limit 1. */
+	snprintf(path, sizeof path, "/v1/analytics/top-keys?%s&tier=%s&by=billable&limit=1", qm, t3);
+	itest_call(&r, "GET", path, billing.token, NULL);
+	expect_rows(&r, 1);
+	expect_rank(&r, 0, "key_id", a.id, 2, 2, 0, 6);
+	itest_resp_fini(&r);
+	snprintf(path, sizeof path, "/v1/analytics/top-owners?%s&tier=%s", qm, t3);
+	itest_call(&r, "GET", path, billing.token, NULL);
+	expect_rows(&r, 2);
+	expect_rank(&r, 0, "owner_id", o1, 6, 6, 0, 10);
+	expect_rank(&r, 1, "owner_id", o2, 3, 3, 0, 3);
+	{
+		int64_t keys = -1;
+
+		itest_int(itest_idx(itest_get(r.json, "data"), 0), "keys", &keys);
+		EXPECT(keys == 2, "top-owners, month: owner 1 has 2 keys with usage, got %.600s", r.body);
+	}
+	itest_resp_fini(&r);
+	snprintf(path, sizeof path, "/v1/analytics/top-owners?%s&tier=%s", qd, t3);
+	itest_call(&r, "GET", path, billing.token, NULL);
+	expect_rows(&r, 2);
+	expect_rank(&r, 0, "owner_id", o1, 6, 6, 0, 10);
+	itest_resp_fini(&r);
+
+	/* Key a moves to t4 and is checked once more: its day and month rows
+	 * now count under t4, all of them; the per-tier totals split it. */
+	snprintf(body, sizeof body, "{\"tier\":%s}", itest_q(t4));
+	if (itest_key_patch(a.id, body) != 0)
+		return;
+	checks(a.key, 1, 1);
+	snprintf(path, sizeof path, "/v1/analytics/top-keys?%s&tier=%s", qd, t4);
+	recorded = wait_requests(&r, path, 3) == 0;
+	EXPECT(recorded, "the check after the tier change was not recorded under %s within %d ms:"
+	       " %ld %.600s", t4, APPEAR_BOUND_MS, r.status, r.body);
+	expect_rows(&r, 1);
+	expect_rank(&r, 0, "key_id", a.id, 3, 3, 0, 7);
+	EXPECT_STR(&r, itest_idx(itest_get(r.json, "data"), 0), "tier", t4);
+	itest_resp_fini(&r);
+	snprintf(path, sizeof path, "/v1/analytics/top-owners?%s&tier=%s", qm, t3);
+	itest_call(&r, "GET", path, billing.token, NULL);
+	expect_rows(&r, 2);
+	expect_rank(&r, 0, "owner_id", o1, 4, 4, 0, 4);
+	expect_rank(&r, 1, "owner_id", o2, 3, 3, 0, 3);
+	itest_resp_fini(&r);
+	snprintf(path, sizeof path, "/v1/analytics/tiers?%s", qd);
+	itest_call(&r, "GET", path, billing.token, NULL);
+	{
+		json_object *data = itest_get(r.json, "data");
+		int64_t n3 = 0, n4 = 0;
+		struct figures f;
+		size_t i;
+
+		for (i = 0; r.status == 200 && i < itest_len(data); i++) {
+			json_object *row = itest_idx(data, i);
+			const char *tier = itest_str(row, "tier");
+
+			if (!tier || row_figures(row, &f) != 0)
+				continue;
+			if (strcmp(tier, t3) == 0)
+				n3 += f.requests;
+			else if (strcmp(tier, t4) == 0)
+				n4 += f.requests;
+		}
+		EXPECT(n3 == 9 && n4 == 1, "tiers: want %s 9 and %s 1, got %.900s", t3, t4, r.body);
+	}
+	itest_resp_fini(&r);
+}
+
 int itest_register_analytics(void)
 {
 	CU_pSuite s = CU_add_suite("analytics", suite_init, suite_clean);
@@ -432,7 +562,9 @@ int itest_register_analytics(void)
 	if (!CU_add_test(s, "analytics: query parameters", test_params) ||
 	    !CU_add_test(s, "analytics: roles", test_roles) ||
 	    !CU_add_test(s, "analytics: empty ranges", test_empty_ranges) ||
-	    !CU_add_test(s, "analytics: rankings and tiers end to end", test_end_to_end))
+	    !CU_add_test(s, "analytics: rankings and tiers end to end", test_end_to_end) ||
+	    !CU_add_test(s, "analytics: a whole day and month, and a tier change",
+			 test_whole_day_and_month))
 		return -1;
 	return 0;
 }
