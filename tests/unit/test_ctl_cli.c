@@ -47,10 +47,9 @@ static void test_help_everywhere(void)
         for (size_t k = 0; k < g->ncmds; k++) {
             const struct ctl_cmd *c = &g->cmds[k];
             CU_ASSERT_PTR_EQUAL(ctl_cli_cmd(g, c->word), c);
-            if (c->word)
-                CU_ASSERT_EQUAL(RUN((char *)groups[i], (char *)c->word, "--help"), 0)
-            else
-                CU_ASSERT_EQUAL(RUN((char *)groups[i], "--help"), 0)
+            int rc = c->word ? RUN((char *)groups[i], (char *)c->word, "--help")
+                             : RUN((char *)groups[i], "--help");
+            CU_ASSERT_EQUAL(rc, 0);
             /* Every option is in the command's help. */
             for (size_t o = 0; c->opts[o].name; o++)
                 CU_ASSERT_PTR_NOT_NULL(strstr(out, c->opts[o].name));
