@@ -206,8 +206,14 @@ int ctl_api(struct ctl *ctl)
             return -1;
         }
     }
+    /* Plain HTTP is for a loopback API; anywhere else it shows the token to
+     * the network.  Said, not refused: a private network may be trusted. */
+    if (strncmp(url, "http://", 7) == 0 && strncmp(url + 7, "127.", 4) != 0 &&
+        strncmp(url + 7, "localhost", 9) != 0 && strncmp(url + 7, "[::1]", 5) != 0)
+        fprintf(stderr, "tollgatectl: warning: %s is not HTTPS: the admin token travels in "
+                        "clear text\n", url);
     ctl->http = ctl_http_new(url, token, ca, msg, sizeof msg);
-    memset(token, 0, sizeof token);
+    explicit_bzero(token, sizeof token);
     if (!ctl->http) {
         fprintf(stderr, "tollgatectl: %s\n", msg);
         return -1;

@@ -30,11 +30,6 @@ struct ctl_http *ctl_http_new(const char *base_url, const char *token, const cha
                  base_url);
         return NULL;
     }
-    static bool global_done;
-    if (!global_done) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        global_done = true;
-    }
     struct ctl_http *h = xcalloc(1, sizeof *h);
     size_t n = strlen(base_url);
     while (n > 0 && base_url[n - 1] == '/')
@@ -44,6 +39,8 @@ struct ctl_http *ctl_http_new(const char *base_url, const char *token, const cha
     h->auth = xmalloc(alen);
     snprintf(h->auth, alen, "Authorization: Bearer %s", token);
     h->ca_file = ca_file && *ca_file ? xstrdup(ca_file) : NULL;
+    /* The first curl_easy_init initialises libcurl too; this program has one
+     * thread, so that needs no call of its own. */
     h->curl = curl_easy_init();
     if (!h->curl) {
         snprintf(msg, msglen, "cannot start the HTTP client");
@@ -59,12 +56,9 @@ void ctl_http_free(struct ctl_http *h)
         return;
     if (h->curl)
         curl_easy_cleanup(h->curl);
-    if (h->auth) {
-        /* The token should not outlive its use in freed heap memory. */
-        volatile char *p = h->auth;
-        while (*p)
-            *p++ = '\0';
-    }
+    /* The token should not outlive its use in freed heap memory. */
+    if (h->auth)
+        explicit_bzero(h->auth, strlen(h->auth));
     free(h->auth);
     free(h->base);
     free(h->ca_file);

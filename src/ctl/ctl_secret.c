@@ -61,6 +61,6 @@ int ctl_secret_read(const char *path, char *out, size_t outlen, char *msg, size_
         }
     }
     if (rc != 0)
-        memset(out, 0, outlen);
+        explicit_bzero(out, outlen);
     return rc;
 }

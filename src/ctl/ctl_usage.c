@@ -55,7 +55,7 @@ static const struct ctl_opt json_opts[] = {CTL_OPT_JSON, {NULL, NULL, NULL}};
 /* The windows as a table, then the quota and credits on a line each. */
 static int usage_live(struct ctl *ctl, const struct ctl_args *a)
 {
-    struct strbuf path = {0}, cell = {0};
+    struct strbuf path = {0};
     ctl_api_path(&path, "/v1/keys/", a->pos[0], "/usage/live");
     json_object *j = NULL;
     int rc = ctl_api_call(ctl, "GET", path.p, NULL, ctl_args_has(a, "json"), &j);
@@ -71,7 +71,6 @@ static int usage_live(struct ctl *ctl, const struct ctl_args *a)
         json_object_put(row);
     }
     json_object_put(j);
-    strbuf_fini(&cell);
     strbuf_fini(&path);
     return rc;
 }
