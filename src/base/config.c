@@ -124,6 +124,13 @@ static const char *why_dedupe_days(const char *v)
            "would let a replay count twice)";
 }
 
+static const char *check_url(const char *v)
+{
+    return !*v || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0
+               ? NULL
+               : "must start with http:// or https://";
+}
+
 #define OPT(sec, key, type, field, def, min, max, check) \
     {sec, key, type, offsetof(struct config, field), def, min, max, check}
 
@@ -183,6 +190,9 @@ static const struct option options[] = {
         3650, why_dedupe_days),
     OPT("retention", "alerts_days", OPT_INT, retention_alerts_days, "35", 1, 3650, NULL),
     OPT("retention", "logs_days", OPT_INT, retention_logs_days, "30", 0, 3650, NULL),
+    OPT("ctl", "url", OPT_STR, ctl_url, "", 0, 0, check_url),
+    OPT("ctl", "token_file", OPT_STR, ctl_token_file, "", 0, 0, NULL),
+    OPT("ctl", "ca_file", OPT_STR, ctl_ca_file, "", 0, 0, NULL),
 };
 
 static int set_value(struct config *cfg, const struct option *o, const char *value,

@@ -88,6 +88,10 @@ struct config {
     int64_t retention_dedupe_days; /* usage batch and event ids */
     int64_t retention_alerts_days; /* finished alert events and delivery attempts */
     int64_t retention_logs_days;   /* rotated copies of the log files; 0 keeps them */
+    /* [ctl]: tollgatectl's API commands (tollgatectl(1)); "" for unset */
+    char *ctl_url;        /* the API's base URL */
+    char *ctl_token_file; /* the admin token's file (never the token itself) */
+    char *ctl_ca_file;    /* the CA of the API's certificate; "": the system's */
 };
 
 /* The shortest retention of the deduplication ids: POST /v1/usage/events

@@ -136,6 +136,29 @@ static void test_crlf_and_repeats(void)
     config_fini(&cfg);
 }
 
+static void test_ctl_section(void)
+{
+    struct config cfg;
+    struct api_error err = {0};
+    CU_ASSERT_EQUAL_FATAL(load_with(&cfg, "", NO_ENV, &err), 0);
+    CU_ASSERT_STRING_EQUAL(cfg.ctl_url, "");
+    CU_ASSERT_STRING_EQUAL(cfg.ctl_token_file, "");
+    CU_ASSERT_STRING_EQUAL(cfg.ctl_ca_file, "");
+    config_fini(&cfg);
+    char *const env[] = {"TOLLGATE_CTL_URL=https://api.internal", "TOLLGATE_CTL=build/x", NULL};
+    CU_ASSERT_EQUAL_FATAL(load_with(&cfg, "[ctl]\nurl = http://127.0.0.1:8080\n"
+                                          "token_file = /etc/tollgate/ctl-token\n",
+                                    env, &err),
+                          0);
+    CU_ASSERT_STRING_EQUAL(cfg.ctl_url, "https://api.internal");
+    CU_ASSERT_STRING_EQUAL(cfg.ctl_token_file, "/etc/tollgate/ctl-token");
+    config_fini(&cfg);
+    CU_ASSERT_EQUAL(load_with(&cfg, "[ctl]\nurl = api.internal\n", NO_ENV, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "ctl.url must start with http:// or https://"));
+    /* A token is not a setting: only the file that holds it is. */
+    CU_ASSERT_EQUAL(load_with(&cfg, "[ctl]\ntoken = tgadm_x\n", NO_ENV, &err), -1);
+}
+
 static void test_env_override(void)
 {
     char *const env[] = {"PATH=/usr/bin", "TOLLGATE_SERVER_WORKERS=8",
@@ -616,6 +639,7 @@ int main(void)
         UNIT_TEST(test_error_leaves_config_zeroed),
         UNIT_TEST(test_redis_tls),
         UNIT_TEST(test_retention),
+        UNIT_TEST(test_ctl_section),
     };
     return unit_run("config", tests, TG_ARRAY_LEN(tests));
 }
