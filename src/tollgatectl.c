@@ -9,11 +9,13 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "backup.h"
 #include "buildinfo.h"
 #include "config.h"
 #include "keys.h"
 #include "migrate.h"
 #include "pg.h"
+#include "restore.h"
 #include "rtls.h"
 
 extern char **environ;
@@ -402,6 +404,16 @@ static int cmd_secrets(struct ctl *ctl, int argc, char **argv)
     return 0;
 }
 
+static int cmd_backup(struct ctl *ctl, int argc, char **argv)
+{
+    return backup_main(&ctl->cfg, argc, argv);
+}
+
+static int cmd_restore(struct ctl *ctl, int argc, char **argv)
+{
+    return restore_main(&ctl->cfg, argc, argv);
+}
+
 static const struct {
     const char *word;
     command_fn fn;
@@ -411,6 +423,8 @@ static const struct {
     {"token", cmd_token},
     {"config", cmd_config},
     {"billing", cmd_billing},
+    {"backup", cmd_backup},
+    {"restore", cmd_restore},
 };
 
 static void usage(FILE *out)
@@ -429,6 +443,9 @@ static void usage(FILE *out)
                     "  config check                         validate the configuration\n"
                     "  secrets                              keys and tokens per key-hashing secret\n"
                     "  billing close PERIOD                 close an ended month YYYY-MM\n"
+                    "  backup [--dir DIR] [--keep N]        dump the database and its manifest\n"
+                    "                                       (" BACKUP_DEFAULT_DIR ")\n"
+                    "  restore FILE                         restore a backup into an empty database\n"
                     "Exit status: 0 done, 1 failed, 2 usage error.  See tollgatectl(1).\n");
 }
 
