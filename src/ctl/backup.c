@@ -146,6 +146,8 @@ static int take(const struct config *cfg, const struct backup_opts *o)
         goto done;
     double secs = seconds_since(t0);
     pg_rollback(conn); /* the snapshot is no longer needed */
+    pg_disconnect(conn);
+    conn = NULL;
     snprintf(path, sizeof path, "%s/%s", o->dir, dump_name);
     long long bytes = bkfile_sha256(path, sha, &e);
     if (bytes < 0)
@@ -168,14 +170,14 @@ done:
         fprintf(stderr, "tollgatectl: backup failed: %s\n", e.message);
     free(text);
     json_object_put(figures);
-    if (conn)
-        pg_rollback(conn);
-    pg_disconnect(conn);
+    pg_disconnect(conn); /* ends the transaction */
     return rc;
 }
 
 int backup_main(const struct config *cfg, int argc, char **argv)
 {
+    /* Progress and refusals in the order they happen, also into a pipe or the journal. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     struct backup_opts o;
     int rc = backup_parse_args(argc, argv, &o);
     if (rc != 0)

@@ -71,7 +71,9 @@ char *manifest_format(const struct manifest *m, json_object *figures)
     json_object_object_add(d, "file", json_object_new_string(m->dump_file));
     json_object_object_add(d, "bytes", json_object_new_int64(m->dump_bytes));
     json_object_object_add(d, "sha256", json_object_new_string(m->dump_sha256));
-    json_object_object_add(d, "seconds", json_object_new_double(m->dump_seconds));
+    char secs[32];
+    snprintf(secs, sizeof secs, "%.3f", m->dump_seconds);
+    json_object_object_add(d, "seconds", json_object_new_double_s(m->dump_seconds, secs));
     json_object_object_add(o, "dump", d);
     json_object_object_add(o, "figures", json_object_get(figures));
     char *text = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |

@@ -209,6 +209,8 @@ done:
 
 int restore_main(const struct config *cfg, int argc, char **argv)
 {
+    /* Progress and refusals in the order they happen, also into a pipe or the journal. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     char dump[BKFILE_PATH_MAX], json[BKFILE_PATH_MAX];
     if (argc != 1) {
         fprintf(stderr, "usage: tollgatectl restore FILE\n");
