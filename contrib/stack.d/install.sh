@@ -134,9 +134,10 @@ install_units() {
 	[[ $got == "$uid $gid 700" ]] ||
 		install_fail "tmpfiles.d: var/backups/tollgate is uid gid mode $got, want $uid $gid 700"
 	# The backup timer starts the backup service, which backs up into that directory.
-	grep -qx 'OnCalendar=hourly' "$units/tollgate-backup.timer" &&
-		grep -qx 'Persistent=true' "$units/tollgate-backup.timer" ||
-		install_fail "tollgate-backup.timer is not hourly and persistent"
+	grep -qx 'OnCalendar=hourly' "$units/tollgate-backup.timer" ||
+		install_fail "tollgate-backup.timer does not fire hourly"
+	grep -qx 'Persistent=true' "$units/tollgate-backup.timer" ||
+		install_fail "tollgate-backup.timer is not persistent"
 	grep -q "backup --dir /var/backups/tollgate --keep [0-9]" "$units/tollgate-backup.service" ||
 		install_fail "tollgate-backup.service does not back up into /var/backups/tollgate with --keep"
 	got=$(stat -c '%u %g %a' "$dest/etc/tollgate/tollgate.conf")
