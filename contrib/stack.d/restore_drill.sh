@@ -10,6 +10,8 @@ DRILL_OWNER=acct_drill
 DRILL_WORKERS=4
 DRILL_CHECKS=150
 DRILL_LOAD_SECONDS=20
+# ... and one loop making at most DRILL_WRITES keys meanwhile.
+DRILL_WRITES=40
 # Restore until the first successful check, at most.
 DRILL_FIRST_CHECK_MAX=60
 
@@ -36,6 +38,17 @@ drill_key() {
 	[[ $key == tg_* ]] || drill_fail "POST /v1/keys returned no key"
 	remember_secret "$key"
 	printf '%s' "$key"
+}
+
+# drill_writer: keys made one after another during the backup (at most DRILL_WRITES, none
+# past DRILL_LOAD_SECONDS), so that the keys, the audit chain and the billing lines change
+# while it runs; prints how many were made.
+drill_writer() {
+	local end=$((SECONDS + DRILL_LOAD_SECONDS)) i
+	for ((i = 0; i < DRILL_WRITES && SECONDS < end; i++)); do
+		drill_key pro >/dev/null || break
+	done
+	printf '%s\n' "$i"
 }
 
 # drill_check KEY: the status of POST /v1/check for KEY.
@@ -65,7 +78,7 @@ drill_first_check() { [[ $(drill_check "$1") == 200 ]]; }
 
 step_restore_drill() {
 	local keys=() late dump manifest out pids=() pid total=0 t0 t_restore t_first k bytes
-	local dump_s restore_s first_s want got head entries month
+	local dump_s restore_s first_s want got head entries month writes
 	DRILL_ADMIN=$(env_file_get TOLLGATE_ADMIN_TOKEN)
 	token_works "$DRILL_ADMIN" || drill_fail "the admin token of run/tollgate.env is refused"
 	rm -rf "$DRILL_DIR"
@@ -81,14 +94,18 @@ step_restore_drill() {
 		drill_load "${keys[@]}" >"$DRILL_DIR/.load.$k" &
 		pids+=($!)
 	done
+	drill_writer >"$DRILL_DIR/.writes" &
+	pids+=($!)
 	sleep 1
 	out=$(ctl backup --dir "$DRILL_DIR" --keep 2) || drill_fail "tollgatectl backup: $out"
 	say "$out" | sed 's/^/  /'
 	for pid in "${pids[@]}"; do wait "$pid"; done
 	for ((k = 0; k < DRILL_WORKERS; k++)); do total=$((total + $(cat "$DRILL_DIR/.load.$k"))); done
-	rm -f "$DRILL_DIR"/.load.*
+	writes=$(cat "$DRILL_DIR/.writes")
+	rm -f "$DRILL_DIR"/.load.* "$DRILL_DIR/.writes"
 	((total > 0)) || drill_fail "no check of the load answered 200"
-	say "restore-drill: $total checks answered 200 while the backup ran ($DRILL_WORKERS workers, at most $DRILL_CHECKS checks or ${DRILL_LOAD_SECONDS} s each)"
+	((writes > 0)) || drill_fail "no key was made during the backup"
+	say "restore-drill: while the backup ran, $total checks answered 200 ($DRILL_WORKERS loops, at most $DRILL_CHECKS checks or ${DRILL_LOAD_SECONDS} s each) and $writes keys were made (at most $DRILL_WRITES)"
 	dump=$(ls "$DRILL_DIR"/tollgate-*.dump)
 	manifest=${dump%.dump}.json
 	[[ -f $manifest ]] || drill_fail "no manifest beside $dump"

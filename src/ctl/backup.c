@@ -156,8 +156,10 @@ static int take(const struct config *cfg, const struct backup_opts *o)
                          .dump_file = dump_name, .dump_sha256 = sha, .dump_bytes = bytes,
                          .dump_seconds = secs};
     text = manifest_format(&m, figures);
-    if (bkfile_write(o->dir, json_name, text, strlen(text), &e) != 0)
+    if (bkfile_write(o->dir, json_name, text, strlen(text), &e) != 0) {
+        unlink(path); /* a dump without its manifest cannot be restored */
         goto done;
+    }
     json_object *audit = jsonx_get(figures, "audit"), *mig = jsonx_get(figures, "migration");
     printf("backup: %s/%s, %lld bytes, pg_dump %.2f s, snapshot of %s\n", o->dir, dump_name,
            bytes, secs, as_of);

@@ -7,7 +7,8 @@
  *  - billing: per period, status (closed, or open as computed at the
  *    backup's time) and currency, the number of lines and the sum of their
  *    amount_micros (as text: a sum may pass 2^63);
- *  - counts: keys, key secrets, admin tokens, audit entries;
+ *  - counts: keys, key secrets, admin tokens, audit entries, and the
+ *    allowed checks recorded in usage_minute;
  *  - private_functions: the functions PUBLIC may not execute, so that a
  *    restore without the dump's privileges can take that right away again.
  * The JSON (format 1):

@@ -17,7 +17,9 @@
 
 #define MANIFEST_MAX (16 * 1024 * 1024)
 
-int restore_count_tables(struct pg_conn *conn, int64_t *n, struct api_error *e)
+/* The number of tables (ordinary and partitioned) in conn's current schema
+ * into *n; 0 or -1 with e. */
+static int count_tables(struct pg_conn *conn, int64_t *n, struct api_error *e)
 {
     struct pg_res *r = pg_query(conn,
                                 "SELECT count(*) FROM pg_class"
@@ -178,7 +180,7 @@ static int restore(const struct config *cfg, const char *dump, const struct mani
         return 1;
     }
     int rc = 1;
-    if (restore_count_tables(conn, &tables, &e) != 0) {
+    if (count_tables(conn, &tables, &e) != 0) {
         fprintf(stderr, "tollgatectl: restore: %s\n", e.message);
         goto done;
     }
