@@ -66,7 +66,10 @@ static void child(char *const argv[], const char *password, int out_fd)
     if (out_fd >= 0 && dup2(out_fd, STDOUT_FILENO) < 0)
         _exit(126);
     umask(077);
-    if (password ? setenv("PGPASSWORD", password, 1) : unsetenv("PGPASSWORD"))
+    /* Without one in the conninfo, libpq's other sources (PGPASSWORD as
+     * tollgatectl got it, the password file) serve the child as they served
+     * tollgatectl. */
+    if (password && setenv("PGPASSWORD", password, 1) != 0)
         _exit(126);
     execvp(argv[0], argv);
     _exit(errno == ENOENT ? 127 : 126);

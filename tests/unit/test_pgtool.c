@@ -85,13 +85,17 @@ static void test_run_password_in_environment(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     CU_ASSERT_STRING_EQUAL(out, "p@ss word");
     free(out);
-    /* Without a password the child gets none, not the parent's. */
+    CU_ASSERT_STRING_EQUAL(getenv("PGPASSWORD"), "from-parent");
+    /* Without one in the conninfo, the child has the environment's. */
+    out = child_password(NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_STRING_EQUAL(out, "from-parent");
+    free(out);
+    unsetenv("PGPASSWORD");
     out = child_password(NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     CU_ASSERT_STRING_EQUAL(out, "unset");
     free(out);
-    CU_ASSERT_STRING_EQUAL(getenv("PGPASSWORD"), "from-parent");
-    unsetenv("PGPASSWORD");
 }
 
 static void test_run_failures(void)
