@@ -150,14 +150,16 @@ static int take(const struct config *cfg, const struct backup_opts *o)
     conn = NULL;
     snprintf(path, sizeof path, "%s/%s", o->dir, dump_name);
     long long bytes = bkfile_sha256(path, sha, &e);
-    if (bytes < 0)
+    if (bytes < 0) {
+        unlink(path);
         goto done;
+    }
     struct manifest m = {.created_at = created, .as_of = as_of, .version = PACKAGE_VERSION,
                          .dump_file = dump_name, .dump_sha256 = sha, .dump_bytes = bytes,
                          .dump_seconds = secs};
     text = manifest_format(&m, figures);
     if (bkfile_write(o->dir, json_name, text, strlen(text), &e) != 0) {
-        unlink(path); /* a dump without its manifest cannot be restored */
+        unlink(path); /* a dump without its manifest is not a backup */
         goto done;
     }
     json_object *audit = jsonx_get(figures, "audit"), *mig = jsonx_get(figures, "migration");

@@ -92,8 +92,8 @@ int bkfile_commit(int fd, const char *tmp, const char *dir, const char *name,
         goto fail;
     /* link then unlink: unlike rename, never replaces an existing backup. */
     if (link(tmp, final) != 0) {
-        api_error_set(e, errno == EEXIST ? ERR_CONFLICT : ERR_INTERNAL, NULL, "cannot create %s: %s",
-                      final, strerror(errno));
+        api_error_set(e, errno == EEXIST ? ERR_CONFLICT : ERR_INTERNAL, NULL,
+                      "cannot create %s: %s", final, strerror(errno));
         goto fail;
     }
     unlink(tmp);

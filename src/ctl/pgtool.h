@@ -19,9 +19,11 @@ int pgtool_conninfo(const char *conninfo, struct strbuf *out, char **password,
                     struct api_error *e) TG_WUR;
 
 /* Runs argv[0] (found on PATH) with argv, PGPASSWORD set to password when
- * it is not NULL (else this process's environment as it is), umask 077, standard input /dev/null and standard output
- * out_fd (-1: this process's), and waits for it.  Returns 0 when it exited
- * with status 0, or -1 with e saying how it ended. */
-int pgtool_run(char *const argv[], const char *password, int out_fd, struct api_error *e) TG_WUR;
+ * it is not NULL (else this process's environment as it is), umask 077,
+ * standard input /dev/null and standard output out_fd (-1: this
+ * process's), and waits for it.  Returns 0 when it exited with status 0,
+ * or -1 with e saying how it ended. */
+int pgtool_run(char *const argv[], const char *password, int out_fd,
+               struct api_error *e) TG_WUR;
 
 #endif

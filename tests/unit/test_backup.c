@@ -4,7 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+#include <sys/stat.h>
+
 #include "backup.h"
+#include "bkfile.h"
+#include "manifest.h"
 #include "restore.h"
 #include "unit.h"
 
@@ -66,12 +71,50 @@ static void test_main_refusals(void)
     CU_ASSERT_EQUAL(backup_main(&cfg, 2, (char **)nodir), 1);
 }
 
+/* A manifest that is not one, a dump missing or not the manifest's: each
+ * refused before a connection is tried. */
+static void test_restore_refuses_bad_backup(void)
+{
+    struct config cfg = {0};
+    cfg.pg_conninfo = (char *)"host=127.0.0.1 port=1 connect_timeout=1";
+    cfg.pg_migrate_conninfo = (char *)"";
+    const char *t = getenv("TMPDIR");
+    char dir[256], dump[400], *argv[] = {dump};
+    snprintf(dir, sizeof dir, "%s/tollgate-restore-XXXXXX", t && *t ? t : "/tmp");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    snprintf(dump, sizeof dump, "%s/tollgate-20261204T053328Z.dump", dir);
+    struct api_error e;
+    CU_ASSERT_EQUAL(bkfile_write(dir, "tollgate-20261204T053328Z.json", "{}", 2, &e), 0);
+    CU_ASSERT_EQUAL(restore_main(&cfg, 1, argv), 1);
+    char json[400];
+    snprintf(json, sizeof json, "%s/tollgate-20261204T053328Z.json", dir);
+    remove(json);
+    json_object *f = json_tokener_parse("{\"migration\":{},\"audit\":{},\"billing\":[],"
+                                        "\"counts\":{},\"private_functions\":[]}");
+    /* The manifest of a dump "abc" (its SHA-256). */
+    struct manifest m = {
+        .created_at = "2026-12-04T05:33:28.000Z", .as_of = "2026-12-04T05:33:28Z", .version = "0",
+        .dump_file = "tollgate-20261204T053328Z.dump", .dump_bytes = 3,
+        .dump_sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"};
+    char *text = manifest_format(&m, f);
+    CU_ASSERT_EQUAL(bkfile_write(dir, "tollgate-20261204T053328Z.json", text, strlen(text), &e), 0);
+    CU_ASSERT_EQUAL(restore_main(&cfg, 1, argv), 1); /* no dump */
+    CU_ASSERT_EQUAL(bkfile_write(dir, "tollgate-20261204T053328Z.dump", "abd", 3, &e), 0);
+    CU_ASSERT_EQUAL(restore_main(&cfg, 1, argv), 1); /* another SHA-256 */
+    free(text);
+    json_object_put(f);
+    remove(dump);
+    remove(json);
+    rmdir(dir);
+}
+
 int main(void)
 {
     static const struct unit_test tests[] = {
         UNIT_TEST(test_parse_args),
         UNIT_TEST(test_paths),
         UNIT_TEST(test_main_refusals),
+        UNIT_TEST(test_restore_refuses_bad_backup),
     };
     return unit_run("backup", tests, TG_ARRAY_LEN(tests));
 }
