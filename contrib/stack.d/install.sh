@@ -13,7 +13,8 @@ INSTALL_EXPECTED=(
 	usr/share/man/man8/tollgate-fcgi.8 usr/share/man/man8/tollgate-billingd.8
 	usr/lib/systemd/system/tollgate-fcgi.socket usr/lib/systemd/system/tollgate-fcgi.service
 	usr/lib/systemd/system/tollgate-gate.socket usr/lib/systemd/system/tollgate-gate.service
-	usr/lib/systemd/system/tollgate-billingd.service
+	usr/lib/systemd/system/tollgate-billingd.service usr/lib/systemd/system/tollgate-backup.service
+	usr/lib/systemd/system/tollgate-backup.timer usr/share/doc/tollgate/backup.md
 	usr/lib/tmpfiles.d/tollgate.conf usr/lib/sysusers.d/tollgate.conf etc/logrotate.d/tollgate
 	etc/apache2/conf-available/tollgate.conf etc/lighttpd/conf-available/15-tollgate.conf
 	usr/share/tollgate/apache2/tollgate.conf usr/share/tollgate/lighttpd/15-tollgate.conf
@@ -104,10 +105,11 @@ install_units() {
 	rm -rf "$units"
 	mkdir -p "$units"
 	cp "$dest"/usr/lib/systemd/system/tollgate-* "$units/"
-	sed -i "s|/usr/sbin/|$dest/usr/sbin/|g" "$units"/*
+	sed -i -e "s|/usr/sbin/|$dest/usr/sbin/|g" -e "s|/usr/bin/|$dest/usr/bin/|g" "$units"/*
 	out=$(cd "$units" && MANPATH=$dest/usr/share/man SYSTEMD_UNIT_PATH=$units: \
 		systemd-analyze verify tollgate-fcgi.socket tollgate-fcgi.service tollgate-gate.socket \
-		tollgate-gate.service tollgate-billingd.service 2>&1) ||
+		tollgate-gate.service tollgate-billingd.service tollgate-backup.service \
+		tollgate-backup.timer 2>&1) ||
 		install_fail "systemd-analyze verify: $out"
 	[[ -z $out ]] || install_fail "systemd-analyze verify: $out"
 	grep -qx 'StandardInput=socket' "$units/tollgate-fcgi.service" ||
@@ -128,11 +130,21 @@ install_units() {
 	got=$(stat -c '%u %g %a' "$dest/var/lib/tollgate/journal")
 	[[ $got == "$uid $gid 750" ]] ||
 		install_fail "tmpfiles.d: var/lib/tollgate/journal is uid gid mode $got, want $uid $gid 750"
+	got=$(stat -c '%u %g %a' "$dest/var/backups/tollgate")
+	[[ $got == "$uid $gid 700" ]] ||
+		install_fail "tmpfiles.d: var/backups/tollgate is uid gid mode $got, want $uid $gid 700"
+	# The backup timer starts the backup service, which backs up into that directory.
+	grep -qx 'OnCalendar=hourly' "$units/tollgate-backup.timer" ||
+		install_fail "tollgate-backup.timer does not fire hourly"
+	grep -qx 'Persistent=true' "$units/tollgate-backup.timer" ||
+		install_fail "tollgate-backup.timer is not persistent"
+	grep -q "backup --dir /var/backups/tollgate --keep [0-9]" "$units/tollgate-backup.service" ||
+		install_fail "tollgate-backup.service does not back up into /var/backups/tollgate with --keep"
 	got=$(stat -c '%u %g %a' "$dest/etc/tollgate/tollgate.conf")
 	[[ $got == "0 $gid 640" ]] ||
 		install_fail "tmpfiles.d: etc/tollgate/tollgate.conf is uid gid mode $got, want 0 $gid 640"
 	out=$(logrotate -d "$dest/etc/logrotate.d/tollgate" 2>&1) || install_fail "logrotate -d: $out"
-	say "install: systemd-analyze verify: 5 units clean; sysusers.d, tmpfiles.d and logrotate files apply"
+	say "install: systemd-analyze verify: 7 units clean; sysusers.d, tmpfiles.d and logrotate files apply"
 }
 
 # install_snippets DESTDIR: Apache (apache2 -t) and lighttpd (lighttpd -tt) with a minimal

@@ -58,7 +58,7 @@ struct ctl_group {
 
 extern const struct ctl_group ctl_keys_group, ctl_tiers_group, ctl_tokens_group,
     ctl_usage_group, ctl_billing_group, ctl_audit_group, ctl_token_group, ctl_config_group,
-    ctl_migrate_group, ctl_secrets_group;
+    ctl_migrate_group, ctl_secrets_group, ctl_backup_group, ctl_restore_group;
 
 /* Opens the HTTP client for an API command (URL, token and CA as
  * ctl(1) describes); 0, or 1 after a message on stderr. */

@@ -14,8 +14,7 @@
 static const struct ctl_group *const groups[] = {
     &ctl_keys_group,    &ctl_tiers_group,  &ctl_usage_group,  &ctl_billing_group,
     &ctl_audit_group,   &ctl_tokens_group, &ctl_token_group,  &ctl_config_group,
-    &ctl_migrate_group, &ctl_secrets_group,
-    /* backup and restore: src/ctl/backup.c */
+    &ctl_migrate_group, &ctl_secrets_group, &ctl_backup_group, &ctl_restore_group,
 };
 
 /* Taken before the command word and after it alike (except -c). */
