@@ -20,6 +20,7 @@ INSTALL_EXPECTED=(
 	usr/share/tollgate/apache2/tollgate.conf usr/share/tollgate/lighttpd/15-tollgate.conf
 	usr/share/doc/tollgate/README.md usr/share/doc/tollgate/install.md
 	usr/share/doc/tollgate/configuration.md usr/share/doc/tollgate/api.md
+	usr/share/doc/tollgate/openapi.yaml
 	usr/share/doc/tollgate/operations.md usr/share/doc/tollgate/security.md
 	usr/share/doc/tollgate/privacy.md usr/share/doc/tollgate/monitoring.md
 	usr/share/doc/tollgate/img/operator-view.png

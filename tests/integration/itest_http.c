@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "itest_http.h"
+#include "itest_record.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -284,6 +285,10 @@ void itest_send(struct itest_resp *r, const struct itest_req *q)
 	       (r->body[r->body_len - 1] == '\n' || r->body[r->body_len - 1] == '\r'))
 		r->body[--r->body_len] = '\0';
 	record_secrets(r);
+	if (!itest_header(r, "Content-Type", line, sizeof line))
+		line[0] = '\0';
+	itest_record_answer(itest.url, q->method, q->path, r->status, line, r->body,
+			    r->body_len);
 }
 
 void itest_call(struct itest_resp *r, const char *method, const char *path,
