@@ -76,14 +76,17 @@ CREATE FUNCTION tg_billing_event_body(p text, ev text) RETURNS text LANGUAGE sql
     'closed_at', (SELECT tg_ts(closed_at) FROM billing_periods WHERE period = p),
     'totals', coalesce((
       SELECT json_agg(json_build_object(
-               'currency', currency, 'minor_exponent', tg_currency_exponent(currency),
-               'records', count(*), 'lines', sum(n), 'requests', sum(requests),
-               'amount_micros', sum(amount), 'amount_minor', sum(tg_minor_units(amount, currency)))
-             ORDER BY currency COLLATE "C")
-      FROM (SELECT owner_id, currency, count(*) AS n, sum(l.requests) AS requests,
-                   sum(l.amount_micros) AS amount
-              FROM billing_lines l WHERE l.period = p GROUP BY owner_id, currency) r
-      GROUP BY currency), '[]'),
+               'currency', t.currency, 'minor_exponent', tg_currency_exponent(t.currency),
+               'records', t.records, 'lines', t.lines, 'requests', t.requests,
+               'amount_micros', t.amount_micros, 'amount_minor', t.amount_minor)
+             ORDER BY t.currency COLLATE "C")
+      FROM (SELECT currency, count(*) AS records, sum(n) AS lines, sum(requests) AS requests,
+                   sum(amount) AS amount_micros,
+                   sum(tg_minor_units(amount, currency)) AS amount_minor
+              FROM (SELECT owner_id, currency, count(*) AS n, sum(l.requests) AS requests,
+                           sum(l.amount_micros) AS amount
+                      FROM billing_lines l WHERE l.period = p GROUP BY owner_id, currency) r
+             GROUP BY currency) t), '[]'),
     'records_url', '/v1/billing/records?period=' || p,
     'csv_url', '/v1/billing/records?period=' || p || '&format=csv')::text
 $$;
