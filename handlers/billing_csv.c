@@ -90,12 +90,11 @@ void billing_csv_export(struct http_req *r, const char *owner, const char *perio
              "Content-Disposition: attachment; filename=\"tollgate-billing-%s.csv\"\r\n",
              period ? period : "all");
     http_stream_head_type(r, 200, "text/csv; charset=utf-8", disposition);
-    if (r->out)
-        strbuf_put(r->out, CSV_COLUMNS "\r\n", strlen(CSV_COLUMNS "\r\n"));
-    int rc = r->out ? stream_rest(r, c, res, &e) : (pg_res_free(res), 0);
+    strbuf_put(r->out, CSV_COLUMNS "\r\n", strlen(CSV_COLUMNS "\r\n"));
+    int rc = stream_rest(r, c, res, &e);
     pg_rollback(c);
     db_release(r, c);
-    if (rc != 0 && r->out) {
+    if (rc != 0) {
         /* The status is sent: the client learns of the failure from a body
          * cut short (docs/billing.md). */
         strbuf_reset(r->out);
