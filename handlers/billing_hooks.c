@@ -52,7 +52,8 @@ static void hook_create(struct http_req *r)
         goto out;
     if (pg_begin(c, &e) != 0 ||
         !(res = pg_query(c,
-                         "INSERT INTO billing_webhooks (id, webhook_url, secret_enc) VALUES ($1, $2, $3)"
+                         "INSERT INTO billing_webhooks (id, webhook_url, secret_enc)"
+                         " VALUES ($1, $2, $3)"
                          " RETURNING tg_billing_webhook_json(billing_webhooks)::text,"
                          "  tg_changes(NULL, tg_billing_webhook_json(billing_webhooks))::text",
                          3, p, &e)) ||
