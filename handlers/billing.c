@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "billing_csv.h"
 #include "common.h"
 #include "handlers.h"
 
@@ -69,16 +70,30 @@ bad:
 
 /* Validates the query of GET /v1/billing/records into p and c. */
 static int records_query(struct http_req *r, struct page *p, struct records_cursor *c,
-                         struct api_error *e)
+                         bool *csv, struct api_error *e)
 {
-    static const char *const allowed[] = {"owner_id", "period", "limit", "cursor", NULL};
+    static const char *const allowed[] = {"owner_id", "period", "limit", "cursor", "format",
+                                          NULL};
     const char *owner = http_query(r, "owner_id"), *period = http_query(r, "period");
     const char *limit = http_query(r, "limit"), *cursor = http_query(r, "cursor");
+    const char *format = http_query(r, "format");
     memset(p, 0, sizeof *p);
     memset(c, 0, sizeof *c);
     p->limit = 100;
     if (http_query_allow(r, allowed, e) != 0)
         return -1;
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0) {
+        api_error_set(e, ERR_INVALID_ARGUMENT, "format", "format must be \"json\" or \"csv\".");
+        return -1;
+    }
+    *csv = format && strcmp(format, "csv") == 0;
+    /* The CSV form is the whole selection, streamed: no page to name. */
+    if (*csv && (limit || cursor)) {
+        api_error_set(e, ERR_INVALID_ARGUMENT, limit ? "limit" : "cursor",
+                      "%s does not apply to format=csv, which exports every matching record.",
+                      limit ? "limit" : "cursor");
+        return -1;
+    }
     if (owner && (!*owner || utf8_len(owner, strlen(owner)) > OWNER_MAX)) {
         api_error_set(e, ERR_INVALID_ARGUMENT, "owner_id",
                       "owner_id must be 1 to %d characters.", OWNER_MAX);
@@ -104,16 +119,21 @@ static void records_list(struct http_req *r)
     struct api_error e;
     struct page pg;
     struct records_cursor cur;
-    if (records_query(r, &pg, &cur, &e) != 0) {
+    bool csv = false;
+    if (records_query(r, &pg, &cur, &csv, &e) != 0) {
         http_reply_error(r, &e);
+        return;
+    }
+    /* An owner token's records are its owner's: the filter is in the SQL. */
+    const char *owner = auth_owner_scope(&r->who) ? auth_owner_scope(&r->who)
+                                                  : http_query(r, "owner_id");
+    if (csv) {
+        billing_csv_export(r, owner, http_query(r, "period"));
         return;
     }
     struct pg_conn *c = db_or_reply(r);
     if (!c)
         return;
-    /* An owner token's records are its owner's: the filter is in the SQL. */
-    const char *owner = auth_owner_scope(&r->who) ? auth_owner_scope(&r->who)
-                                                  : http_query(r, "owner_id");
     const char *p[] = {owner, http_query(r, "period"), cur.period, cur.owner, cur.currency,
                        pg.limit_plus_one};
     struct pg_res *res = pg_query(c,

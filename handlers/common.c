@@ -21,6 +21,7 @@ void handlers_register(struct router *rt)
     router_add(rt, usage_routes, usage_routes_len);
     router_add(rt, events_routes, events_routes_len);
     router_add(rt, billing_routes, billing_routes_len);
+    router_add(rt, billing_hooks_routes, billing_hooks_routes_len);
     router_add(rt, alerts_routes, alerts_routes_len);
     router_add(rt, owners_routes, owners_routes_len);
     router_add(rt, analytics_routes, analytics_routes_len);

@@ -23,6 +23,8 @@ extern const struct route events_routes[];
 extern const size_t events_routes_len;
 extern const struct route billing_routes[];
 extern const size_t billing_routes_len;
+extern const struct route billing_hooks_routes[];
+extern const size_t billing_hooks_routes_len;
 extern const struct route alerts_routes[];
 extern const size_t alerts_routes_len;
 extern const struct route owners_routes[];

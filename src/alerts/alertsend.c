@@ -217,7 +217,9 @@ static void start(struct alertsend *s, struct pg_conn *c, const struct pg_res *r
     s->in_flight++;
 }
 
-/* Claims up to the free slots' worth of due events and starts them. */
+/* Claims up to the free slots' worth of due events and starts them.  An
+ * event's target is its alert rule's or, for a billing event, its billing
+ * webhook's (sql/021_billing_events.sql): one outbox, one delivery. */
 static void claim(struct alertsend *s, struct pg_conn *c)
 {
     struct api_error e;
@@ -230,7 +232,9 @@ static void claim(struct alertsend *s, struct pg_conn *c)
         c,
         "UPDATE alert_events e SET attempts = e.attempts + 1,"
         "  locked_until = clock_timestamp() + make_interval(secs => $1::integer)"
-        " FROM alert_rules a WHERE a.id = e.rule_id AND e.id IN (SELECT id FROM alert_events"
+        " FROM (SELECT id, webhook_url, secret_enc FROM alert_rules"
+        "  UNION ALL SELECT id, webhook_url, secret_enc FROM billing_webhooks) a"
+        " WHERE a.id = e.rule_id AND e.id IN (SELECT id FROM alert_events"
         "  WHERE state = 'pending' AND next_at <= clock_timestamp()"
         "   AND (locked_until IS NULL OR locked_until < clock_timestamp())"
         "  ORDER BY next_at LIMIT $2::bigint FOR UPDATE SKIP LOCKED)"

@@ -1,5 +1,7 @@
 /* alertsend: delivers the alert events of the outbox (alert_events, see
- * sql/011_alerts.sql) to their webhooks, from a thread of billingd.
+ * sql/011_alerts.sql) to their webhooks, from a thread of billingd; the
+ * billing events (sql/021_billing_events.sql) share the outbox and go to
+ * their billing webhooks the same way.
  *
  * The thread claims due events (FOR UPDATE SKIP LOCKED, so several
  * billingd share the work) for the length of one attempt plus a margin,

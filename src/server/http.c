@@ -313,11 +313,19 @@ void http_reply(struct http_req *r, int status, json_object *body, const char *e
 
 void http_stream_head(struct http_req *r, int status)
 {
+    http_stream_head_type(r, status, "application/json; charset=utf-8", NULL);
+}
+
+void http_stream_head_type(struct http_req *r, int status, const char *content_type,
+                           const char *extra_headers)
+{
     r->status = status;
     if (!r->out)
         return;
-    put_head(r, status, NULL);
-    PUT_LIT(r->out, "Content-Type: application/json; charset=utf-8\r\n\r\n");
+    put_head(r, status, extra_headers);
+    PUT_LIT(r->out, "Content-Type: ");
+    strbuf_put(r->out, content_type, strlen(content_type));
+    PUT_LIT(r->out, "\r\n\r\n");
 }
 
 void http_reply_error(struct http_req *r, const struct api_error *e)

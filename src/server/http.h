@@ -124,6 +124,10 @@ void http_reply(struct http_req *r, int status, json_object *body, const char *e
  * (the web server frames the body); the body follows in r->out, sent in
  * parts by dispatch_flush. */
 void http_stream_head(struct http_req *r, int status);
+/* The same for a body of content_type, with extra_headers (each line
+ * ending in "\r\n", may be NULL) after the common headers. */
+void http_stream_head_type(struct http_req *r, int status, const char *content_type,
+                           const char *extra_headers);
 /* Sends the error envelope of e. */
 void http_reply_error(struct http_req *r, const struct api_error *e);
 

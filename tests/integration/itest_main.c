@@ -19,7 +19,7 @@ static int (*const suites[])(void) = {
 	itest_register_input, itest_register_audit,
 	itest_register_limits,
 	itest_register_gate,
-	itest_register_usage, itest_register_billing,
+	itest_register_usage, itest_register_billing, itest_register_billing_events,
 	itest_register_alert_rules, itest_register_alerts,
 	itest_register_owner, itest_register_token_life,
 	itest_register_retention, itest_register_privacy,

@@ -19,6 +19,7 @@ int itest_register_audit(void);
 int itest_register_gate(void);
 int itest_register_usage(void);
 int itest_register_billing(void);
+int itest_register_billing_events(void);
 int itest_register_alert_rules(void);
 int itest_register_alerts(void);
 int itest_register_owner(void);

@@ -429,9 +429,18 @@ static void test_stream_head(void)
     CU_ASSERT_STRING_EQUAL(out.p, "Status: 200 OK\r\nX-Request-Id: rid-2\r\n"
                                   "Cache-Control: no-store\r\n"
                                   "Content-Type: application/json; charset=utf-8\r\n\r\n");
+    strbuf_reset(&out);
+    http_stream_head_type(&r, 200, "text/csv; charset=utf-8",
+                          "Content-Disposition: attachment; filename=\"x.csv\"\r\n");
+    CU_ASSERT_STRING_EQUAL(out.p, "Status: 200 OK\r\nX-Request-Id: rid-2\r\n"
+                                  "Cache-Control: no-store\r\n"
+                                  "Content-Disposition: attachment; filename=\"x.csv\"\r\n"
+                                  "Content-Type: text/csv; charset=utf-8\r\n\r\n");
     r.out = NULL;
     http_stream_head(&r, 200);
     CU_ASSERT_EQUAL(r.status, 200);
+    http_stream_head_type(&r, 206, "text/csv", NULL);
+    CU_ASSERT_EQUAL(r.status, 206);
     http_req_fini(&r);
     strbuf_fini(&out);
 }
