@@ -152,35 +152,10 @@ fail:
  * GET /v1/alerts/{id}/deliveries, plus the event's period and type. */
 static void hook_deliveries(struct http_req *r)
 {
-    struct api_error e;
-    struct pg_conn *c = db_or_reply(r);
-    if (!c)
-        return;
     const char *p[] = {r->params[0]};
-    struct pg_res *res = pg_query(
-        c, "SELECT 1 FROM billing_webhooks WHERE id = $1 AND deleted_at IS NULL", 1, p, &e);
-    int found = res ? pg_nrows(res) : -1;
-    pg_res_free(res);
-    db_release(r, c);
-    if (found <= 0) {
-        if (found == 0)
-            api_error_set(&e, ERR_NOT_FOUND, NULL, "Billing webhook not found.");
-        http_reply_error(r, &e);
-        return;
-    }
-    const char *filters[] = {r->params[0]};
-    reply_paged(r, NULL,
-                "SELECT jsonb_strip_nulls(jsonb_build_object('event_id', t.event_id,"
-                "   'type', 'billing.period_closed', 'period', e.key_id,"
-                "   'at', tg_ts(t.at), 'status', t.status, 'latency_ms', t.latency_ms,"
-                "   'error', t.error, 'event_state', e.state, 'attempt', (SELECT count(*)"
-                "    FROM alert_attempts t2 WHERE t2.event_id = t.event_id AND t2.id <= t.id)))::text,"
-                "  tg_cursor(t.at, lpad(t.id::text, 20, '0'))"
-                " FROM alert_attempts t JOIN alert_events e ON e.id = t.event_id"
-                " WHERE t.rule_id = $1 AND ($2::bigint IS NULL"
-                "  OR (t.at, lpad(t.id::text, 20, '0')) > (tg_from_us($2::bigint), $3))"
-                " ORDER BY t.at, lpad(t.id::text, 20, '0') LIMIT $4::bigint",
-                1, filters, NULL, NULL);
+    reply_deliveries(r, "SELECT 1 FROM billing_webhooks WHERE id = $1 AND deleted_at IS NULL", 1,
+                     p, "Billing webhook not found.",
+                     DELIVERIES_SQL("'type', 'billing.period_closed', 'period', e.key_id,"));
 }
 
 /* Subscriptions are billing configuration: admin and billing manage them;

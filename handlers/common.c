@@ -115,6 +115,27 @@ void reply_list(struct http_req *r, struct pg_res *res, const struct page *p,
     http_reply(r, 200, body, NULL);
 }
 
+void reply_deliveries(struct http_req *r, const char *exists_sql, int n, const char *const *p,
+                      const char *missing, const char *list_sql)
+{
+    struct api_error e;
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    struct pg_res *res = pg_query(c, exists_sql, n, p, &e);
+    int found = res ? pg_nrows(res) : -1;
+    pg_res_free(res);
+    db_release(r, c);
+    if (found <= 0) {
+        if (found == 0)
+            api_error_set(&e, ERR_NOT_FOUND, NULL, "%s", missing);
+        http_reply_error(r, &e);
+        return;
+    }
+    const char *filters[] = {r->params[0]};
+    reply_paged(r, NULL, list_sql, 1, filters, NULL, NULL);
+}
+
 void reply_paged(struct http_req *r, const char *const *allowed, const char *sql, int nfilters,
                  const char *const *filters,
                  void (*render)(struct http_req *r, json_object *item, void *arg), void *arg)

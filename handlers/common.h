@@ -48,6 +48,27 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
                  const char *const *filters,
                  void (*render)(struct http_req *r, json_object *item, void *arg), void *arg);
 
+/* The delivery attempts of an outbox subscription (an alert rule or a
+ * billing webhook: both deliver through alert_events and alert_attempts),
+ * oldest first, as a paged list.  extra: more jsonb_build_object members
+ * for each attempt, ending with a comma ("" for none). */
+#define DELIVERIES_SQL(extra)                                                               \
+    "SELECT jsonb_strip_nulls(jsonb_build_object(" extra "'event_id', t.event_id,"          \
+    "   'at', tg_ts(t.at), 'status', t.status, 'latency_ms', t.latency_ms,"                 \
+    "   'error', t.error, 'event_state', e.state, 'attempt', (SELECT count(*)"              \
+    "    FROM alert_attempts t2 WHERE t2.event_id = t.event_id AND t2.id <= t.id)))::text," \
+    "  tg_cursor(t.at, lpad(t.id::text, 20, '0'))"                                          \
+    " FROM alert_attempts t JOIN alert_events e ON e.id = t.event_id"                        \
+    " WHERE t.rule_id = $1 AND ($2::bigint IS NULL"                                         \
+    "  OR (t.at, lpad(t.id::text, 20, '0')) > (tg_from_us($2::bigint), $3))"                \
+    " ORDER BY t.at, lpad(t.id::text, 20, '0') LIMIT $4::bigint"
+
+/* Replies the deliveries (list_sql, a DELIVERIES_SQL) of the subscription
+ * r->params[0], once exists_sql (n parameters p) finds it; else 404 with
+ * the sentence missing. */
+void reply_deliveries(struct http_req *r, const char *exists_sql, int n, const char *const *p,
+                      const char *missing, const char *list_sql);
+
 /* 0 when the caller may name owner_id in a body or query (NULL: none
  * named), else -1 with 403 forbidden on "owner_id" in e: an owner token
  * names only its own owner. */
