@@ -65,20 +65,36 @@ drill_load() {
 	printf '%s\n' "$ok"
 }
 
-# Tollgate's keys in Redis (tg:*), removed so that every record and counter is rebuilt
-# from the restored database (docs/backup.md, "Redis after a restore").
-drill_redis_forget() {
-	local cli=("$REDIS_CLI" -h "$HOST" -p "$REDIS_PORT")
-	"${cli[@]}" --scan --pattern 'tg:*' | xargs -r -n 500 "${cli[@]}" unlink >/dev/null
+# Tollgate's keys in Redis (tg:*): restore removes them, so that every record and counter
+# is rebuilt from the restored database (docs/backup.md, "Redis after a restore").
+drill_redis_gone() {
+	local cli=("$REDIS_CLI" -h "$HOST" -p "$REDIS_PORT") removed
+	removed=$(sed -n 's/^redis: removed \([0-9]*\) keys.*/\1/p' <<<"$1")
+	[[ -n $removed && $removed -gt 0 ]] ||
+		drill_fail "restore did not say it removed Tollgate's keys from Redis: $1"
 	[[ -z $("${cli[@]}" --scan --pattern 'tg:*' | head -n 1) ]] ||
-		drill_fail "Tollgate's keys are still in Redis after the unlink"
+		drill_fail "Tollgate's keys are still in Redis after the restore"
+	say "restore-drill: restore removed $removed keys of Tollgate from Redis; none is left"
+}
+
+# Every billing record, page after page (at most 1,000 pages of 1,000), as one JSON array.
+drill_records() {
+	local cursor="" out page=0 pages=()
+	while ((page++ < 1000)); do
+		out=$(drill_api GET "/v1/billing/records?limit=1000${cursor:+&cursor=$cursor}")
+		[[ ${out##*$'\n'} == 200 ]] || drill_fail "GET /v1/billing/records: ${out%$'\n'*}"
+		pages+=("$(jq -c .data <<<"${out%$'\n'*}")")
+		cursor=$(jq -r '.next_cursor // empty' <<<"${out%$'\n'*}")
+		[[ -n $cursor ]] || { printf '%s\n' "${pages[@]}" | jq -cs 'add'; return 0; }
+	done
+	drill_fail "GET /v1/billing/records: more than 1,000 pages"
 }
 
 drill_first_check() { [[ $(drill_check "$1") == 200 ]]; }
 
 step_restore_drill() {
 	local keys=() late dump manifest out pids=() pid total=0 t0 t_restore t_first k bytes
-	local dump_s restore_s first_s want got head entries month writes
+	local dump_s restore_s first_s want got head entries month writes records
 	DRILL_ADMIN=$(env_file_get TOLLGATE_ADMIN_TOKEN)
 	token_works "$DRILL_ADMIN" || drill_fail "the admin token of run/tollgate.env is refused"
 	rm -rf "$DRILL_DIR"
@@ -131,7 +147,7 @@ step_restore_drill() {
 	t_restore=$(date +%s.%N)
 	say "$out" | sed 's/^/  /'
 	[[ $(grep -c ': ok (' <<<"$out") == 7 ]] || drill_fail "restore did not print 7 passed checks"
-	drill_redis_forget
+	drill_redis_gone "$out"
 	pool_start "$BUILD"
 	wait_for "$DRILL_FIRST_CHECK_MAX" drill_first_check "${keys[0]}" ||
 		drill_fail "no check answered 200 within $DRILL_FIRST_CHECK_MAX s of the restore"
@@ -160,13 +176,12 @@ step_restore_drill() {
 	# The API's billing records up to the backup's month, totalled as the manifest does.
 	month=$(jq -r '.as_of[0:7]' "$manifest")
 	want=$(jq -c '[.figures.billing[] | {period, status, currency, lines, amount_micros}]' "$manifest")
-	out=$(drill_api GET '/v1/billing/records?limit=1000')
-	[[ ${out##*$'\n'} == 200 ]] || drill_fail "GET /v1/billing/records: ${out%$'\n'*}"
-	got=$(jq -c --arg m "$month" '[.data[] | select(.period <= $m)]
+	records=$(drill_records)
+	got=$(jq -c --arg m "$month" '[.[] | select(.period <= $m)]
 		| group_by([.period, .status, .currency])
 		| map({period: .[0].period, status: .[0].status, currency: .[0].currency,
 			lines: (map(.lines | length) | add), amount_micros: (map(.amount_micros) | add | tostring)})' \
-		<<<"${out%$'\n'*}")
+		<<<"$records")
 	[[ $(jq -S . <<<"$want") == "$(jq -S . <<<"$got")" ]] ||
 		drill_fail "billing: the manifest has $want, GET /v1/billing/records $got"
 	say "restore-drill: GET /v1/billing/records matches the manifest: $(jq -r 'map("\(.period) \(.status) \(.currency): \(.lines) lines, \(.amount_micros) micros") | join("; ")' <<<"$got")"

@@ -13,6 +13,7 @@
 #include "migrate.h"
 #include "pg.h"
 #include "pgtool.h"
+#include "redis_forget.h"
 #include "strbuf.h"
 
 #define MANIFEST_MAX (16 * 1024 * 1024)
@@ -197,6 +198,16 @@ static int restore(const struct config *cfg, const char *dump, const struct mani
     }
     printf("restored: %s (taken %s, Tollgate %s) in %.2f s\n", dump, m->created_at, m->version,
            (double)(mono_ns() - t0) / 1e9);
+    /* Redis describes the database that was replaced: its records and
+     * counters go, and each key's state is rebuilt from the restored one. */
+    long forgotten = redis_forget(cfg, &e);
+    if (forgotten < 0) {
+        fprintf(stderr, "tollgatectl: restore: Tollgate's keys could not be removed from Redis"
+                        " (%s): remove every " REDIS_FORGET_PATTERN " key before the daemons"
+                        " start (docs/backup.md)\n", e.message);
+        goto done;
+    }
+    printf("redis: removed %ld keys of Tollgate (" REDIS_FORGET_PATTERN ")\n", forgotten);
     int failed = verify(conn, cfg, m);
     if (failed == 0) {
         printf("restore: done in %.2f s, every check passed\n", (double)(mono_ns() - t0) / 1e9);

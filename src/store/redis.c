@@ -342,16 +342,22 @@ void redis_conn_free(struct redis_conn *rc)
     free(rc);
 }
 
-struct redis_conn *redis_conn_from_config(struct evloop *loop, const struct config *cfg,
-                                          struct rtls *tls, struct api_error *err)
+void redis_opts_from_config(const struct config *cfg, struct rtls *tls, struct rnode_opts *o)
 {
-    struct rnode_opts o = {
+    *o = (struct rnode_opts){
         .timeout_ms = (int)cfg->redis_timeout_ms,
         .user = cfg->redis_user,
         .password = cfg->redis_password,
         .tls = tls,
         .server_name = cfg->redis_tls_server_name,
     };
+}
+
+struct redis_conn *redis_conn_from_config(struct evloop *loop, const struct config *cfg,
+                                          struct rtls *tls, struct api_error *err)
+{
+    struct rnode_opts o;
+    redis_opts_from_config(cfg, tls, &o);
     if (cfg->redis_nodes[0])
         return redis_conn_new_cluster(loop, cfg->redis_nodes, &o, err);
     return redis_conn_new(loop, cfg->redis_host, (int)cfg->redis_port, &o);

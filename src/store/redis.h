@@ -52,6 +52,9 @@ struct redis_conn *redis_conn_new(struct evloop *loop, const char *host, int por
 struct redis_conn *redis_conn_new_cluster(struct evloop *loop, const char *nodes,
                                           const struct rnode_opts *o,
                                           struct api_error *err) TG_WUR;
+/* The connection options [redis] of cfg gives (timeout, ACL user and
+ * password, tls and the name its certificate must carry). */
+void redis_opts_from_config(const struct config *cfg, struct rtls *tls, struct rnode_opts *o);
 /* The client [redis] of cfg describes (one server, or a cluster when nodes
  * is set), over tls (the context rtls_from_config built; NULL when tls =
  * 0), which must outlive it.  NULL with err filled as
