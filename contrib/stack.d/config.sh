@@ -126,6 +126,9 @@ ini_get() {
 }
 
 # ini_set FILE SECTION KEY VALUE: set one key, keeping every other line (and hand edits).
+# Where the section has no line for KEY, the value takes the place of the first commented
+# one ("# KEY = default", as the sample configuration shows a setting), else ends the
+# section.
 ini_set() {
 	local file=$1 tmp=$1.tmp
 	(
@@ -137,6 +140,7 @@ ini_set() {
 				insec = (name == s); if (insec) seen = 1; print; next
 			}
 			insec && $0 ~ "^[[:space:]]*" k "[[:space:]]*=" { put(); next }
+			insec && $0 ~ "^#[[:space:]]*" k "[[:space:]]*=" && !done { put(); next }
 			{ print }
 			END { put(); if (!seen) { print ""; print "[" s "]"; print k " = " ENVIRON["INI_VALUE"] } }
 		' "$file" >"$tmp"
@@ -155,50 +159,37 @@ conninfo() {
 PG_OWNER=tollgate
 PG_APP=tollgate_app
 
-# The configuration is written once: its secrets and any hand edits survive every up.
-# Only the lines that follow from ports and paths are refreshed, so a port moved with a
-# TOLLGATE_STACK_*_PORT variable reaches the application too.
+# The configuration is written once, from the sample configuration `make install` puts in
+# sysconfdir (the build tree's copy), so that the stack runs the file an operator gets: only
+# the stack's values are set in it, the rest stays the sample's comments and defaults. Its
+# secrets and any hand edits survive every up. Only the lines that follow from ports and
+# paths are refreshed, so a port moved with a TOLLGATE_STACK_*_PORT variable reaches the
+# application too.
+CONF_SAMPLE=$BUILD/packaging/tollgate.conf
 ensure_config() {
 	local pw app_pw
 	if [[ ! -s $CONF ]]; then
+		[[ -s $CONF_SAMPLE ]] ||
+			die "${CONF_SAMPLE#"$ROOT"/} is missing: make builds it (was the build complete?)"
 		banner "config: writing run/tollgate.conf"
-		pw=$(random_hex 16)
 		(
 			umask 077
-			cat >"$CONF" <<-EOF
-				# Tollgate configuration of the local stack, written once by contrib/stack.
-				# Edits are kept; host, port and log_file lines are refreshed on every up.
-				[server]
-				workers = 4
-				log_level = info
-				log_file = $LOGS/tollgate-fcgi.log
-				gate_query_param = $GATE_QUERY_PARAM
-				metrics_dir = $RUN/metrics
-				[security]
-				hmac_secret = $(random_hex 32)
-				audit_secret = $(random_hex 32)
-				[postgres]
-				conninfo = $(conninfo "$PG_APP" "$(random_hex 16)")
-				migrate_conninfo = $(conninfo "$PG_OWNER" "$pw")
-				pool_size = 4
-				[redis]
-				host = $HOST
-				port = $REDIS_PORT
-				timeout_ms = 50
-				user = $REDIS_USER
-				password = $(random_hex 16)
-				[amqp]
-				host = $AMQP_HOST
-				port = $AMQP_PORT
-				user = $AMQP_USER
-				password = $(random_hex 16)
-				vhost = /
-				tls = 1
-				tls_ca_file = $TLS_DIR/ca.crt
-				[usage]
-				journal_dir = $JOURNAL_DIR
-			EOF
+			{
+				printf '%s\n' "# Tollgate configuration of the local stack, written once by contrib/stack" \
+					"# from the sample configuration. Edits are kept; host, port and log_file lines" \
+					"# are refreshed on every up." ""
+				cat "$CONF_SAMPLE"
+			} >"$CONF"
 		)
+		ini_set "$CONF" security hmac_secret "$(random_hex 32)"
+		ini_set "$CONF" postgres migrate_conninfo "$(conninfo "$PG_OWNER" "$(random_hex 16)")"
+		ini_set "$CONF" amqp user "$AMQP_USER"
+		ini_set "$CONF" amqp password "$(random_hex 16)"
+		# The sample's system paths, which the stack's processes may not write.
+		ini_set "$CONF" server metrics_dir "$RUN/metrics"
+		ini_set "$CONF" usage journal_dir "$JOURNAL_DIR"
+		# Everything else the stack needs (passwords, hosts, ports, TLS, audit_secret,
+		# gate_query_param) the lines below add to a new file as to an old one.
 	fi
 	# A file from before the role split holds the owner's password in conninfo.
 	pw=$(pg_password migrate_conninfo)
