@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by contrib/stack: the responder pool under spawn-fcgi, the gate pool that Apache asks, and
-# tollgate-billingd.
+# Sourced by contrib/stack: the responder pool under spawn-fcgi, the gate pool that
+# Apache asks, and tollgate-billingd.
 
 # The responder pool: spawn-fcgi binds the socket once, forks POOL_SIZE processes that share
 # it, writes every child's pid to the pid file (one per line) and exits. The children's

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by contrib/stack: PostgreSQL 15 in run/pg: start, provision the two roles and the database, stop.
+# Sourced by contrib/stack: PostgreSQL 15 in run/pg; start, provision the two roles and
+# the database, stop.
 
 # PostgreSQL 15. It refuses to run as root, so initdb and pg_ctl run as postgres on a
 # directory postgres owns. Local (socket) logins use peer authentication, which is how this

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by contrib/stack: RabbitMQ 3.10 and its own epmd in run/rabbitmq: start, provision, stop.
+# Sourced by contrib/stack: RabbitMQ 3.10 and its own epmd in run/rabbitmq; start,
+# provision, stop.
 
 # RabbitMQ 3.10 as root from run/rabbitmq, with its own epmd (started here, so that it can
 # be stopped by pid) on a private port. No plugins: the enabled plugins file holds [].

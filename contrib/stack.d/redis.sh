@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by contrib/stack: Redis 7 in run/redis (TLS, ACL users, persistence) and the Redis Cluster of the
-# cluster step (contrib/redis-cluster in run/cluster).
+# Sourced by contrib/stack: Redis 7 in run/redis (TLS, ACL users, persistence) and
+# the Redis Cluster of the cluster step (contrib/redis-cluster in run/cluster).
 
 # Redis 7, persistent as docs/operations.md recommends: an append-only file fsynced every
 # second plus RDB snapshots, in run/redis, so that a restart keeps the counters (what a

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by contrib/stack: the web servers in front of the pool: lighttpd, or Apache 2.4 in its place
-# (mod_fcgid or mod_proxy_fcgi), and switching between them.
+# Sourced by contrib/stack: the web servers in front of the pool, lighttpd or Apache 2.4
+# in its place (mod_fcgid or mod_proxy_fcgi), and switching between them.
 
 # lighttpd
 
