@@ -89,6 +89,26 @@ install_tree() {
 	say "install: the sample configuration passes config check once its two required values are set"
 }
 
+# install_libs DESTDIR: every shared library the installed programs load comes from a
+# package of contrib/packages-runtime.txt, the list contrib/Dockerfile's runtime stage
+# installs: a library the build starts to link cannot be missing from the container.
+install_libs() {
+	local dest=$1 prog lib pkg libs=() runtime missing=()
+	for prog in usr/sbin/tollgate-fcgi usr/sbin/tollgate-billingd usr/bin/tollgatectl; do
+		mapfile -t -O "${#libs[@]}" libs < <(readelf -d "$dest/$prog" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p')
+	done
+	((${#libs[@]} > 0)) || install_fail "readelf -d found no shared library in the programs"
+	runtime=" $(package_list "$ROOT/contrib/packages-runtime.txt" | tr '\n' ' ') "
+	for lib in $(printf '%s\n' "${libs[@]}" | sort -u); do
+		pkg=$(dpkg -S "*/$lib" 2>/dev/null | head -n 1 | cut -d: -f1)
+		[[ -n $pkg ]] || install_fail "no installed package holds $lib"
+		[[ $runtime == *" $pkg "* ]] || missing+=("$pkg ($lib)")
+	done
+	((${#missing[@]} == 0)) ||
+		install_fail "contrib/packages-runtime.txt lacks what the programs load: ${missing[*]}"
+	say "install: the $(printf '%s\n' "${libs[@]}" | sort -u | wc -l) shared libraries of the programs come from packages of contrib/packages-runtime.txt"
+}
+
 # install_man DESTDIR: mandoc's lint, warnings included.
 install_man() {
 	local dest=$1 out
@@ -187,6 +207,7 @@ step_install() {
 	install_build "$dest"
 	say "install: built and installed twice in $((SECONDS - t0)) s"
 	install_tree "$dest"
+	install_libs "$dest"
 	install_man "$dest"
 	install_units "$dest"
 	install_snippets "$dest"
