@@ -204,38 +204,15 @@ static void alert_list(struct http_req *r)
  * explained) and cancels its events not yet delivered. */
 static void alert_delete(struct http_req *r)
 {
-    struct api_error e;
-    struct pg_conn *c = db_or_reply(r);
-    if (!c)
-        return;
     const char *p[] = {r->params[0], auth_owner_scope(&r->who)};
-    struct pg_res *res = NULL;
-    if (pg_begin(c, &e) != 0 ||
-        !(res = pg_query(c,
-                         "WITH d AS (UPDATE alert_rules a SET deleted_at = clock_timestamp()"
-                         "  WHERE id = $1 AND deleted_at IS NULL AND " ALERT_OWNED("$2")
-                         "  RETURNING tg_alert_json(a) AS j),"
-                         " x AS (UPDATE alert_events SET state = 'cancelled', done_at = clock_timestamp()"
-                         "  WHERE rule_id = $1 AND state = 'pending' AND EXISTS (SELECT 1 FROM d))"
-                         " SELECT tg_changes(j, '{}'::jsonb)::text FROM d",
-                         2, p, &e)))
-        goto fail;
-    if (pg_nrows(res) == 0) {
-        api_error_set(&e, ERR_NOT_FOUND, NULL, "Alert not found.");
-        goto fail;
-    }
-    if (audit_or_fail(r, c, "alert.delete", "alert", r->params[0], pg_val(res, 0, 0), &e) != 0 ||
-        pg_commit(c, &e) != 0)
-        goto fail;
-    pg_res_free(res);
-    db_release(r, c);
-    http_reply(r, 204, NULL, NULL);
-    return;
-fail:
-    pg_res_free(res);
-    pg_rollback(c);
-    db_release(r, c);
-    http_reply_error(r, &e);
+    reply_deleted(r,
+                  "WITH d AS (UPDATE alert_rules a SET deleted_at = clock_timestamp()"
+                  "  WHERE id = $1 AND deleted_at IS NULL AND " ALERT_OWNED("$2")
+                  "  RETURNING tg_alert_json(a) AS j),"
+                  " x AS (UPDATE alert_events SET state = 'cancelled', done_at = clock_timestamp()"
+                  "  WHERE rule_id = $1 AND state = 'pending' AND EXISTS (SELECT 1 FROM d))"
+                  " SELECT tg_changes(j, '{}'::jsonb)::text FROM d",
+                  2, p, "Alert not found.", "alert.delete", "alert");
 }
 
 /* Every attempt of the rule's events, oldest first. */

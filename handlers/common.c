@@ -136,6 +136,34 @@ void reply_deliveries(struct http_req *r, const char *exists_sql, int n, const c
     reply_paged(r, NULL, list_sql, 1, filters, NULL, NULL);
 }
 
+void reply_deleted(struct http_req *r, const char *sql, int n, const char *const *p,
+                   const char *missing, const char *action, const char *type)
+{
+    struct api_error e;
+    struct pg_conn *c = db_or_reply(r);
+    if (!c)
+        return;
+    struct pg_res *res = NULL;
+    if (pg_begin(c, &e) != 0 || !(res = pg_query(c, sql, n, p, &e)))
+        goto fail;
+    if (pg_nrows(res) == 0) {
+        api_error_set(&e, ERR_NOT_FOUND, NULL, "%s", missing);
+        goto fail;
+    }
+    if (audit_or_fail(r, c, action, type, r->params[0], pg_val(res, 0, 0), &e) != 0 ||
+        pg_commit(c, &e) != 0)
+        goto fail;
+    pg_res_free(res);
+    db_release(r, c);
+    http_reply(r, 204, NULL, NULL);
+    return;
+fail:
+    pg_res_free(res);
+    pg_rollback(c);
+    db_release(r, c);
+    http_reply_error(r, &e);
+}
+
 void reply_paged(struct http_req *r, const char *const *allowed, const char *sql, int nfilters,
                  const char *const *filters,
                  void (*render)(struct http_req *r, json_object *item, void *arg), void *arg)

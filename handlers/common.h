@@ -69,6 +69,12 @@ void reply_paged(struct http_req *r, const char *const *allowed, const char *sql
 void reply_deliveries(struct http_req *r, const char *exists_sql, int n, const char *const *p,
                       const char *missing, const char *list_sql);
 
+/* Deletes r->params[0] in one transaction: sql (n parameters p) returns
+ * one row, the audit entry's changes, when it deleted something; then the
+ * audit entry (action on type) and 204, or 404 with the sentence missing. */
+void reply_deleted(struct http_req *r, const char *sql, int n, const char *const *p,
+                   const char *missing, const char *action, const char *type);
+
 /* 0 when the caller may name owner_id in a body or query (NULL: none
  * named), else -1 with 403 forbidden on "owner_id" in e: an owner token
  * names only its own owner. */
