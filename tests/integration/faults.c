@@ -243,12 +243,11 @@ static void store_down(long want)
 	EXPECT_STATUS(&r, 200);
 	itest_resp_fini(&r);
 	EXPECT(stack("", "redis-stop") == 0, "contrib/stack redis-stop failed");
-	int64_t worst = 0;
+	int64_t took[20];
 	int right = 0;
 	for (int i = 0; i < 20; i++) {
 		long st = timed_check(k.key, &ms, &r);
-		if (ms > worst)
-			worst = ms;
+		took[i] = ms;
 		if (st == want && (want != 503 || EXPECT_ERROR(&r, 503, "unavailable", NULL)))
 			right++;
 		if (want == 200)
@@ -257,10 +256,16 @@ static void store_down(long want)
 		itest_resp_fini(&r);
 	}
 	EXPECT(right == 20, "%d of 20 checks answered %ld while Redis was down", right, want);
-	/* Redis timeout 50 ms, plus the PostgreSQL re-read of the key. */
-	EXPECT(worst < 500, "a check took %lld ms while Redis was down", (long long)worst);
-	printf("\n    (Redis down: 20 checks answered %ld, the slowest in %lld ms) ", want,
-	       (long long)worst);
+	/* Each check waits at most the Redis timeout (50 ms) plus the PostgreSQL
+	 * re-read of the key: the median says so.  The slowest may also have
+	 * waited for a busy machine's scheduler, so it is bounded only against
+	 * a hang (a check held for a connect timeout or more). */
+	qsort(took, 20, sizeof took[0], itest_cmp_i64);
+	EXPECT(took[9] < 200, "the median check took %lld ms while Redis was down",
+	       (long long)took[9]);
+	EXPECT(took[19] < 2000, "a check took %lld ms while Redis was down", (long long)took[19]);
+	printf("\n    (Redis down: 20 checks answered %ld, median %lld ms, slowest %lld ms) ", want,
+	       (long long)took[9], (long long)took[19]);
 	expect_readyz_redis(want);
 	EXPECT(stack("", "redis-start") == 0, "contrib/stack redis-start failed");
 	int64_t t0 = itest_now_ms(), back = -1;

@@ -285,3 +285,10 @@ const char *itest_admin_id(void)
 	itest_resp_fini(&r);
 	return fixture.admin_id;
 }
+
+int itest_cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}

@@ -88,4 +88,7 @@ const char *itest_big_tier(void);
 /* The id of the admin token (from whoami), or "" if unknown. */
 const char *itest_admin_id(void);
 
+/* qsort's comparison of int64_t values, ascending (latencies, counts). */
+int itest_cmp_i64(const void *a, const void *b);
+
 #endif

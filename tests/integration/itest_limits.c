@@ -654,13 +654,6 @@ static void hammer_free(struct hammer *h, int n)
 		free(h[i].admitted_at);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* ---- set-up ---- */
 
 /* Every tier a test uses is made here, and every responder process has read
@@ -847,7 +840,7 @@ static void test_accuracy(void)
 		for (j = 0; j < h[i].nadmitted; j++)
 			all[n++] = h[i].admitted_at[j];
 	}
-	qsort(all, (size_t)n, sizeof *all, cmp_i64);
+	qsort(all, (size_t)n, sizeof *all, itest_cmp_i64);
 	/* The most admissions in any interval of 1000 - tolerance ms. */
 	for (i = 0, j = 0; i < n; i++) {
 		while (all[i] - all[j] >= 1000 - ACC_TOLERANCE_MS)

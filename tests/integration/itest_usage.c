@@ -655,13 +655,6 @@ static long send_batch(const char *events_json)
 	return status;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 #define NEV 200
 
 /* A batch of known response times: avg exact to the microsecond, max
@@ -724,7 +717,7 @@ static void test_events_end_to_end(void)
 		int rank;
 
 		memcpy(sorted, us, sizeof us);
-		qsort(sorted, NEV, sizeof sorted[0], cmp_i64);
+		qsort(sorted, NEV, sizeof sorted[0], itest_cmp_i64);
 		rank = (95 * NEV + 99) / 100; /* nearest rank: ceil(0.95 n) */
 		true_p95 = (double)sorted[rank - 1] / 1000.0;
 		EXPECT(avg > want_avg - 0.0005 && avg < want_avg + 0.0005,
@@ -959,7 +952,7 @@ static int64_t roll_p95(int64_t day0, int64_t lo, int64_t hi, const char *endpoi
 	}
 	if (n == 0)
 		return -1;
-	qsort(v, n, sizeof v[0], cmp_i64);
+	qsort(v, n, sizeof v[0], itest_cmp_i64);
 	return v[(95 * n + 99) / 100 - 1];
 }
 
