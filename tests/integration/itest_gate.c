@@ -688,18 +688,19 @@ static void test_gate_forged_keys(void)
 	}
 	/* A record is read from a store only after a miss of the process cache,
 	 * and only the real keys can miss (the first time the web server sends
-	 * one to a process): a forged key that got past the checksum would add
-	 * a miss and a load each, and evict nothing only while the cache has
-	 * room. */
-	EXPECT(b.loads_pg == a.loads_pg,
-	       "%d forged keys read %lld key records from PostgreSQL", FORGED, b.loads_pg - a.loads_pg);
+	 * one to a process, or again once its cached copy aged out; then from
+	 * Redis, or from PostgreSQL when Redis no longer holds it): a forged
+	 * key that got past the checksum would add a miss and a load each, and
+	 * evict nothing only while the cache has room. */
 	EXPECT(b.evictions == a.evictions, "%d forged keys evicted %lld cached records", FORGED,
 	       b.evictions - a.evictions);
 	EXPECT(b.misses - a.misses <= REAL_MISSES_MAX &&
-		       b.loads_redis - a.loads_redis <= b.misses - a.misses,
-	       "%d forged keys: %lld cache misses, %lld key records read from Redis (the 2,000 "
-	       "checks of real keys allow %d)", FORGED, b.misses - a.misses,
-	       b.loads_redis - a.loads_redis, REAL_MISSES_MAX);
+		       (b.loads_redis - a.loads_redis) + (b.loads_pg - a.loads_pg) <=
+			       REAL_MISSES_MAX,
+	       "%d forged keys: %lld cache misses, %lld key records read from Redis and %lld from "
+	       "PostgreSQL (the 2,000 checks of real keys allow %d of each)",
+	       FORGED, b.misses - a.misses, b.loads_redis - a.loads_redis,
+	       b.loads_pg - a.loads_pg, REAL_MISSES_MAX);
 	rate = (double)(b.hits - a.hits) / (double)(b.hits - a.hits + b.misses - a.misses);
 	printf("; real keys' cache hit rate %.4f (%lld hits, %lld misses)\n", rate,
 	       b.hits - a.hits, b.misses - a.misses);
